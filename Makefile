@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh machine with Python >= 3.10:
+#   make demo   -- the demo on a private embedded Redis (no Docker, no API keys)
+#   make test   -- the whole test suite (starts its own Redis servers)
+# Each creates .venv and installs what it needs on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test bench lint clean
+
+$(VENV)/.installed-dev: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+demo: $(VENV)/.installed-dev
+	$(PY) -m redis_llm_cache.demo
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed-bench
+	$(PY) bench/exact_lookup.py
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

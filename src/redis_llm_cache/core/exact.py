@@ -1,0 +1,184 @@
+"""The exact tier: same prompt, same partition -> the stored value. Never wrong.
+
+Each public step is an operation (see :mod:`.ops`): the Redis commands it needs
+and the decisions between them, written once for sync and async.
+
+Storage, per entry: one string key holding ``MAGIC + body`` with the TTL set in
+the same ``SET`` (atomic). With ``max_entries``, a per-namespace sorted set
+(:attr:`KeySpace.lru_key`) scores entry keys by last use; a write that grows it
+past the bound pops and unlinks the least recently used entries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Generic, TypeVar
+
+from ..config import CacheSettings
+from ..errors import CorruptEntryError, UnsupportedValueError
+from .codec import ValueCodec, frame, unframe
+from .keys import KeySpace
+from .ops import Call, Operation, Pipeline
+from .stats import CacheStats
+
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+TIER = "exact"
+
+#: Remove a corrupt value only if it is still the value we read, so a good value
+#: written meanwhile by another process is never deleted. One key: cluster-safe.
+_DELETE_IF_UNCHANGED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+_SCAN_BATCH = 1000
+
+
+def _raise_if_error(reply: Any) -> Any:
+    if isinstance(reply, Exception):
+        raise reply
+    return reply
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ExactTier(Generic[T]):
+    """Operations of the exact tier for one namespace and tenant."""
+
+    def __init__(self, settings: CacheSettings, codec: ValueCodec[T], stats: CacheStats) -> None:
+        self.settings = settings
+        self.keys = KeySpace(settings.namespace)
+        self.codec = codec
+        self.stats = stats
+
+    def key(self, prompt: str, llm_string: str) -> str:
+        return self.keys.entry_key(self.settings.tenant, llm_string, prompt)
+
+    # -- lookup --------------------------------------------------------------------------
+
+    def lookup(self, prompt: str, llm_string: str) -> Operation[T | None]:
+        """Miss -> ``None``. A value that is not ours or does not decode is a miss;
+        it is counted and removed (if still unchanged)."""
+        settings = self.settings
+        key = self.key(prompt, llm_string)
+        if settings.sliding_ttl:
+            read: tuple[Any, ...] = ("GETEX", key, "PX", settings.ttl_ms)
+        else:
+            read = ("GET", key)
+        if settings.max_entries is None:
+            raw = yield Call(read)
+        else:
+            # Refresh recency in the same round trip; XX: never re-add a removed key.
+            replies = yield Pipeline((read, ("ZADD", self.keys.lru_key, "XX", _now_ms(), key)))
+            raw = _raise_if_error(replies[0])
+            if isinstance(replies[1], Exception):
+                self.stats.record_error(f"lru_touch:{type(replies[1]).__name__}")
+        if raw is None:
+            return None
+        try:
+            return self.codec.decode(unframe(raw), tier=TIER)
+        except CorruptEntryError as exc:
+            logger.debug("corrupt entry %s removed: %s", key, exc)
+        self.stats.incr("corrupt_removed")
+        yield Call(("EVAL", _DELETE_IF_UNCHANGED, 1, key, raw))
+        return None
+
+    # -- update --------------------------------------------------------------------------
+
+    def update(self, prompt: str, llm_string: str, value: T) -> Operation[bool]:
+        """Store ``value``. Returns ``False`` (and counts why) when it is skipped:
+        a value that would not round-trip, or one over ``max_entry_bytes``."""
+        settings = self.settings
+        try:
+            raw = frame(self.codec.encode(value))
+        except UnsupportedValueError as exc:
+            self.stats.record_skipped_write("unsupported_value")
+            logger.info("redis-llm-cache: value not cached: %s", exc)
+            return False
+        if len(raw) > settings.max_entry_bytes:
+            self.stats.record_skipped_write("too_large")
+            logger.info(
+                "redis-llm-cache: value of %d bytes not cached (max_entry_bytes=%d)",
+                len(raw),
+                settings.max_entry_bytes,
+            )
+            return False
+
+        key = self.key(prompt, llm_string)
+        write: tuple[Any, ...] = ("SET", key, raw)
+        if settings.ttl_ms is not None:
+            write += ("PX", settings.ttl_ms)
+        if settings.max_entries is None:
+            yield Call(write)
+        else:
+            yield from self._write_bounded(key, write)
+        self.stats.incr("writes")
+        return True
+
+    def _write_bounded(self, key: str, write: tuple[Any, ...]) -> Operation[None]:
+        settings = self.settings
+        lru = self.keys.lru_key
+        now = _now_ms()
+        commands: list[tuple[Any, ...]] = [write, ("ZADD", lru, now, key)]
+        if settings.ttl_ms is not None:
+            # Members last used more than a TTL ago are expired entries: drop them so
+            # they do not count against the bound. (Last use >= creation, so this
+            # holds with and without sliding TTL.)
+            commands.append(("ZREMRANGEBYSCORE", lru, "-inf", f"({now - settings.ttl_ms}"))
+        commands.append(("ZCARD", lru))
+        replies = yield Pipeline(tuple(commands))
+        _raise_if_error(replies[0])
+        size = _raise_if_error(replies[-1])
+        assert settings.max_entries is not None
+        excess = int(size) - settings.max_entries
+        if excess <= 0:
+            return
+        # ZPOPMIN is atomic: concurrent writers evict different entries.
+        popped = yield Call(("ZPOPMIN", lru, excess))
+        victims = [pair[0] if isinstance(pair, (tuple, list)) else pair for pair in popped]
+        if victims:
+            yield Call(("UNLINK", *victims))
+            self.stats.incr("evictions", len(victims))
+
+    # -- clear ---------------------------------------------------------------------------
+
+    def clear(self, *, tenant: str | None = None, llm_string: str | None = None) -> Operation[int]:
+        """Unlink this namespace's entries (optionally one tenant / llm_string).
+
+        Uses ``SCAN MATCH`` with a pattern that cannot match outside the scope
+        (see :mod:`.keys`), never ``FLUSHDB``. Returns the number of keys removed.
+        """
+        pattern = self.keys.entry_pattern(tenant, llm_string)
+        lru = self.keys.lru_key
+        removed = 0
+        cursor: Any = 0
+        while True:
+            cursor, found = yield Call(("SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_BATCH))
+            if found:
+                replies = yield Pipeline((("UNLINK", *found), ("ZREM", lru, *found)))
+                removed += int(_raise_if_error(replies[0]))
+                _raise_if_error(replies[1])
+            if int(cursor) == 0:
+                break
+        if tenant is None and llm_string is None:
+            yield Call(("UNLINK", lru))
+        return removed
+
+    def count(self, *, tenant: str | None = None, llm_string: str | None = None) -> Operation[int]:
+        """Number of entries in scope (a full ``SCAN``: for tools and tests)."""
+        pattern = self.keys.entry_pattern(tenant, llm_string)
+        total = 0
+        cursor: Any = 0
+        while True:
+            cursor, found = yield Call(("SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_BATCH))
+            total += len(found)
+            if int(cursor) == 0:
+                return total

@@ -1,0 +1,95 @@
+"""The one place Redis keys are made.
+
+An exact-tier entry key looks like::
+
+    <namespace>:llm:v1:<tenant16>:<llm16>:<entry64>
+
+* ``<entry64>`` is SHA-256 (hex) of the *length-delimited* encoding of every
+  part that identifies the entry: key version, namespace, tenant, ``llm_string``
+  and prompt. Each part is prefixed by its byte length, so no two different
+  tuples of parts share an encoding (``("ab", "c")`` vs ``("a", "bc")``), and
+  no raw prompt text ever appears in a key.
+* ``<tenant16>`` and ``<llm16>`` are short digests of the tenant and of the
+  ``llm_string`` alone. They exist so ``clear(tenant=...)`` and
+  ``clear(llm_string=...)`` can select keys with a ``SCAN MATCH`` pattern.
+* The namespace is kept readable (operators look at keys) and is escaped when
+  used in a pattern. Patterns spell out the fixed-width digest fields with ``?``
+  and never end in ``*``, so a pattern for namespace ``a`` cannot match keys of
+  namespace ``a:llm:v1:...`` or ``a*``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+#: Bump when the key layout or the meaning of a part changes: old entries then
+#: simply stop being found (and expire by TTL) instead of being misread.
+KEY_VERSION = "v1"
+
+_SCOPE_HEX = 16  # 64-bit scope digests: only used to narrow a clear()
+_ENTRY_HEX = 64  # full SHA-256: the identity of an entry
+
+
+def encode_parts(*parts: str) -> bytes:
+    """Length-delimited, injective encoding of a tuple of strings.
+
+    ``surrogatepass`` keeps the mapping injective for strings that are not valid
+    Unicode text (lone surrogates), instead of failing on them.
+    """
+    out = bytearray()
+    for part in parts:
+        raw = part.encode("utf-8", "surrogatepass")
+        out += len(raw).to_bytes(8, "big")
+        out += raw
+    return bytes(out)
+
+
+@lru_cache(maxsize=4096)
+def scope_digest(kind: str, value: str) -> str:
+    """Short digest of one scoping value (tenant or llm_string); memoized since
+    an application uses few distinct values and each is hashed on every call."""
+    return hashlib.sha256(encode_parts(KEY_VERSION, kind, value)).hexdigest()[:_SCOPE_HEX]
+
+
+def escape_glob(text: str) -> str:
+    """Escape Redis ``MATCH`` glob metacharacters so ``text`` matches only itself."""
+    out = []
+    for ch in text:
+        if ch in "*?[]\\":
+            out.append("\\")
+        out.append(ch)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class KeySpace:
+    """Keys of one namespace."""
+
+    namespace: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.namespace}:llm:{KEY_VERSION}:"
+
+    @property
+    def lru_key(self) -> str:
+        """Sorted set of entry keys scored by last use (only with ``max_entries``)."""
+        return f"{self.prefix}lru"
+
+    def entry_key(self, tenant: str, llm_string: str, prompt: str) -> str:
+        digest = hashlib.sha256(
+            encode_parts(KEY_VERSION, self.namespace, tenant, llm_string, prompt)
+        ).hexdigest()
+        return (
+            f"{self.prefix}{scope_digest('tenant', tenant)}:"
+            f"{scope_digest('llm', llm_string)}:{digest}"
+        )
+
+    def entry_pattern(self, tenant: str | None = None, llm_string: str | None = None) -> str:
+        """``SCAN MATCH`` pattern for entries, optionally of one tenant / llm_string."""
+        any_scope = "?" * _SCOPE_HEX
+        tenant_part = any_scope if tenant is None else scope_digest("tenant", tenant)
+        llm_part = any_scope if llm_string is None else scope_digest("llm", llm_string)
+        return f"{escape_glob(self.prefix)}{tenant_part}:{llm_part}:{'?' * _ENTRY_HEX}"

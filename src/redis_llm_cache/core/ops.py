@@ -1,0 +1,73 @@
+"""Cache operations written once, run by a sync or an async driver.
+
+An operation is a generator. It *yields* a :class:`Request` (the Redis work it
+needs next) and *receives* the reply; its ``return`` value is the result. The
+same generator is driven by :func:`run_sync` over a ``redis.Redis`` client and
+by :func:`run_async` over a ``redis.asyncio.Redis`` client, so no cache logic
+exists twice (the idea of httpx's ``Auth.auth_flow``).
+
+An exception raised while executing a request is thrown *into* the generator
+at its ``yield``, so an operation handles Redis failures with ordinary
+``try``/``except``; an exception it does not handle leaves the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+Command = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Run one Redis command; the reply is that command's reply."""
+
+    command: Command
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """Run commands in one round trip (not a transaction); the reply is a list
+    with one entry per command, an ``Exception`` instance where one failed."""
+
+    commands: tuple[Command, ...]
+
+
+Request = Call | Pipeline
+Operation = Generator[Request, Any, T]
+
+
+def run_sync(op: Operation[T], execute: Callable[[Request], Any]) -> T:
+    """Drive ``op`` to completion, executing each request with ``execute``."""
+    try:
+        request = next(op)
+        while True:
+            try:
+                reply = execute(request)
+            except Exception as exc:
+                request = op.throw(exc)
+            else:
+                request = op.send(reply)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+
+
+async def run_async(op: Operation[T], execute: Callable[[Request], Awaitable[Any]]) -> T:
+    """Async twin of :func:`run_sync`; identical except for ``await``."""
+    try:
+        request = next(op)
+        while True:
+            try:
+                reply = await execute(request)
+            except Exception as exc:
+                request = op.throw(exc)
+            else:
+                request = op.send(reply)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result

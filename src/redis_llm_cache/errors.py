@@ -1,0 +1,40 @@
+"""Exceptions raised by redis-llm-cache.
+
+The tree::
+
+    CacheError                      root: catch this to catch everything we raise
+    ├── ConfigurationError          bad settings, found at construction (no I/O involved)
+    ├── BackendError                Redis failed or was unreachable (only when fail_open=False)
+    ├── CorruptEntryError           a stored value is not one of ours or cannot be decoded
+    └── UnsupportedValueError       a value we refuse to store because it would not round-trip
+
+With the default ``fail_open=True`` only ``ConfigurationError`` ever reaches the
+application: backend failures become misses and skipped writes, counted in
+``stats()``; corrupt entries become misses and are removed.
+"""
+
+from __future__ import annotations
+
+
+class CacheError(Exception):
+    """Root of every exception raised by redis-llm-cache."""
+
+
+class ConfigurationError(CacheError, ValueError):
+    """A setting is invalid; raised when the object is built, never later."""
+
+
+class BackendError(CacheError):
+    """Redis could not serve a request (connection, timeout, OOM, ...).
+
+    Raised only when ``fail_open=False``; the original redis-py exception is
+    chained as ``__cause__``.
+    """
+
+
+class CorruptEntryError(CacheError):
+    """A stored value is truncated, foreign, or from an incompatible format."""
+
+
+class UnsupportedValueError(CacheError):
+    """A value cannot be stored without changing it on the way back."""

@@ -1,0 +1,132 @@
+"""``RedisLLMCache``: LangChain's ``BaseCache`` on the redis-llm-cache core."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+import redis.asyncio
+from langchain_core.caches import BaseCache
+from langchain_core.outputs import Generation
+
+from ..cache import ResponseCache
+from ..config import DEFAULT_TIMEOUT_S, CacheSettings
+from .codec import GenerationCodec
+
+
+class RedisLLMCache(BaseCache):
+    """LLM response cache for LangChain, stored in Redis.
+
+    A lookup that misses, or that cannot reach Redis within ``timeout`` seconds,
+    returns ``None`` and LangChain calls the model; a failed write is skipped.
+    Failures are counted in :meth:`stats` (fail-open; pass ``fail_open=False`` to
+    raise ``BackendError`` instead). Every generation is stored, in order, with
+    tool calls, usage and response metadata; values are JSON, never pickle.
+
+    Args:
+        redis_url: ``redis://`` / ``rediss://`` URL; default ``$REDIS_URL`` or
+            ``redis://localhost:6379/0``.
+        redis_client / async_redis_client: Reuse clients you built (their
+            timeouts and retries then apply instead of ours).
+        namespace: Key prefix; :meth:`clear` touches only this namespace.
+        tenant: Partition; entries are never served across tenants.
+        ttl: Seconds an entry lives (set atomically with the write).
+        sliding_ttl: Renew the TTL on every hit.
+        max_entries: Bound on entries in the namespace, evicting least recently used.
+        fresh_message_ids: Give each hit's messages a new id (default ``True``).
+        mark_hits: Add ``response_metadata["cache"] = {"hit": True, "tier": ...}``.
+        settings: A prepared :class:`~redis_llm_cache.CacheSettings` (then the
+            individual settings arguments must not be given).
+
+    Example:
+        >>> from langchain_core.globals import set_llm_cache
+        >>> from redis_llm_cache.langchain import RedisLLMCache
+        >>> set_llm_cache(RedisLLMCache(redis_url="redis://localhost:6379", ttl=3600))
+        >>> # or for one model only: ChatOpenAI(..., cache=RedisLLMCache(...))
+    """
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        redis_client: redis.Redis | None = None,
+        async_redis_client: redis.asyncio.Redis | None = None,
+        namespace: str = "llmcache",
+        tenant: str = "",
+        ttl: float | None = None,
+        sliding_ttl: bool = False,
+        max_entries: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        fail_open: bool = True,
+        fresh_message_ids: bool = True,
+        mark_hits: bool = False,
+        settings: CacheSettings | None = None,
+        **more_settings: Any,
+    ) -> None:
+        if settings is None:
+            settings = CacheSettings(
+                namespace=namespace,
+                tenant=tenant,
+                ttl=ttl,
+                sliding_ttl=sliding_ttl,
+                max_entries=max_entries,
+                timeout=timeout,
+                fail_open=fail_open,
+                **more_settings,
+            )
+        self._cache: ResponseCache[list[Generation]] = ResponseCache(
+            codec=GenerationCodec(fresh_message_ids=fresh_message_ids, mark_hits=mark_hits),
+            settings=settings,
+            redis_url=redis_url,
+            redis_client=redis_client,
+            async_redis_client=async_redis_client,
+        )
+
+    @property
+    def settings(self) -> CacheSettings:
+        return self._cache.settings
+
+    @property
+    def core(self) -> ResponseCache[list[Generation]]:
+        """The framework-free cache this adapter delegates to."""
+        return self._cache
+
+    def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
+        return self._cache.lookup(prompt, llm_string)
+
+    async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
+        return await self._cache.alookup(prompt, llm_string)
+
+    def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
+        self._cache.update(prompt, llm_string, return_val)  # type: ignore[arg-type]
+
+    async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
+        await self._cache.aupdate(prompt, llm_string, return_val)  # type: ignore[arg-type]
+
+    def clear(self, **kwargs: Any) -> None:
+        """Remove this namespace's entries (all tenants). ``tenant=...`` and/or
+        ``llm_string=...`` narrow it. Never ``FLUSHDB``. Raises ``BackendError``
+        if Redis fails: a clear must not silently not happen."""
+        self._cache.clear(**_clear_scope(kwargs))
+
+    async def aclear(self, **kwargs: Any) -> None:
+        """Async :meth:`clear`."""
+        await self._cache.aclear(**_clear_scope(kwargs))
+
+    def stats(self) -> dict[str, Any]:
+        """Hits, misses, errors, evictions and lookup latency of this object."""
+        return self._cache.stats()
+
+    def close(self) -> None:
+        self._cache.close()
+
+    async def aclose(self) -> None:
+        await self._cache.aclose()
+
+
+def _clear_scope(kwargs: dict[str, Any]) -> dict[str, str | None]:
+    unknown = set(kwargs) - {"tenant", "llm_string"}
+    if unknown:
+        raise TypeError(f"clear() got unexpected arguments: {sorted(unknown)}")
+    return {"tenant": kwargs.get("tenant"), "llm_string": kwargs.get("llm_string")}

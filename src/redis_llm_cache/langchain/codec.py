@@ -1,0 +1,306 @@
+"""LangChain generations <-> JSON bytes: faithful, safe, and fast on hits.
+
+Stored body (JSON)::
+
+    {"lc": "<langchain-core>/<pydantic>", "g": [item, ...]}   # every generation, in order
+
+with one item per generation:
+
+* ``{"k": "g", "text", "info"}`` -- a plain ``Generation``;
+* ``{"k": "c", "text", "info", "m": {AIMessage fields}}`` -- a ``ChatGeneration``
+  holding a plain ``AIMessage`` (tool calls, usage and response metadata included);
+* ``{"k": "lc", "o": dumpd(generation)}`` -- anything else (chunks, other message
+  types, messages with extra fields), read back with ``langchain_core.load`` limited
+  to an allow-list of generation and message classes. Never pickle, never ``eval``.
+
+**Faithful**: ``encode`` decodes what it produced and compares it with the input;
+a value that would come back different (a tuple turned list, a ``datetime`` turned
+string, an object LangChain cannot serialize) raises ``UnsupportedValueError`` and
+is not stored.
+
+**Fast**: building an ``AIMessage`` through pydantic validation costs ~18 us, more
+than a Redis round trip's worth of budget. Entries written by the same
+langchain-core and pydantic versions were validated when they were created, so
+decoding them checks the shape of every field (types, not values) and then sets the
+fields directly, as pydantic's ``model_construct`` does. Entries from other
+versions, or failing the shape check, go through full validation. An import-time
+self-check compares both paths and disables the direct path if they ever disagree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import langchain_core
+import orjson
+import pydantic
+from langchain_core.load import dumpd, load
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    ChatMessage,
+    ChatMessageChunk,
+    FunctionMessage,
+    FunctionMessageChunk,
+    HumanMessage,
+    HumanMessageChunk,
+    SystemMessage,
+    SystemMessageChunk,
+    ToolMessage,
+    ToolMessageChunk,
+)
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
+
+from ..errors import CorruptEntryError, UnsupportedValueError
+
+#: Entries written under exactly these versions may use the direct-construction path.
+WRITER_VERSION = f"{langchain_core.__version__}/{pydantic.VERSION}"
+
+#: The only classes ``langchain_core.load`` may build from a stored entry.
+ALLOWED_CLASSES = (
+    Generation,
+    GenerationChunk,
+    ChatGeneration,
+    ChatGenerationChunk,
+    AIMessage,
+    AIMessageChunk,
+    HumanMessage,
+    HumanMessageChunk,
+    SystemMessage,
+    SystemMessageChunk,
+    ToolMessage,
+    ToolMessageChunk,
+    ChatMessage,
+    ChatMessageChunk,
+    FunctionMessage,
+    FunctionMessageChunk,
+)
+
+_AI_FIELDS = frozenset(AIMessage.model_fields)
+_CHAT_GENERATION_TYPE = ChatGeneration.model_fields["type"].default
+
+_set = object.__setattr__
+
+
+def _construct(cls: type[Any], fields: dict[str, Any], extra: dict[str, Any] | None = None) -> Any:
+    """Build a pydantic model from already-valid field values, skipping validation
+    (what ``BaseModel.model_construct`` does, without its per-field default handling,
+    since every field is present)."""
+    obj = object.__new__(cls)
+    _set(obj, "__dict__", fields)
+    _set(obj, "__pydantic_fields_set__", set(fields))
+    _set(obj, "__pydantic_extra__", extra)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _is_str_or_none(value: Any) -> bool:
+    return value is None or type(value) is str
+
+
+def _ai_message_shape_ok(m: Any) -> bool:
+    """Types (not values) of every AIMessage field, as validation would produce them."""
+    if type(m) is not dict or m.keys() != _AI_FIELDS or m["type"] != "ai":
+        return False
+    content = m["content"]
+    if type(content) is not str and (
+        type(content) is not list
+        or not all(type(block) is str or type(block) is dict for block in content)
+    ):
+        return False
+    if type(m["additional_kwargs"]) is not dict or type(m["response_metadata"]) is not dict:
+        return False
+    if not (_is_str_or_none(m["name"]) and _is_str_or_none(m["id"])):
+        return False
+    usage = m["usage_metadata"]
+    if usage is not None and type(usage) is not dict:
+        return False
+    for calls in (m["tool_calls"], m["invalid_tool_calls"]):
+        if type(calls) is not list:
+            return False
+        for call in calls:
+            if type(call) is not dict or not _is_str_or_none(call.get("id")):
+                return False
+    return all(
+        type(call.get("name")) is str and type(call.get("args")) is dict for call in m["tool_calls"]
+    )
+
+
+class GenerationCodec:
+    """Encodes ``list[Generation]`` for the exact tier.
+
+    Args:
+        fresh_message_ids: Give every message returned by a hit a new unique id, so
+            repeated hits in one conversation (e.g. a LangGraph thread, whose
+            ``add_messages`` merges by id) never collide with earlier answers.
+        mark_hits: Add ``{"cache": {"hit": True, "tier": ...}}`` to each hit's
+            ``response_metadata`` (``generation_info`` for plain generations).
+    """
+
+    def __init__(self, *, fresh_message_ids: bool = True, mark_hits: bool = False) -> None:
+        self.fresh_message_ids = fresh_message_ids
+        self.mark_hits = mark_hits
+
+    # -- encode ---------------------------------------------------------------------------
+
+    def encode(self, generations: Sequence[Generation]) -> bytes:
+        if isinstance(generations, (str, bytes)) or not isinstance(generations, Sequence):
+            raise UnsupportedValueError(
+                f"expected a list of Generation, got {type(generations).__name__}"
+            )
+        if not generations:
+            raise UnsupportedValueError("an empty list of generations is not a cacheable answer")
+        items = []
+        for generation in generations:
+            if not isinstance(generation, Generation):
+                raise UnsupportedValueError(
+                    f"expected Generation objects, got {type(generation).__name__}"
+                )
+            items.append(self._encode_one(generation))
+        try:
+            body = orjson.dumps({"lc": WRITER_VERSION, "g": items})
+        except TypeError as exc:
+            raise UnsupportedValueError(f"value is not JSON-serializable: {exc}") from exc
+        try:
+            round_trip = self._decode_body(body, tier=None)
+        except CorruptEntryError as exc:
+            raise UnsupportedValueError(f"value does not survive a round trip: {exc}") from exc
+        if round_trip != list(generations):
+            raise UnsupportedValueError(
+                "value would not come back equal (e.g. tuples, datetimes or custom "
+                "objects in metadata); not cached"
+            )
+        return body
+
+    @staticmethod
+    def _encode_one(generation: Generation) -> dict[str, Any]:
+        kind = type(generation)
+        if kind is Generation:
+            return {"k": "g", "text": generation.text, "info": generation.generation_info}
+        if kind is ChatGeneration:
+            message = generation.message  # type: ignore[attr-defined]
+            if type(message) is AIMessage:
+                item = {
+                    "k": "c",
+                    "text": generation.text,
+                    "info": generation.generation_info,
+                    "m": message.__dict__,
+                }
+                if message.__pydantic_extra__:  # fields beyond the model's (extra="allow")
+                    item["x"] = message.__pydantic_extra__
+                return item
+        return {"k": "lc", "o": dumpd(generation)}
+
+    # -- decode ---------------------------------------------------------------------------
+
+    def decode(self, body: bytes, *, tier: str) -> list[Generation]:
+        return self._decode_body(body, tier=tier)
+
+    def _decode_body(self, body: bytes, *, tier: str | None) -> list[Generation]:
+        """``tier=None``: decode as stored (no fresh ids, no marks), for round trips."""
+        try:
+            document = orjson.loads(body)
+            items = document["g"]
+            trusted = _DIRECT_CONSTRUCTION_OK and document.get("lc") == WRITER_VERSION
+            if type(items) is not list or not items:
+                raise CorruptEntryError("no generations in entry")
+            return [self._decode_one(item, trusted, tier) for item in items]
+        except CorruptEntryError:
+            raise
+        except Exception as exc:  # any shape problem in stored data is corruption
+            raise CorruptEntryError(f"undecodable entry: {type(exc).__name__}: {exc}") from exc
+
+    def _decode_one(self, item: dict[str, Any], trusted: bool, tier: str | None) -> Generation:
+        kind = item["k"]
+        mark = {"hit": True, "tier": tier} if tier is not None and self.mark_hits else None
+        fresh_id = tier is not None and self.fresh_message_ids
+        if kind == "g":
+            info = item["info"]
+            if mark is not None:
+                info = {**(info or {}), "cache": mark}
+            return Generation(text=item["text"], generation_info=info)
+        if kind == "c":
+            fields = item["m"]
+            if fresh_id:
+                fields["id"] = f"lc_cache-{uuid.uuid4()}"
+            if mark is not None:
+                fields["response_metadata"] = {**fields["response_metadata"], "cache": mark}
+            text, info, extra = item["text"], item["info"], item.get("x")
+            if (
+                trusted
+                and _ai_message_shape_ok(fields)
+                and type(text) is str
+                and (info is None or type(info) is dict)
+                and (extra is None or type(extra) is dict)
+            ):
+                message = _construct(AIMessage, fields, extra)
+                return _construct(  # type: ignore[no-any-return]
+                    ChatGeneration,
+                    {
+                        "text": text,
+                        "generation_info": info,
+                        "type": _CHAT_GENERATION_TYPE,
+                        "message": message,
+                    },
+                )
+            message = AIMessage.model_validate({**fields, **(extra or {})})
+            return ChatGeneration(message=message, generation_info=info)
+        if kind == "lc":
+            generation = load(item["o"], allowed_objects=ALLOWED_CLASSES)
+            if not isinstance(generation, Generation):
+                raise CorruptEntryError(f"entry holds a {type(generation).__name__}")
+            return _finish_loaded(generation, fresh_id, mark)
+        raise CorruptEntryError(f"unknown item kind {kind!r}")
+
+
+def _finish_loaded(
+    generation: Generation, fresh_id: bool, mark: dict[str, Any] | None
+) -> Generation:
+    """Fresh id / hit mark for a generation read through ``langchain_core.load``."""
+    message = getattr(generation, "message", None)
+    if message is not None:
+        update: dict[str, Any] = {}
+        if fresh_id:
+            update["id"] = f"lc_cache-{uuid.uuid4()}"
+        if mark is not None:
+            update["response_metadata"] = {**message.response_metadata, "cache": mark}
+        if update:
+            generation.message = message.model_copy(update=update)  # type: ignore[attr-defined]
+    elif mark is not None:
+        generation.generation_info = {**(generation.generation_info or {}), "cache": mark}
+    return generation
+
+
+def _direct_construction_agrees() -> bool:
+    """Does direct construction give the same objects as validation, here and now?"""
+    sample = ChatGeneration(
+        message=AIMessage(
+            content="ok",
+            tool_calls=[{"name": "f", "args": {"x": 1}, "id": "call_1"}],
+            usage_metadata={"input_tokens": 1, "output_tokens": 2, "total_tokens": 3},
+            response_metadata={"model_name": "m"},
+            id="id-1",
+        ),
+        generation_info={"finish_reason": "stop"},
+    )
+    fields = dict(sample.message.__dict__)
+    direct = _construct(
+        ChatGeneration,
+        {
+            "text": sample.text,
+            "generation_info": sample.generation_info,
+            "type": _CHAT_GENERATION_TYPE,
+            "message": _construct(AIMessage, fields),
+        },
+    )
+    return bool(
+        _ai_message_shape_ok(fields)
+        and direct == sample
+        and direct.message.model_dump() == sample.message.model_dump()
+        and direct.text == sample.text
+    )
+
+
+_DIRECT_CONSTRUCTION_OK = _direct_construction_agrees()

@@ -1,0 +1,1 @@
+"""Redis-facing parts: clients, error mapping and the embedded server launcher."""

