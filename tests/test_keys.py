@@ -31,6 +31,14 @@ def test_entry_keys_of_different_inputs_differ(
             assert key_a != key_b
 
 
+@given(text, text, text, text)
+def test_tenant_bound_keys_equal_the_generic_keys(
+    ns: str, tenant: str, llm: str, prompt: str
+) -> None:
+    space = KeySpace(ns or "n")
+    assert space.for_tenant(tenant).entry_key(llm, prompt) == space.entry_key(tenant, llm, prompt)
+
+
 def test_delimiter_shifts_do_not_collide() -> None:
     space = KeySpace("ns")
     assert space.entry_key("t", "ab", "c") != space.entry_key("t", "a", "bc")
@@ -72,3 +80,14 @@ def test_scoped_patterns() -> None:
 
 def test_escape_glob() -> None:
     assert escape_glob("a*b?c[d]e\\") == "a\\*b\\?c\\[d\\]e\\\\"
+
+
+def test_memoized_keys_stay_bounded_and_correct() -> None:
+    space = KeySpace("ns")
+    keys = space.for_tenant("t")
+    for i in range(keys.MEMO_MAX_ENTRIES * 2 + 5):
+        assert keys.entry_key("llm", f"p{i}") == space.entry_key("t", "llm", f"p{i}")
+        assert len(keys._memo) <= keys.MEMO_MAX_ENTRIES
+    long_prompt = "x" * (keys.MEMO_MAX_CHARS + 1)
+    assert keys.entry_key("llm", long_prompt) == space.entry_key("t", "llm", long_prompt)
+    assert ("llm", long_prompt) not in keys._memo

@@ -56,11 +56,12 @@ class ExactTier(Generic[T]):
     def __init__(self, settings: CacheSettings, codec: ValueCodec[T], stats: CacheStats) -> None:
         self.settings = settings
         self.keys = KeySpace(settings.namespace)
+        self._tenant_keys = self.keys.for_tenant(settings.tenant)
         self.codec = codec
         self.stats = stats
 
     def key(self, prompt: str, llm_string: str) -> str:
-        return self.keys.entry_key(self.settings.tenant, llm_string, prompt)
+        return self._tenant_keys.entry_key(llm_string, prompt)
 
     # -- lookup --------------------------------------------------------------------------
 
@@ -68,11 +69,10 @@ class ExactTier(Generic[T]):
         """Miss -> ``None``. A value that is not ours or does not decode is a miss;
         it is counted and removed (if still unchanged)."""
         settings = self.settings
-        key = self.key(prompt, llm_string)
-        if settings.sliding_ttl:
-            read: tuple[Any, ...] = ("GETEX", key, "PX", settings.ttl_ms)
-        else:
-            read = ("GET", key)
+        key = self._tenant_keys.entry_key(llm_string, prompt)
+        read: tuple[Any, ...] = (
+            ("GETEX", key, "PX", settings.ttl_ms) if settings.sliding_ttl else ("GET", key)
+        )
         if settings.max_entries is None:
             raw = yield Call(read)
         else:

@@ -87,9 +87,50 @@ class KeySpace:
             f"{scope_digest('llm', llm_string)}:{digest}"
         )
 
+    def for_tenant(self, tenant: str) -> TenantKeys:
+        return TenantKeys(self, tenant)
+
     def entry_pattern(self, tenant: str | None = None, llm_string: str | None = None) -> str:
         """``SCAN MATCH`` pattern for entries, optionally of one tenant / llm_string."""
         any_scope = "?" * _SCOPE_HEX
         tenant_part = any_scope if tenant is None else scope_digest("tenant", tenant)
         llm_part = any_scope if llm_string is None else scope_digest("llm", llm_string)
         return f"{escape_glob(self.prefix)}{tenant_part}:{llm_part}:{'?' * _ENTRY_HEX}"
+
+
+class TenantKeys:
+    """:meth:`KeySpace.entry_key` for one fixed tenant, on the lookup hot path.
+
+    Same keys (a property test checks it), less work per call: the hash state
+    after the constant parts and the constant key prefix are computed once.
+    """
+
+    __slots__ = ("_memo", "_prefix", "_state")
+
+    #: Recently used keys are remembered (a repeated question is exactly what a
+    #: cache hit is), bounded in count and in the text held: entries over
+    #: ``MEMO_MAX_CHARS`` are always hashed afresh; a full memo is emptied.
+    MEMO_MAX_ENTRIES = 1024
+    MEMO_MAX_CHARS = 4096
+
+    def __init__(self, space: KeySpace, tenant: str) -> None:
+        self._state = hashlib.sha256(encode_parts(KEY_VERSION, space.namespace, tenant))
+        self._prefix = f"{space.prefix}{scope_digest('tenant', tenant)}:"
+        self._memo: dict[tuple[str, str], str] = {}
+
+    def entry_key(self, llm_string: str, prompt: str) -> str:
+        if len(prompt) + len(llm_string) > self.MEMO_MAX_CHARS:
+            return self._compute(llm_string, prompt)
+        memo_key = (llm_string, prompt)
+        key = self._memo.get(memo_key)
+        if key is None:
+            key = self._compute(llm_string, prompt)
+            if len(self._memo) >= self.MEMO_MAX_ENTRIES:
+                self._memo.clear()
+            self._memo[memo_key] = key
+        return key
+
+    def _compute(self, llm_string: str, prompt: str) -> str:
+        state = self._state.copy()
+        state.update(encode_parts(llm_string, prompt))
+        return f"{self._prefix}{scope_digest('llm', llm_string)}:{state.hexdigest()}"

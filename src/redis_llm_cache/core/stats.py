@@ -49,13 +49,14 @@ class CacheStats:
 
     def record_lookup(self, seconds: float, tier: str | None) -> None:
         """One finished lookup: ``tier`` is the tier that hit, ``None`` for a miss."""
+        counts = self._counts
         with self._lock:
             self._lookup_latency.append(seconds)
             if tier is None:
-                self._counts["misses"] += 1
+                counts["misses"] += 1
             else:
-                self._counts["hits"] += 1
-                self._counts[f"hits_{tier}"] += 1
+                counts["hits"] += 1
+                counts["hits_" + tier] += 1
 
     def snapshot(self) -> dict[str, Any]:
         """A consistent copy: counters, error kinds, and lookup latency in ms."""

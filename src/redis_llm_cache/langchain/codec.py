@@ -29,7 +29,9 @@ self-check compares both paths and disables the direct path if they ever disagre
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import os
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,8 +82,30 @@ ALLOWED_CLASSES = (
 
 _AI_FIELDS = frozenset(AIMessage.model_fields)
 _CHAT_GENERATION_TYPE = ChatGeneration.model_fields["type"].default
+_GENERATION_TYPE = Generation.model_fields["type"].default
 
 _set = object.__setattr__
+
+
+class _FreshIds:
+    """Unique message ids, cheaply: a random per-process token and a counter
+    (``uuid4()`` costs more than the rest of a hit's decoding). The token is
+    renewed in forked children so two processes never share it."""
+
+    def __init__(self) -> None:
+        self._renew()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._renew)
+
+    def _renew(self) -> None:
+        self._prefix = f"lc_cache-{secrets.token_hex(12)}-"
+        self._counter = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter)}"
+
+
+new_message_id = _FreshIds()
 
 
 def _construct(cls: type[Any], fields: dict[str, Any], extra: dict[str, Any] | None = None) -> Any:
@@ -96,12 +120,15 @@ def _construct(cls: type[Any], fields: dict[str, Any], extra: dict[str, Any] | N
     return obj
 
 
-def _is_str_or_none(value: Any) -> bool:
-    return value is None or type(value) is str
+_STR_OR_NONE = (str, type(None))
+_DICT_OR_NONE = (dict, type(None))
 
 
 def _ai_message_shape_ok(m: Any) -> bool:
-    """Types (not values) of every AIMessage field, as validation would produce them."""
+    """Types (not values) of every AIMessage field, as validation would produce them.
+
+    Written for speed (it runs on every hit): flat checks, no helper calls.
+    """
     if type(m) is not dict or m.keys() != _AI_FIELDS or m["type"] != "ai":
         return False
     content = m["content"]
@@ -110,21 +137,27 @@ def _ai_message_shape_ok(m: Any) -> bool:
         or not all(type(block) is str or type(block) is dict for block in content)
     ):
         return False
-    if type(m["additional_kwargs"]) is not dict or type(m["response_metadata"]) is not dict:
+    tool_calls, invalid_tool_calls = m["tool_calls"], m["invalid_tool_calls"]
+    if not (
+        type(m["additional_kwargs"]) is dict
+        and type(m["response_metadata"]) is dict
+        and type(m["name"]) in _STR_OR_NONE
+        and type(m["id"]) in _STR_OR_NONE
+        and type(m["usage_metadata"]) in _DICT_OR_NONE
+        and type(tool_calls) is list
+        and type(invalid_tool_calls) is list
+    ):
         return False
-    if not (_is_str_or_none(m["name"]) and _is_str_or_none(m["id"])):
-        return False
-    usage = m["usage_metadata"]
-    if usage is not None and type(usage) is not dict:
-        return False
-    for calls in (m["tool_calls"], m["invalid_tool_calls"]):
-        if type(calls) is not list:
+    for call in tool_calls:
+        if not (
+            type(call) is dict
+            and type(call.get("name")) is str
+            and type(call.get("args")) is dict
+            and type(call.get("id")) in _STR_OR_NONE
+        ):
             return False
-        for call in calls:
-            if type(call) is not dict or not _is_str_or_none(call.get("id")):
-                return False
     return all(
-        type(call.get("name")) is str and type(call.get("args")) is dict for call in m["tool_calls"]
+        type(call) is dict and type(call.get("id")) in _STR_OR_NONE for call in invalid_tool_calls
     )
 
 
@@ -182,12 +215,11 @@ class GenerationCodec:
         if kind is ChatGeneration:
             message = generation.message  # type: ignore[attr-defined]
             if type(message) is AIMessage:
-                item = {
-                    "k": "c",
-                    "text": generation.text,
-                    "info": generation.generation_info,
-                    "m": message.__dict__,
-                }
+                item = {"k": "c", "info": generation.generation_info, "m": message.__dict__}
+                if generation.text != message.content:
+                    # Usually the text *is* the string content; storing it once halves
+                    # the JSON parsed on every hit.
+                    item["text"] = generation.text
                 if message.__pydantic_extra__:  # fields beyond the model's (extra="allow")
                     item["x"] = message.__pydantic_extra__
                 return item
@@ -217,17 +249,22 @@ class GenerationCodec:
         mark = {"hit": True, "tier": tier} if tier is not None and self.mark_hits else None
         fresh_id = tier is not None and self.fresh_message_ids
         if kind == "g":
-            info = item["info"]
+            text, info = item["text"], item["info"]
             if mark is not None:
                 info = {**(info or {}), "cache": mark}
-            return Generation(text=item["text"], generation_info=info)
+            if trusted and type(text) is str and type(info) in _DICT_OR_NONE:
+                return _construct(  # type: ignore[no-any-return]
+                    Generation, {"text": text, "generation_info": info, "type": _GENERATION_TYPE}
+                )
+            return Generation(text=text, generation_info=info)
         if kind == "c":
             fields = item["m"]
             if fresh_id:
-                fields["id"] = f"lc_cache-{uuid.uuid4()}"
+                fields["id"] = new_message_id()
             if mark is not None:
                 fields["response_metadata"] = {**fields["response_metadata"], "cache": mark}
-            text, info, extra = item["text"], item["info"], item.get("x")
+            text = item["text"] if "text" in item else fields["content"]
+            info, extra = item["info"], item.get("x")
             if (
                 trusted
                 and _ai_message_shape_ok(fields)
@@ -263,7 +300,7 @@ def _finish_loaded(
     if message is not None:
         update: dict[str, Any] = {}
         if fresh_id:
-            update["id"] = f"lc_cache-{uuid.uuid4()}"
+            update["id"] = new_message_id()
         if mark is not None:
             update["response_metadata"] = {**message.response_metadata, "cache": mark}
         if update:
@@ -295,11 +332,17 @@ def _direct_construction_agrees() -> bool:
             "message": _construct(AIMessage, fields),
         },
     )
+    plain = Generation(text="ok", generation_info={"a": 1})
+    direct_plain = _construct(
+        Generation, {"text": "ok", "generation_info": {"a": 1}, "type": _GENERATION_TYPE}
+    )
     return bool(
         _ai_message_shape_ok(fields)
         and direct == sample
         and direct.message.model_dump() == sample.message.model_dump()
         and direct.text == sample.text
+        and direct_plain == plain
+        and direct_plain.model_dump() == plain.model_dump()
     )
 
 
