@@ -153,8 +153,8 @@ async def run_async(url: str, rounds: int, calls: int) -> list[tuple[str, str, f
         raw_key = f"bench-raw-{tag}"
         await client.set(raw_key, await client.get(ours.core.exact.key(PROMPT, LLM_STRING)))
         contenders: dict[str, Callable[[], Any]] = {
-            "raw redis.asyncio GET": lambda: client.get(raw_key),
-            "RedisLLMCache (async)": lambda: ours.alookup(PROMPT, LLM_STRING),
+            "raw redis.asyncio GET": lambda client=client, raw_key=raw_key: client.get(raw_key),
+            "RedisLLMCache (async)": lambda ours=ours: ours.alookup(PROMPT, LLM_STRING),
         }
         assert (await ours.alookup(PROMPT, LLM_STRING)) is not None
         for fn in contenders.values():

@@ -237,3 +237,15 @@ def test_concurrent_threads_and_tasks(make_cache: Callable[..., RedisLLMCache]) 
     assert all(asyncio.run(main()))
     assert all(asyncio.run(main()))  # a second event loop: its own client, no errors
     assert cache.stats()["errors"] == 0
+
+
+def test_bad_arguments_fail_open_as_counted_internal_errors(
+    make_cache: Callable[..., RedisLLMCache],
+) -> None:
+    cache = make_cache()
+    assert cache.lookup(None, LLM) is None  # type: ignore[arg-type]
+    cache.update(None, LLM, gen("a"))  # type: ignore[arg-type]
+    assert cache.stats()["errors_by_kind"] == {"internal:TypeError": 2}
+    strict = make_cache(fail_open=False)
+    with pytest.raises(TypeError, match="must be str"):
+        strict.lookup(None, LLM)  # type: ignore[arg-type]

@@ -36,7 +36,8 @@ class ResponseCache(Generic[T]):
 
     On a miss or any failure, :meth:`lookup` returns ``None``; a failed write is
     skipped. Failures are counted in :meth:`stats` and logged at most once per
-    30 s per kind. With ``settings.fail_open=False`` they raise ``BackendError``.
+    30 s per kind. With ``settings.fail_open=False`` Redis failures raise
+    ``BackendError`` (and unexpected exceptions propagate as they are).
     :meth:`clear` never fails open: a clear that did not happen raises.
 
     Example:
@@ -75,6 +76,8 @@ class ResponseCache(Generic[T]):
             result = run_sync(op, self.connector.execute)
         except BACKEND_ERRORS as exc:
             return self._failed(exc, during, fallback, fail_open)
+        except Exception as exc:  # a defect must not break the app either
+            return self._failed(exc, during, fallback, fail_open, internal=True)
         self._guard.success()
         return result
 
@@ -88,6 +91,8 @@ class ResponseCache(Generic[T]):
             result = await run_async(op, self.connector.aexecute)
         except BACKEND_ERRORS as exc:
             return self._failed(exc, during, fallback, fail_open)
+        except Exception as exc:  # a defect must not break the app either
+            return self._failed(exc, during, fallback, fail_open, internal=True)
         self._guard.success()
         return result
 
@@ -96,10 +101,14 @@ class ResponseCache(Generic[T]):
             return fallback
         raise BackendError(f"{during} skipped: Redis is failing (circuit breaker open)")
 
-    def _failed(self, exc: BaseException, during: str, fallback: R, fail_open: bool) -> R:
-        self._guard.failure(exc, during=during)
+    def _failed(
+        self, exc: Exception, during: str, fallback: R, fail_open: bool, internal: bool = False
+    ) -> R:
+        self._guard.failure(exc, during=during, internal=internal)
         if fail_open and self.settings.fail_open:
             return fallback
+        if internal:
+            raise exc
         raise BackendError(f"{during} failed: {type(exc).__name__}: {exc}") from exc
 
     # -- public API ------------------------------------------------------------------------------

@@ -46,6 +46,14 @@ def _raise_if_error(reply: Any) -> Any:
     return reply
 
 
+def _require_text(prompt: object, llm_string: object) -> None:
+    if type(prompt) is not str or type(llm_string) is not str:
+        raise TypeError(
+            "prompt and llm_string must be str, got "
+            f"{type(prompt).__name__} and {type(llm_string).__name__}"
+        )
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -61,6 +69,7 @@ class ExactTier(Generic[T]):
         self.stats = stats
 
     def key(self, prompt: str, llm_string: str) -> str:
+        _require_text(prompt, llm_string)
         return self._tenant_keys.entry_key(llm_string, prompt)
 
     # -- lookup --------------------------------------------------------------------------
@@ -69,7 +78,7 @@ class ExactTier(Generic[T]):
         """Miss -> ``None``. A value that is not ours or does not decode is a miss;
         it is counted and removed (if still unchanged)."""
         settings = self.settings
-        key = self._tenant_keys.entry_key(llm_string, prompt)
+        key = self.key(prompt, llm_string)
         read: tuple[Any, ...] = (
             ("GETEX", key, "PX", settings.ttl_ms) if settings.sliding_ttl else ("GET", key)
         )

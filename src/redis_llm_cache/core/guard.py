@@ -59,14 +59,17 @@ class FailureGuard:
                 self._consecutive_failures = 0
                 self._open_until = 0.0
 
-    def failure(self, exc: BaseException, *, during: str) -> None:
-        kind = type(exc).__name__
+    def failure(self, exc: BaseException, *, during: str, internal: bool = False) -> None:
+        """Count and log a failure. ``internal``: a defect on our side rather than a
+        Redis failure; it is logged with its traceback and does not trip the breaker."""
+        kind = f"internal:{type(exc).__name__}" if internal else type(exc).__name__
         self._stats.record_error(kind)
         with self._lock:
-            self._consecutive_failures += 1
-            if self._consecutive_failures >= self._threshold and not self._open_until:
-                self._open_until = time.monotonic() + self._cooldown
-                self._stats.incr("breaker_opens")
+            if not internal:
+                self._consecutive_failures += 1
+                if self._consecutive_failures >= self._threshold and not self._open_until:
+                    self._open_until = time.monotonic() + self._cooldown
+                    self._stats.incr("breaker_opens")
             now = time.monotonic()
             last = self._last_logged.get(kind)
             if last is not None and now - last < LOG_INTERVAL_S:
@@ -81,4 +84,5 @@ class FailureGuard:
             kind,
             exc,
             f" ({suppressed} similar errors not logged)" if suppressed else "",
+            exc_info=exc if internal else None,
         )

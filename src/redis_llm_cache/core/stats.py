@@ -32,6 +32,9 @@ class CacheStats:
         self._errors_by_kind: Counter[str] = Counter()
         self._skipped_by_reason: Counter[str] = Counter()
         self._lookup_latency: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        # Lookups are counted in plain fields: this runs on every lookup.
+        self._misses = 0
+        self._hits_by_tier: dict[str, int] = {}
 
     def incr(self, name: str, amount: int = 1) -> None:
         with self._lock:
@@ -49,19 +52,20 @@ class CacheStats:
 
     def record_lookup(self, seconds: float, tier: str | None) -> None:
         """One finished lookup: ``tier`` is the tier that hit, ``None`` for a miss."""
-        counts = self._counts
         with self._lock:
             self._lookup_latency.append(seconds)
             if tier is None:
-                counts["misses"] += 1
+                self._misses += 1
             else:
-                counts["hits"] += 1
-                counts["hits_" + tier] += 1
+                self._hits_by_tier[tier] = self._hits_by_tier.get(tier, 0) + 1
 
     def snapshot(self) -> dict[str, Any]:
         """A consistent copy: counters, error kinds, and lookup latency in ms."""
         with self._lock:
             counts = dict(self._counts)
+            counts["misses"] = self._misses
+            counts["hits"] = sum(self._hits_by_tier.values())
+            counts.update({f"hits_{tier}": n for tier, n in self._hits_by_tier.items()})
             errors_by_kind = dict(self._errors_by_kind)
             skipped = dict(self._skipped_by_reason)
             latencies = sorted(self._lookup_latency)
@@ -99,3 +103,5 @@ class CacheStats:
             self._errors_by_kind.clear()
             self._skipped_by_reason.clear()
             self._lookup_latency.clear()
+            self._misses = 0
+            self._hits_by_tier.clear()

@@ -1,0 +1,114 @@
+"""The ``Embedder`` protocol: what the caches need from an embedding model.
+
+An embedder turns a batch of texts into a ``float32`` matrix of shape
+``(len(texts), dimensions)`` whose rows are L2-normalized, synchronously and
+asynchronously. Its :class:`EmbedderIdentity` says which vectors it produces:
+the identity is part of every cached vector's key and of every similarity
+threshold calibrated for it, so two embedders whose vectors differ must never
+share an identity.
+
+``role`` matters for asymmetric models (e5, bge with instructions): a query and
+a document of the same text may embed differently. Symmetric models ignore it,
+but caches still keep the roles apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from ..errors import ConfigurationError
+
+Role = Literal["query", "document"]
+ROLES: tuple[Role, ...] = ("query", "document")
+
+Matrix = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbedderIdentity:
+    """Which vectors an embedder produces.
+
+    Attributes:
+        provider: Who computes them: ``"ollama"``, ``"openai"``, ``"local"``, or
+            ``"langchain:<Class>"`` / ``"llama_index:<Class>"`` for wrapped models.
+        model: Model name as the provider knows it (``"bge-m3"``).
+        dimensions: Length of each vector.
+        options: Settings that change the vectors (e.g. a requested ``dimensions``
+            reduction, an instruction prefix, truncation). JSON-serializable values.
+    """
+
+    provider: str
+    model: str
+    dimensions: int
+    options: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.provider or not isinstance(self.provider, str):
+            raise ConfigurationError("embedder identity needs a provider name")
+        if not self.model or not isinstance(self.model, str):
+            raise ConfigurationError("embedder identity needs a model name")
+        if isinstance(self.dimensions, bool) or not isinstance(self.dimensions, int):
+            raise ConfigurationError(f"dimensions must be an int, got {self.dimensions!r}")
+        if self.dimensions < 1:
+            raise ConfigurationError(f"dimensions must be >= 1, got {self.dimensions}")
+        try:
+            self.canonical()
+        except TypeError as exc:
+            raise ConfigurationError(f"embedder options must be JSON values: {exc}") from exc
+
+    def canonical(self) -> str:
+        """Stable text form (sorted JSON): equal identities, equal strings."""
+        return orjson.dumps(
+            {
+                "provider": self.provider,
+                "model": self.model,
+                "dimensions": self.dimensions,
+                "options": dict(self.options),
+            },
+            option=orjson.OPT_SORT_KEYS,
+        ).decode()
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Batch of texts in, L2-normalized ``float32`` matrix out.
+
+    Implementations raise ``ValueError`` for inputs they cannot embed (say which
+    one), and never return NaN/Inf or rows of the wrong length.
+    """
+
+    @property
+    def identity(self) -> EmbedderIdentity: ...
+
+    def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix: ...
+
+    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix: ...
+
+
+def as_normalized_matrix(vectors: object, *, dimensions: int | None, count: int) -> Matrix:
+    """Check and normalize what a model returned: ``count`` finite rows of
+    ``dimensions`` floats, L2-normalized, as a C-contiguous ``float32`` matrix.
+
+    Raises ``ValueError`` naming the first bad row (wrong length, NaN/Inf, or
+    all zeros, which has no direction).
+    """
+    matrix = np.asarray(vectors, dtype=np.float32)
+    if matrix.ndim != 2 or matrix.shape[0] != count:
+        raise ValueError(f"expected {count} vectors, got an array of shape {matrix.shape}")
+    if dimensions is not None and matrix.shape[1] != dimensions:
+        raise ValueError(f"expected vectors of {dimensions} dimensions, got {matrix.shape[1]}")
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"vector {int(np.argmin(finite))} contains NaN or Inf")
+    norms = np.linalg.norm(matrix, axis=1)
+    if (norms == 0).any() or not np.isfinite(norms).all():
+        raise ValueError(f"vector {int(np.argmin(norms))} has no direction (zero norm)")
+    normalized = matrix / norms[:, None]
+    return np.ascontiguousarray(normalized, dtype=np.float32)
+
