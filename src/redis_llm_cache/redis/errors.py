@@ -11,4 +11,4 @@ from redis.exceptions import RedisError
 
 #: redis-py's own tree covers connection, timeout, OOM and other server replies;
 #: ``OSError`` and the asyncio timeout cover what can escape below it.
-BACKEND_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+BACKEND_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError, asyncio.TimeoutError)
