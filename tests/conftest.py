@@ -29,6 +29,9 @@ from redis_llm_cache.redis.embedded import EmbeddedRedis
 
 KINDS = {"stack": ("search", "json"), "plain": ()}
 
+#: Redis round-trip budget for caches built by tests that check correctness.
+TEST_TIMEOUT_S = 2.0
+
 
 @pytest.fixture(scope="session")
 def redis_servers() -> Iterator[dict[str, str]]:
@@ -80,6 +83,10 @@ def make_cache(redis_url: str, namespace: str) -> Iterator[Callable[..., RedisLL
     def make(**kwargs: Any) -> RedisLLMCache:
         kwargs.setdefault("redis_url", redis_url)
         kwargs.setdefault("namespace", namespace)
+        # Correctness tests must not flake on a loaded CI machine: the default
+        # 50 ms budget is exercised by the fail-open tests, which set it themselves.
+        kwargs.setdefault("timeout", TEST_TIMEOUT_S)
+        kwargs.setdefault("connect_timeout", TEST_TIMEOUT_S)
         cache = RedisLLMCache(**kwargs)
         made.append(cache)
         return cache

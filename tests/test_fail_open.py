@@ -132,7 +132,7 @@ def test_out_of_memory_skips_writes_but_serves_hits() -> None:
     with EmbeddedRedis(
         extra_args=("--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
     ) as server:
-        cache = RedisLLMCache(redis_url=server.url, breaker_failures=1000)
+        cache = RedisLLMCache(redis_url=server.url, breaker_failures=1000, timeout=2.0)
         cache.update("kept", LLM, [Generation(text="small")])
         big = [Generation(text="x" * 200_000)]
         for i in range(30):

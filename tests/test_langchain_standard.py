@@ -9,11 +9,19 @@ from langchain_tests.integration_tests import AsyncCacheTestSuite, SyncCacheTest
 
 from redis_llm_cache.langchain import RedisLLMCache
 
+# Generous Redis budget: these suites check behaviour, not timeouts (see test_fail_open).
+TEST_TIMEOUT_S = 2.0
+
 
 class TestRedisLLMCacheSync(SyncCacheTestSuite):
     @pytest.fixture
     def cache(self, redis_url: str, namespace: str) -> Iterator[RedisLLMCache]:
-        cache = RedisLLMCache(redis_url=redis_url, namespace=namespace)
+        cache = RedisLLMCache(
+            redis_url=redis_url,
+            namespace=namespace,
+            timeout=TEST_TIMEOUT_S,
+            connect_timeout=TEST_TIMEOUT_S,
+        )
         yield cache
         cache.clear()
         cache.close()
@@ -22,7 +30,12 @@ class TestRedisLLMCacheSync(SyncCacheTestSuite):
 class TestRedisLLMCacheAsync(AsyncCacheTestSuite):
     @pytest.fixture
     async def cache(self, redis_url: str, namespace: str) -> AsyncIterator[RedisLLMCache]:
-        cache = RedisLLMCache(redis_url=redis_url, namespace=namespace)
+        cache = RedisLLMCache(
+            redis_url=redis_url,
+            namespace=namespace,
+            timeout=TEST_TIMEOUT_S,
+            connect_timeout=TEST_TIMEOUT_S,
+        )
         yield cache
         await cache.aclear()
         await cache.aclose()

@@ -6,7 +6,10 @@ The tree::
     ├── ConfigurationError          bad settings, found at construction (no I/O involved)
     ├── BackendError                Redis failed or was unreachable (only when fail_open=False)
     ├── CorruptEntryError           a stored value is not one of ours or cannot be decoded
-    └── UnsupportedValueError       a value we refuse to store because it would not round-trip
+    ├── UnsupportedValueError       a value we refuse to store because it would not round-trip
+    ├── EmbedderError               an embedding model or its server failed (after retries)
+    │   └── ModelNotFoundError      the server does not have the model (e.g. not pulled)
+    └── EmbeddingInputError         one input text cannot be embedded (also a ValueError)
 
 With the default ``fail_open=True`` only ``ConfigurationError`` ever reaches the
 application: backend failures become misses and skipped writes, counted in
@@ -38,3 +41,29 @@ class CorruptEntryError(CacheError):
 
 class UnsupportedValueError(CacheError):
     """A value cannot be stored without changing it on the way back."""
+
+
+class EmbedderError(CacheError):
+    """The embedding model or its server failed (after any retries).
+
+    The provider's own exception, if any, is chained as ``__cause__``.
+    ``status_code`` is the HTTP status when there was one.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ModelNotFoundError(EmbedderError):
+    """The server does not have the requested model (e.g. not pulled in Ollama)."""
+
+
+class EmbeddingInputError(CacheError, ValueError):
+    """One input text cannot be embedded; ``index`` is its position in the list
+    passed to ``embed``/``aembed``. A ``ValueError``, as the ``Embedder``
+    protocol promises."""
+
+    def __init__(self, message: str, *, index: int) -> None:
+        super().__init__(message)
+        self.index = index

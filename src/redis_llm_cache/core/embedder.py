@@ -111,4 +111,3 @@ def as_normalized_matrix(vectors: object, *, dimensions: int | None, count: int)
         raise ValueError(f"vector {int(np.argmin(norms))} has no direction (zero norm)")
     normalized = matrix / norms[:, None]
     return np.ascontiguousarray(normalized, dtype=np.float32)
-

@@ -134,3 +134,52 @@ class TenantKeys:
         state = self._state.copy()
         state.update(encode_parts(llm_string, prompt))
         return f"{self._prefix}{scope_digest('llm', llm_string)}:{state.hexdigest()}"
+
+
+class EmbeddingKeys:
+    """Keys of cached vectors for one namespace and one embedding model.
+
+    A vector key looks like::
+
+        <namespace>:emb:v1:<model16>:<entry64>
+
+    * ``<entry64>`` is SHA-256 (hex) of the length-delimited parts: key version,
+      ``"embedding"``, namespace, the model's identity key (for a core
+      ``Embedder``: ``EmbedderIdentity.canonical()``), the role (``"query"`` /
+      ``"document"``) and the text. Different models, roles or texts never share
+      a key, and no text appears in it.
+    * ``<model16>`` is a short digest of the identity key alone, so one model's
+      vectors can be selected with a ``SCAN MATCH`` pattern (:meth:`pattern`).
+
+    Like :class:`TenantKeys`, the hash state after the constant parts is kept per
+    role and copied for each text.
+    """
+
+    __slots__ = ("_states", "model_digest", "prefix")
+
+    def __init__(self, namespace: str, identity_key: str) -> None:
+        self.prefix = f"{namespace}:emb:{KEY_VERSION}:"
+        self.model_digest = scope_digest("embedder", identity_key)
+        self._states = {
+            role: hashlib.sha256(
+                encode_parts(KEY_VERSION, "embedding", namespace, identity_key, role)
+            )
+            for role in ("query", "document")
+        }
+
+    def key(self, role: str, text: str) -> str:
+        """Key of ``text`` embedded by this model in ``role``."""
+        state = self._states.get(role)
+        if state is None:
+            raise ValueError(f"role must be 'query' or 'document', got {role!r}")
+        state = state.copy()
+        # encode_parts is a concatenation of length-prefixed parts, so this equals
+        # hashing encode_parts(KEY_VERSION, "embedding", ..., role, text).
+        state.update(encode_parts(text))
+        return f"{self.prefix}{self.model_digest}:{state.hexdigest()}"
+
+    def pattern(self, *, all_models: bool = False) -> str:
+        """``SCAN MATCH`` pattern for this model's vectors (or every model's in the
+        namespace); fixed-width, so it cannot match outside the namespace."""
+        model = "?" * _SCOPE_HEX if all_models else self.model_digest
+        return f"{escape_glob(self.prefix)}{model}:{'?' * _ENTRY_HEX}"

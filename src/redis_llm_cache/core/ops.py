@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
+S = TypeVar("S")  # what an operation yields: a Redis request here, other steps elsewhere
 
 Command = tuple[Any, ...]
 
@@ -40,8 +41,11 @@ Request = Call | Pipeline
 Operation = Generator[Request, Any, T]
 
 
-def run_sync(op: Operation[T], execute: Callable[[Request], Any]) -> T:
-    """Drive ``op`` to completion, executing each request with ``execute``."""
+def run_sync(op: Generator[S, Any, T], execute: Callable[[S], Any]) -> T:
+    """Drive ``op`` to completion, executing each request with ``execute``.
+
+    Generic over what ``op`` yields: the embedders drive their own steps
+    (send a batch, back off) with these same two drivers."""
     try:
         request = next(op)
         while True:
@@ -56,7 +60,7 @@ def run_sync(op: Operation[T], execute: Callable[[Request], Any]) -> T:
         return result
 
 
-async def run_async(op: Operation[T], execute: Callable[[Request], Awaitable[Any]]) -> T:
+async def run_async(op: Generator[S, Any, T], execute: Callable[[S], Awaitable[Any]]) -> T:
     """Async twin of :func:`run_sync`; identical except for ``await``."""
     try:
         request = next(op)

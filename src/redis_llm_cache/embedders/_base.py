@@ -1,0 +1,186 @@
+"""What every embedder here shares: errors, input checks, batching, and the
+sync/async drivers that run one embedding operation written once.
+
+An operation is a generator (the idea of httpx's ``Auth.auth_flow`` and of
+``core/ops.py``): it *yields* a step -- :class:`EmbedBatch` (send these texts to
+the model) or :class:`Sleep` (back off before retrying) -- and *receives* the
+model's raw reply. An exception raised while executing a step is thrown into
+the generator at its ``yield``, so retries and error mapping are ordinary
+``try``/``except`` code that exists once. The drivers are the core's
+(``core.ops.run_sync`` / ``run_async``): the only code that differs between
+``embed`` and ``aembed``.
+
+The shared batch logic, :func:`embed_isolating`, embeds a batch and, when the
+model rejects the batch because of one input (NaN from the model, input longer
+than the context), splits it in halves until the bad text is alone, then raises
+:class:`EmbeddingInputError` naming its index in the caller's list.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import Any, NamedTuple, TypeVar
+
+import numpy as np
+
+from ..core.embedder import Matrix, as_normalized_matrix
+from ..errors import ConfigurationError, EmbedderError, EmbeddingInputError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------- errors
+class BadBatch(Exception):
+    """Raised inside an operation: the model refused this batch because of (at
+    least) one of its inputs; :func:`embed_isolating` splits it to find which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ---------------------------------------------------------------- steps and drivers
+class EmbedBatch(NamedTuple):
+    """Send ``texts`` to the model in one request; the reply is the provider's
+    raw response object."""
+
+    texts: Sequence[str]
+
+
+class Sleep(NamedTuple):
+    """Wait ``seconds`` before the next attempt; the reply is ``None``."""
+
+    seconds: float
+
+
+Step = EmbedBatch | Sleep
+Operation = Generator[Step, Any, T]
+
+
+# ---------------------------------------------------------------- inputs and batches
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """Return ``texts`` as a list, refusing a bare ``str`` (which would be
+    embedded character by character) and non-string items."""
+    if isinstance(texts, str | bytes):
+        raise TypeError("embed() takes a sequence of texts, not a single string: use [text]")
+    items = list(texts)
+    for index, text in enumerate(items):
+        if not isinstance(text, str):
+            raise EmbeddingInputError(
+                f"input {index} is {type(text).__name__}, not str", index=index
+            )
+    return items
+
+
+def batches(texts: Sequence[str], *, max_count: int, max_chars: int) -> Iterator[tuple[int, int]]:
+    """Split ``texts`` into ``[start, stop)`` ranges of at most ``max_count``
+    texts and ``max_chars`` characters; a text longer than ``max_chars`` goes
+    alone in its batch (the model decides whether it fits)."""
+    start = 0
+    while start < len(texts):
+        stop, chars = start, 0
+        while stop < len(texts) and stop - start < max_count:
+            chars += len(texts[stop])
+            if stop > start and chars > max_chars:
+                break
+            stop += 1
+        yield start, stop
+        start = stop
+
+
+def check_rows(rows: Sequence[Any], *, dimensions: int, offset: int, who: str) -> Matrix:
+    """Turn a batch reply into a normalized matrix, or raise naming the problem.
+
+    A reply whose rows *all* have another length than ``dimensions`` is a
+    model-level mismatch (another model behind the name, ``dimensions`` not
+    supported): :class:`EmbedderError`. A single bad row (NaN/Inf, zero, ragged
+    length) is that input's problem: :class:`EmbeddingInputError` with its
+    index (``offset`` + row).
+    """
+    lengths = [len(row) for row in rows]
+    if lengths and all(length != dimensions for length in lengths) and len(set(lengths)) == 1:
+        raise EmbedderError(
+            f"{who} returned vectors of {lengths[0]} dimensions, expected {dimensions}; "
+            "is another model served under this name, or is `dimensions` unsupported?"
+        )
+    for row_index, row in enumerate(rows):
+        vector = np.asarray(row, dtype=np.float32)
+        problem = None
+        if vector.ndim != 1 or vector.shape[0] != dimensions:
+            problem = f"a vector of shape {vector.shape}, expected ({dimensions},)"
+        elif not np.isfinite(vector).all():
+            problem = "a vector containing NaN or Inf"
+        elif not np.any(vector):
+            problem = "an all-zero vector"
+        if problem is not None:
+            index = offset + row_index
+            raise EmbeddingInputError(f"{who} returned {problem} for input {index}", index=index)
+    return as_normalized_matrix(rows, dimensions=dimensions, count=len(rows))
+
+
+def embed_isolating(
+    texts: Sequence[str],
+    offset: int,
+    request: Callable[[Sequence[str]], Operation[Sequence[Any]]],
+    *,
+    dimensions: int,
+    who: str,
+) -> Operation[Matrix]:
+    """Embed one batch; if the model refuses it because of an input, halve it
+    recursively until the culprit is alone and raise
+    :class:`EmbeddingInputError` with its index (``offset`` + position).
+
+    ``request`` is an operation that returns the batch's rows or raises
+    :class:`BadBatch`. Cost of finding one bad text in a batch of ``n``: about
+    ``2 * log2(n)`` extra requests; only the failing half is split further.
+    """
+    try:
+        rows = yield from request(texts)
+    except BadBatch as exc:
+        if len(texts) == 1:
+            raise EmbeddingInputError(
+                f"{who} cannot embed input {offset}: {exc.reason}", index=offset
+            ) from exc
+        logger.debug("%s refused a batch of %d (%s); splitting it", who, len(texts), exc.reason)
+        middle = len(texts) // 2
+        left = yield from embed_isolating(
+            texts[:middle], offset, request, dimensions=dimensions, who=who
+        )
+        right = yield from embed_isolating(
+            texts[middle:], offset + middle, request, dimensions=dimensions, who=who
+        )
+        return np.concatenate([left, right])
+    if len(rows) != len(texts):
+        raise EmbedderError(f"{who} returned {len(rows)} vectors for {len(texts)} inputs")
+    return check_rows(rows, dimensions=dimensions, offset=offset, who=who)
+
+
+def embed_all(
+    texts: Sequence[str],
+    request: Callable[[Sequence[str]], Operation[Sequence[Any]]],
+    *,
+    dimensions: int,
+    max_count: int,
+    max_chars: int,
+    who: str,
+) -> Operation[Matrix]:
+    """The whole ``embed`` operation: check inputs, batch, isolate bad inputs,
+    stack the results into one ``(len(texts), dimensions)`` matrix."""
+    items = check_texts(texts)
+    parts: list[Matrix] = [np.empty((0, dimensions), dtype=np.float32)]
+    for start, stop in batches(items, max_count=max_count, max_chars=max_chars):
+        part = yield from embed_isolating(
+            items[start:stop], start, request, dimensions=dimensions, who=who
+        )
+        parts.append(part)
+    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+
+def positive_int(name: str, value: object) -> int:
+    """Validate a positive int setting (bools refused), for constructors."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive int, got {value!r}")
+    return value

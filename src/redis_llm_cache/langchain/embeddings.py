@@ -1,0 +1,221 @@
+"""LangChain ``Embeddings`` on the redis-llm-cache core: a caching wrapper, and an
+adapter that exposes any core ``Embedder`` as LangChain ``Embeddings``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+import redis.asyncio
+from langchain_core.embeddings import Embeddings
+
+from ..core.embedder import Embedder, Matrix, Role
+from ..core.embedding_store import EmbeddingSettings, SupportsEmbed, model_key
+from ..embeddings import EmbeddingCache
+from ..errors import ConfigurationError
+
+
+class LangChainModel:
+    """A LangChain ``Embeddings`` seen as the store's ``embed``/``aembed``.
+
+    Documents go to ``embed_documents`` / ``aembed_documents`` in one call per
+    batch; queries (LangChain has no batch query API) to ``embed_query`` /
+    ``aembed_query``, one call per distinct text, concurrently when async.
+    """
+
+    def __init__(self, inner: Embeddings) -> None:
+        self.inner = inner
+
+    def embed(self, texts: Sequence[str], *, role: Role = "document") -> object:
+        if role == "query":
+            return [self.inner.embed_query(text) for text in texts]
+        return self.inner.embed_documents(list(texts))
+
+    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> object:
+        if role == "query":
+            return await asyncio.gather(*(self.inner.aembed_query(text) for text in texts))
+        return await self.inner.aembed_documents(list(texts))
+
+
+def langchain_identity_key(
+    inner: Embeddings, model_id: str | None, options: dict[str, object] | None = None
+) -> str:
+    """Identity of a wrapped LangChain model in keys: provider
+    ``"langchain:<ClassName>"``, model ``model_id`` or the model's ``model`` /
+    ``model_name`` attribute; a ``dimensions`` attribute (as OpenAI's has) is
+    part of the options, since it changes the vectors."""
+    model = model_id
+    if model is None:
+        for attribute in ("model", "model_name"):
+            value = getattr(inner, attribute, None)
+            if isinstance(value, str) and value:
+                model = value
+                break
+    if model is None:
+        raise ConfigurationError(
+            f"cannot tell which model {type(inner).__name__} runs: pass model_id='...' "
+            "(it keeps cached vectors of different models apart)"
+        )
+    merged: dict[str, object] = {}
+    dimensions = getattr(inner, "dimensions", None)
+    if isinstance(dimensions, int) and not isinstance(dimensions, bool):
+        merged["dimensions"] = dimensions
+    merged.update(options or {})
+    return model_key(f"langchain:{type(inner).__name__}", model, merged)
+
+
+class CachedEmbeddings(Embeddings):
+    """LangChain ``Embeddings`` that embed each text once and serve it from Redis.
+
+    On a miss the text is embedded by ``inner`` (only the misses of a call, in
+    batches of ``batch_size``, each distinct text once) and stored; if Redis is
+    down or slow, ``inner`` embeds everything and the failure is counted in
+    :meth:`stats` (fail-open). A vector ``inner`` returns with NaN/Inf or the
+    wrong length raises ``ValueError`` and is not stored. Queries and documents
+    are cached apart.
+
+    Args:
+        inner: Any LangChain ``Embeddings``, or a core ``Embedder``.
+        redis_url: ``redis://`` / ``rediss://`` URL; default ``$REDIS_URL`` or
+            ``redis://localhost:6379/0``. Or ``redis_client=`` / ``async_redis_client=``.
+        model_id: Name of the model in cache keys; needed when ``inner`` has no
+            ``model`` / ``model_name`` attribute. Use a new one when the model's
+            vectors change.
+        dimensions: Expected vector length; default learned from the first vector.
+        options: More settings that change the vectors (JSON values), part of keys.
+        settings: A prepared :class:`EmbeddingSettings`; or its fields as keyword
+            arguments: ``namespace``, ``ttl``, ``batch_size``, ``dtype``
+            (``"float16"`` halves memory), ``memory_max_entries`` /
+            ``memory_max_bytes`` (in-process LRU tier), ``timeout``, ``fail_open`` ...
+
+    Example:
+        >>> from langchain_openai import OpenAIEmbeddings
+        >>> from redis_llm_cache.langchain.embeddings import CachedEmbeddings
+        >>> embeddings = CachedEmbeddings(
+        ...     OpenAIEmbeddings(model="text-embedding-3-small"),
+        ...     redis_url="redis://localhost:6379",
+        ...     ttl=30 * 24 * 3600,
+        ... )
+        >>> store = InMemoryVectorStore.from_texts(texts, embedding=embeddings)
+    """
+
+    def __init__(
+        self,
+        inner: Embeddings | Embedder,
+        *,
+        redis_url: str | None = None,
+        redis_client: redis.Redis | None = None,
+        async_redis_client: redis.asyncio.Redis | None = None,
+        model_id: str | None = None,
+        dimensions: int | None = None,
+        options: dict[str, object] | None = None,
+        settings: EmbeddingSettings | None = None,
+        **setting_values: Any,
+    ) -> None:
+        model: SupportsEmbed
+        if isinstance(inner, Embeddings):
+            model = LangChainModel(inner)
+            identity_key: str | None = langchain_identity_key(inner, model_id, options)
+        elif isinstance(inner, Embedder):
+            model = inner
+            identity_key = None  # the embedder's own identity
+            if model_id is not None or options:
+                raise ConfigurationError("model_id/options apply to LangChain models only")
+        else:
+            raise TypeError(
+                f"inner must be LangChain Embeddings or an Embedder, got {type(inner).__name__}"
+            )
+        self.inner = inner
+        self._cache = EmbeddingCache(
+            model,
+            identity_key=identity_key,
+            dimensions=dimensions,
+            redis_url=redis_url,
+            redis_client=redis_client,
+            async_redis_client=async_redis_client,
+            settings=settings,
+            **setting_values,
+        )
+
+    @property
+    def core(self) -> EmbeddingCache:
+        """The framework-free cache this adapter delegates to."""
+        return self._cache
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        rows: list[list[float]] = self._cache.embed(texts, role="document").tolist()
+        return rows
+
+    def embed_query(self, text: str) -> list[float]:
+        row: list[float] = self._cache.embed([text], role="query")[0].tolist()
+        return row
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        matrix = await self._cache.aembed(texts, role="document")
+        rows: list[list[float]] = matrix.tolist()
+        return rows
+
+    async def aembed_query(self, text: str) -> list[float]:
+        matrix = await self._cache.aembed([text], role="query")
+        row: list[float] = matrix[0].tolist()
+        return row
+
+    def embed_documents_array(self, texts: Sequence[str]) -> Matrix:
+        """:meth:`embed_documents` as a ``float32`` matrix (no conversion to lists)."""
+        return self._cache.embed(texts, role="document")
+
+    async def aembed_documents_array(self, texts: Sequence[str]) -> Matrix:
+        """Async :meth:`embed_documents_array`."""
+        return await self._cache.aembed(texts, role="document")
+
+    def stats(self) -> dict[str, Any]:
+        """Hits (memory / Redis), misses, texts embedded, batches sent, errors."""
+        return self._cache.stats()
+
+    def clear(self, *, all_models: bool = False) -> int:
+        """Remove this model's cached vectors; raises ``BackendError`` if Redis fails."""
+        return self._cache.clear(all_models=all_models)
+
+    async def aclear(self, *, all_models: bool = False) -> int:
+        """Async :meth:`clear`."""
+        return await self._cache.aclear(all_models=all_models)
+
+    def close(self) -> None:
+        self._cache.close()
+
+    async def aclose(self) -> None:
+        await self._cache.aclose()
+
+
+class EmbedderEmbeddings(Embeddings):
+    """A core ``Embedder`` as LangChain ``Embeddings`` (no caching: wrap it in
+    :class:`CachedEmbeddings` for that). Errors of the embedder propagate.
+
+    Example:
+        >>> from redis_llm_cache.langchain.embeddings import EmbedderEmbeddings
+        >>> embeddings = EmbedderEmbeddings(OllamaEmbedder(model="bge-m3"))
+        >>> vector = embeddings.embed_query("hello")
+    """
+
+    def __init__(self, embedder: Embedder) -> None:
+        if not isinstance(embedder, Embedder):
+            raise TypeError(f"embedder must be an Embedder, got {type(embedder).__name__}")
+        self.embedder = embedder
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        rows: list[list[float]] = self.embedder.embed(texts, role="document").tolist()
+        return rows
+
+    def embed_query(self, text: str) -> list[float]:
+        row: list[float] = self.embedder.embed([text], role="query")[0].tolist()
+        return row
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        rows: list[list[float]] = (await self.embedder.aembed(texts, role="document")).tolist()
+        return rows
+
+    async def aembed_query(self, text: str) -> list[float]:
+        row: list[float] = (await self.embedder.aembed([text], role="query"))[0].tolist()
+        return row

@@ -1,0 +1,182 @@
+"""``CachedEmbedding``: a LlamaIndex ``BaseEmbedding`` that caches any other in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
+
+from ..core.embedder import Role
+from ..core.embedding_store import DEFAULT_EMBEDDING_TIMEOUT_S, model_key
+from ..embeddings import EmbeddingCache
+from ..errors import ConfigurationError
+
+
+class LlamaIndexModel:
+    """A LlamaIndex ``BaseEmbedding`` seen as the store's ``embed``/``aembed``.
+
+    Calls the model's *private* batch methods (``_get_text_embeddings``,
+    ``_aget_text_embeddings``, ``_get_query_embedding`` ...): its public methods
+    emit LlamaIndex instrumentation events, and the wrapping ``CachedEmbedding``
+    already emits them once per call. The model's own ``rate_limiter`` is
+    honoured per batch, as its public methods would.
+    """
+
+    def __init__(self, inner: BaseEmbedding) -> None:
+        self.inner = inner
+
+    def embed(self, texts: Sequence[str], *, role: Role = "document") -> object:
+        inner = self.inner
+        if inner.rate_limiter is not None:
+            inner.rate_limiter.acquire()
+        if role == "query":
+            return [inner._get_query_embedding(text) for text in texts]
+        return inner._get_text_embeddings(list(texts))
+
+    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> object:
+        inner = self.inner
+        if inner.rate_limiter is not None:
+            await inner.rate_limiter.async_acquire()
+        if role == "query":
+            return await asyncio.gather(*(inner._aget_query_embedding(text) for text in texts))
+        return await inner._aget_text_embeddings(list(texts))
+
+
+def llama_index_identity_key(inner: BaseEmbedding, model_id: str | None) -> str:
+    """Identity of a wrapped LlamaIndex model in keys: provider
+    ``"llama_index:<ClassName>"``, model ``model_id`` or the model's
+    ``model_name`` (LlamaIndex's default ``"unknown"`` does not count)."""
+    model = model_id
+    if model is None and inner.model_name and inner.model_name != "unknown":
+        model = inner.model_name
+    if model is None:
+        raise ConfigurationError(
+            f"cannot tell which model {type(inner).__name__} runs: pass model_id='...' "
+            "(it keeps cached vectors of different models apart)"
+        )
+    options: dict[str, object] = {}
+    dimensions = getattr(inner, "dimensions", None)
+    if isinstance(dimensions, int) and not isinstance(dimensions, bool):
+        options["dimensions"] = dimensions
+    return model_key(f"llama_index:{type(inner).__name__}", model, options)
+
+
+class CachedEmbedding(BaseEmbedding):
+    """Embeds each text once with ``inner`` and serves it from Redis afterwards.
+
+    On a miss the text is embedded by ``inner`` (only the misses of a batch, each
+    distinct text once) and stored; if Redis is down or slow, ``inner`` embeds
+    everything and the failure is counted in :meth:`stats` (fail-open). A vector
+    with NaN/Inf or the wrong length raises ``ValueError`` and is not stored.
+    Queries and texts are cached apart. Picklable (``IngestionPipeline`` with
+    ``num_workers``): each process opens its own Redis connections.
+
+    Args:
+        inner: Any LlamaIndex embedding model.
+        redis_url: Default ``$REDIS_URL`` or ``redis://localhost:6379/0``.
+        model_id: Name of the model in cache keys; needed when ``inner`` has no
+            ``model_name``. Use a new one when the model's vectors change.
+        dimensions: Expected vector length; default learned from the first vector.
+        namespace, ttl, dtype, memory_max_entries, timeout, fail_open: As in
+            :class:`~redis_llm_cache.core.embedding_store.EmbeddingSettings`;
+            ``embed_batch_size`` (default: the inner model's) also bounds the
+            misses sent to ``inner`` in one call.
+
+    Example:
+        >>> from llama_index.core import Settings, VectorStoreIndex
+        >>> from llama_index.embeddings.openai import OpenAIEmbedding
+        >>> from redis_llm_cache.llama_index import CachedEmbedding
+        >>> Settings.embed_model = CachedEmbedding(
+        ...     OpenAIEmbedding(model="text-embedding-3-small"),
+        ...     redis_url="redis://localhost:6379",
+        ... )
+        >>> index = VectorStoreIndex.from_documents(documents)  # re-runs embed nothing twice
+    """
+
+    inner: SerializeAsAny[BaseEmbedding] = Field(description="The embedding model cached.")
+    # Excluded from serialization: a URL may carry a password. Pickling keeps it.
+    redis_url: str | None = Field(default=None, exclude=True)
+    namespace: str = "embcache"
+    ttl: float | None = None
+    model_id: str | None = None
+    dimensions: int | None = None
+    dtype: Literal["float32", "float16"] = "float32"
+    memory_max_entries: int | None = None
+    timeout: float = DEFAULT_EMBEDDING_TIMEOUT_S
+    fail_open: bool = True
+
+    _cache: EmbeddingCache = PrivateAttr()
+
+    def __init__(self, inner: BaseEmbedding, **data: Any) -> None:
+        if not isinstance(inner, BaseEmbedding):
+            raise TypeError(f"inner must be a LlamaIndex BaseEmbedding, got {type(inner).__name__}")
+        data.setdefault("model_name", inner.model_name)
+        data.setdefault("embed_batch_size", inner.embed_batch_size)
+        # mypy sees BaseEmbedding's fields only, not this subclass's pydantic fields.
+        super().__init__(inner=inner, **data)  # type: ignore[call-arg]
+        self._cache = EmbeddingCache(
+            LlamaIndexModel(inner),
+            identity_key=llama_index_identity_key(inner, self.model_id),
+            dimensions=self.dimensions,
+            redis_url=self.redis_url,
+            namespace=self.namespace,
+            ttl=self.ttl,
+            batch_size=self.embed_batch_size,
+            dtype=self.dtype,
+            memory_max_entries=self.memory_max_entries,
+            timeout=self.timeout,
+            fail_open=self.fail_open,
+        )
+        # Pin the resolved URL so an unpickled copy in another process (spawned
+        # with another environment) talks to the same Redis.
+        self.redis_url = self._cache.redis_url
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "CachedEmbedding"
+
+    @property
+    def core(self) -> EmbeddingCache:
+        """The framework-free cache this adapter delegates to."""
+        return self._cache
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        row: Embedding = self._cache.embed([query], role="query")[0].tolist()
+        return row
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        row: Embedding = (await self._cache.aembed([query], role="query"))[0].tolist()
+        return row
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        row: Embedding = self._cache.embed([text], role="document")[0].tolist()
+        return row
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        row: Embedding = (await self._cache.aembed([text], role="document"))[0].tolist()
+        return row
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        rows: list[Embedding] = self._cache.embed(texts, role="document").tolist()
+        return rows
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        rows: list[Embedding] = (await self._cache.aembed(texts, role="document")).tolist()
+        return rows
+
+    def stats(self) -> dict[str, Any]:
+        """Hits (memory / Redis), misses, texts embedded, batches sent, errors."""
+        return self._cache.stats()
+
+    def clear(self, *, all_models: bool = False) -> int:
+        """Remove this model's cached vectors; raises ``BackendError`` if Redis fails."""
+        return self._cache.clear(all_models=all_models)
+
+    def close(self) -> None:
+        self._cache.close()
+
+    async def aclose(self) -> None:
+        await self._cache.aclose()
