@@ -99,7 +99,8 @@ class OllamaEmbedder:
     unreachable or slow after the retries.
 
     bge-m3 is symmetric, so ``role`` does not change the request (caches still
-    keep queries and documents apart).
+    keep queries and documents apart). Picklable: a copy keeps the settings
+    (and the resolved ``host``) and opens its own HTTP clients.
 
     Args:
         model: Ollama model name (``"bge-m3"``).
@@ -257,6 +258,22 @@ class OllamaEmbedder:
         client, self._async_client, self._async_loop = self._async_client, None, None
         if client is not None:
             await client.close()  # type: ignore[no-untyped-call]  # untyped in ollama
+
+    # -- pickling: settings travel, clients and the lock are rebuilt --------------------
+    # (LlamaIndex's IngestionPipeline(num_workers=...) pickles the embed model into
+    # worker processes; an HTTP client's connections cannot cross a process.)
+    _RUNTIME = ("_random", "_lock", "_client", "_async_client", "_async_loop")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._RUNTIME}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._random = random.Random()
+        self._lock = threading.Lock()
+        self._client = None
+        self._async_client = None
+        self._async_loop = None
 
     def __enter__(self) -> OllamaEmbedder:
         return self

@@ -1,12 +1,29 @@
 """LangChain integration (``pip install redis-llm-cache[langchain]``).
 
+* :class:`RedisLLMCache` -- LangChain's LLM cache on Redis.
+* :class:`CachedEmbeddings` -- any ``Embeddings`` (or core ``Embedder``), cached in Redis.
+* :class:`EmbedderEmbeddings` -- any core ``Embedder`` as LangChain ``Embeddings``.
+* :class:`OllamaEmbeddings` -- Ollama (bge-m3 by default) as LangChain ``Embeddings``.
+
+Importing this package does not import the ``ollama`` client library (the
+Ollama adapter loads it on its first embed).
+
 Example:
     >>> from langchain_core.globals import set_llm_cache
-    >>> from redis_llm_cache.langchain import RedisLLMCache
+    >>> from redis_llm_cache.langchain import CachedEmbeddings, OllamaEmbeddings, RedisLLMCache
     >>> set_llm_cache(RedisLLMCache(redis_url="redis://localhost:6379"))
+    >>> embeddings = CachedEmbeddings(OllamaEmbeddings(), redis_url="redis://localhost:6379")
 """
 
 from .cache import RedisLLMCache
 from .codec import GenerationCodec
+from .embeddings import CachedEmbeddings, EmbedderEmbeddings
+from .ollama import OllamaEmbeddings
 
-__all__ = ["GenerationCodec", "RedisLLMCache"]
+__all__ = [
+    "CachedEmbeddings",
+    "EmbedderEmbeddings",
+    "GenerationCodec",
+    "OllamaEmbeddings",
+    "RedisLLMCache",
+]

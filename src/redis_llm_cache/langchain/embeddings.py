@@ -45,7 +45,14 @@ def langchain_identity_key(
     """Identity of a wrapped LangChain model in keys: provider
     ``"langchain:<ClassName>"``, model ``model_id`` or the model's ``model`` /
     ``model_name`` attribute; a ``dimensions`` attribute (as OpenAI's has) is
-    part of the options, since it changes the vectors."""
+    part of the options, since it changes the vectors.
+
+    An :class:`EmbedderEmbeddings` (e.g. ``OllamaEmbeddings``) without
+    ``model_id``/``options`` is keyed by its core embedder's own identity, which
+    names everything that changes its vectors (``num_ctx``, ``dimensions`` ...);
+    its vectors are then shared with every other adapter of that embedder."""
+    if model_id is None and not options and isinstance(inner, EmbedderEmbeddings):
+        return inner.embedder.identity.canonical()
     model = model_id
     if model is None:
         for attribute in ("model", "model_name"):
@@ -81,8 +88,9 @@ class CachedEmbeddings(Embeddings):
         redis_url: ``redis://`` / ``rediss://`` URL; default ``$REDIS_URL`` or
             ``redis://localhost:6379/0``. Or ``redis_client=`` / ``async_redis_client=``.
         model_id: Name of the model in cache keys; needed when ``inner`` has no
-            ``model`` / ``model_name`` attribute. Use a new one when the model's
-            vectors change.
+            ``model`` / ``model_name`` attribute (not for an
+            :class:`EmbedderEmbeddings`, keyed by its embedder's identity). Use a
+            new one when the model's vectors change.
         dimensions: Expected vector length; default learned from the first vector.
         options: More settings that change the vectors (JSON values), part of keys.
         settings: A prepared :class:`EmbeddingSettings`; or its fields as keyword

@@ -1,4 +1,5 @@
-"""``CachedEmbedding``: a LlamaIndex ``BaseEmbedding`` that caches any other in Redis."""
+"""LlamaIndex ``BaseEmbedding`` on the redis-llm-cache core: ``CachedEmbedding``
+caches any other in Redis; ``EmbedderEmbedding`` exposes any core ``Embedder``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any, Literal
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
 
-from ..core.embedder import Role
+from ..core.embedder import Embedder, Role
 from ..core.embedding_store import DEFAULT_EMBEDDING_TIMEOUT_S, model_key
 from ..embeddings import EmbeddingCache
 from ..errors import ConfigurationError
@@ -48,7 +49,14 @@ class LlamaIndexModel:
 def llama_index_identity_key(inner: BaseEmbedding, model_id: str | None) -> str:
     """Identity of a wrapped LlamaIndex model in keys: provider
     ``"llama_index:<ClassName>"``, model ``model_id`` or the model's
-    ``model_name`` (LlamaIndex's default ``"unknown"`` does not count)."""
+    ``model_name`` (LlamaIndex's default ``"unknown"`` does not count).
+
+    An :class:`EmbedderEmbedding` (e.g. ``OllamaEmbedding``) without
+    ``model_id`` is keyed by its core embedder's own identity, which names
+    everything that changes its vectors (``num_ctx``, ``dimensions`` ...); its
+    vectors are then shared with every other adapter of that embedder."""
+    if model_id is None and isinstance(inner, EmbedderEmbedding):
+        return inner.embedder.identity.canonical()
     model = model_id
     if model is None and inner.model_name and inner.model_name != "unknown":
         model = inner.model_name
@@ -78,7 +86,8 @@ class CachedEmbedding(BaseEmbedding):
         inner: Any LlamaIndex embedding model.
         redis_url: Default ``$REDIS_URL`` or ``redis://localhost:6379/0``.
         model_id: Name of the model in cache keys; needed when ``inner`` has no
-            ``model_name``. Use a new one when the model's vectors change.
+            ``model_name`` (not for an :class:`EmbedderEmbedding`, keyed by its
+            embedder's identity). Use a new one when the model's vectors change.
         dimensions: Expected vector length; default learned from the first vector.
         namespace, ttl, dtype, memory_max_entries, timeout, fail_open: As in
             :class:`~redis_llm_cache.core.embedding_store.EmbeddingSettings`;
@@ -180,3 +189,61 @@ class CachedEmbedding(BaseEmbedding):
 
     async def aclose(self) -> None:
         await self._cache.aclose()
+
+
+class EmbedderEmbedding(BaseEmbedding):
+    """A core ``Embedder`` as a LlamaIndex ``BaseEmbedding`` (no caching: wrap it
+    in :class:`CachedEmbedding` for that). Errors of the embedder propagate.
+
+    Queries are embedded with role ``"query"``, texts with ``"document"``; the
+    async methods call the embedder's ``aembed``. ``model_name`` defaults to the
+    embedder's model. Picklable if the embedder is (``OllamaEmbedder`` is).
+
+    Example:
+        >>> from llama_index.core import Settings
+        >>> from redis_llm_cache.embedders import LocalEmbedder
+        >>> from redis_llm_cache.llama_index import EmbedderEmbedding
+        >>> Settings.embed_model = EmbedderEmbedding(LocalEmbedder())
+    """
+
+    _embedder: Embedder = PrivateAttr()
+
+    def __init__(self, embedder: Embedder, **data: Any) -> None:
+        if not isinstance(embedder, Embedder):
+            raise TypeError(f"embedder must be an Embedder, got {type(embedder).__name__}")
+        data.setdefault("model_name", embedder.identity.model)
+        super().__init__(**data)
+        self._embedder = embedder
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "EmbedderEmbedding"
+
+    @property
+    def embedder(self) -> Embedder:
+        """The core embedder this adapter delegates to."""
+        return self._embedder
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        row: Embedding = self._embedder.embed([query], role="query")[0].tolist()
+        return row
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        row: Embedding = (await self._embedder.aembed([query], role="query"))[0].tolist()
+        return row
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        row: Embedding = self._embedder.embed([text], role="document")[0].tolist()
+        return row
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        row: Embedding = (await self._embedder.aembed([text], role="document"))[0].tolist()
+        return row
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        rows: list[Embedding] = self._embedder.embed(texts, role="document").tolist()
+        return rows
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        rows: list[Embedding] = (await self._embedder.aembed(texts, role="document")).tolist()
+        return rows
