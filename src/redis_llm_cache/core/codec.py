@@ -11,7 +11,7 @@ Nothing here, nor in any codec we ship, deserializes code: bodies are JSON.
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..errors import CorruptEntryError
 
@@ -32,7 +32,10 @@ class ValueCodec(Protocol[T]):
 
     def encode(self, value: T) -> bytes: ...
 
-    def decode(self, body: bytes, *, tier: str) -> T: ...
+    def decode(self, body: bytes, *, tier: str, details: dict[str, Any] | None = None) -> T:
+        """``details``: facts about the hit (e.g. similarity) a codec may attach
+        to the value when it marks hits."""
+        ...
 
 
 def frame(body: bytes) -> bytes:

@@ -77,8 +77,17 @@ class ExactTier(Generic[T]):
     def lookup(self, prompt: str, llm_string: str) -> Operation[T | None]:
         """Miss -> ``None``. A value that is not ours or does not decode is a miss;
         it is counted and removed (if still unchanged)."""
+        # ``yield from``: even a bad argument surfaces inside the running operation,
+        # where the fail-open policy handles it.
+        return (yield from self.read(self.key(prompt, llm_string), tier=TIER))
+
+    def read(
+        self, key: str, *, tier: str, details: dict[str, Any] | None = None
+    ) -> Operation[T | None]:
+        """The value stored under ``key`` (an entry key), decoded for a hit of
+        ``tier``; ``details`` are passed to the codec (e.g. a semantic hit's
+        similarity). Renews a sliding TTL and LRU recency like any hit."""
         settings = self.settings
-        key = self.key(prompt, llm_string)
         read: tuple[Any, ...] = (
             ("GETEX", key, "PX", settings.ttl_ms) if settings.sliding_ttl else ("GET", key)
         )
@@ -93,7 +102,7 @@ class ExactTier(Generic[T]):
         if raw is None:
             return None
         try:
-            return self.codec.decode(unframe(raw), tier=TIER)
+            return self.codec.decode(unframe(raw), tier=tier, details=details)
         except CorruptEntryError as exc:
             logger.debug("corrupt entry %s removed: %s", key, exc)
         self.stats.incr("corrupt_removed")

@@ -227,10 +227,14 @@ class GenerationCodec:
 
     # -- decode ---------------------------------------------------------------------------
 
-    def decode(self, body: bytes, *, tier: str) -> list[Generation]:
-        return self._decode_body(body, tier=tier)
+    def decode(
+        self, body: bytes, *, tier: str, details: dict[str, Any] | None = None
+    ) -> list[Generation]:
+        return self._decode_body(body, tier=tier, details=details)
 
-    def _decode_body(self, body: bytes, *, tier: str | None) -> list[Generation]:
+    def _decode_body(
+        self, body: bytes, *, tier: str | None, details: dict[str, Any] | None = None
+    ) -> list[Generation]:
         """``tier=None``: decode as stored (no fresh ids, no marks), for round trips."""
         try:
             document = orjson.loads(body)
@@ -238,20 +242,24 @@ class GenerationCodec:
             trusted = _DIRECT_CONSTRUCTION_OK and document.get("lc") == WRITER_VERSION
             if type(items) is not list or not items:
                 raise CorruptEntryError("no generations in entry")
-            return [self._decode_one(item, trusted, tier) for item in items]
+            mark = None
+            if tier is not None and self.mark_hits:
+                mark = {"hit": True, "tier": tier, **(details or {})}
+            return [self._decode_one(item, trusted, tier, mark) for item in items]
         except CorruptEntryError:
             raise
         except Exception as exc:  # any shape problem in stored data is corruption
             raise CorruptEntryError(f"undecodable entry: {type(exc).__name__}: {exc}") from exc
 
-    def _decode_one(self, item: dict[str, Any], trusted: bool, tier: str | None) -> Generation:
+    def _decode_one(
+        self, item: dict[str, Any], trusted: bool, tier: str | None, mark: dict[str, Any] | None
+    ) -> Generation:
         kind = item["k"]
-        mark = {"hit": True, "tier": tier} if tier is not None and self.mark_hits else None
         fresh_id = tier is not None and self.fresh_message_ids
         if kind == "g":
             text, info = item["text"], item["info"]
             if mark is not None:
-                info = {**(info or {}), "cache": mark}
+                info = {**(info or {}), "cache": dict(mark)}
             if trusted and type(text) is str and type(info) in _DICT_OR_NONE:
                 return _construct(  # type: ignore[no-any-return]
                     Generation, {"text": text, "generation_info": info, "type": _GENERATION_TYPE}
@@ -262,7 +270,7 @@ class GenerationCodec:
             if fresh_id:
                 fields["id"] = new_message_id()
             if mark is not None:
-                fields["response_metadata"] = {**fields["response_metadata"], "cache": mark}
+                fields["response_metadata"] = {**fields["response_metadata"], "cache": dict(mark)}
             text = item["text"] if "text" in item else fields["content"]
             info, extra = item["info"], item.get("x")
             if (
