@@ -1,14 +1,19 @@
 """``ResponseCache``: the framework-free cache object that adapters delegate to.
 
-It runs the tier operations (:mod:`.core.exact`) through the sync or async
-driver, applies the fail-open policy and the circuit breaker, and keeps stats.
-Every public ``x`` / ``ax`` pair is one call to :meth:`_run` / :meth:`_arun`.
+It runs the tier operations (:mod:`.core.exact`, :mod:`.core.semantic`) through
+the sync or async driver, applies the fail-open policy and the circuit breaker,
+and keeps stats. Every public ``x`` / ``ax`` pair is one call to :meth:`_run` /
+:meth:`_arun`; the only difference between the two is how a request is executed
+(:meth:`_execute` / :meth:`_aexecute`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import redis
@@ -16,12 +21,17 @@ import redis.asyncio
 
 from .config import CacheSettings
 from .core.codec import ValueCodec
+from .core.embedder import Embedder
 from .core.exact import TIER as EXACT_TIER
 from .core.exact import ExactTier
 from .core.guard import FailureGuard
-from .core.ops import Operation, run_async, run_sync
+from .core.ops import Embed, Operation, run_async, run_sync
+from .core.semantic import TIER as SEMANTIC_TIER
+from .core.semantic import SemanticQuery, SemanticSettings, SemanticTier
 from .core.stats import CacheStats
-from .errors import BackendError, CacheError
+from .core.vector_index import VectorIndex
+from .errors import BackendError, CacheError, ConfigurationError
+from .redis.capabilities import detect_strategy
 from .redis.connection import RedisConnector
 from .redis.errors import BACKEND_ERRORS
 
@@ -30,9 +40,38 @@ R = TypeVar("R")
 
 logger = logging.getLogger(__name__)
 
+#: Semantic hits remembered for ``stats()["recent_semantic_hits"]`` (auditing).
+RECENT_HITS = 20
+
+
+class EmbedderFailed(Exception):
+    """The embedder raised while serving a lookup or update (the cause is chained).
+
+    Counted as ``embedder:<kind>``; it does not trip the Redis circuit breaker."""
+
+
+def make_index(
+    strategy: str, *, namespace: str, model_key: str, dimensions: int, dtype: str
+) -> VectorIndex:
+    """The vector index of ``strategy`` (imported lazily: each has its own module)."""
+    if strategy == "search":
+        from .core.search_index import SearchIndex
+
+        return SearchIndex(namespace, model_key, dimensions, dtype)  # type: ignore[arg-type]
+    if strategy == "vectorset":
+        from .core.vectorset_index import VectorSetIndex
+
+        return VectorSetIndex(namespace, model_key, dimensions, dtype)  # type: ignore[arg-type]
+    if strategy == "client":
+        from .core.client_index import ClientIndex
+
+        return ClientIndex(namespace, model_key, dimensions, dtype)  # type: ignore[arg-type]
+    raise ConfigurationError(f"unknown vector index strategy {strategy!r}")
+
 
 class ResponseCache(Generic[T]):
-    """Exact-match cache of values ``T`` keyed by (tenant, llm_string, prompt).
+    """Cache of values ``T`` keyed by (tenant, llm_string, prompt): exact, and --
+    with an ``embedder`` -- semantic (a paraphrase in the same partition).
 
     On a miss or any failure, :meth:`lookup` returns ``None``; a failed write is
     skipped. Failures are counted in :meth:`stats` and logged at most once per
@@ -54,6 +93,9 @@ class ResponseCache(Generic[T]):
         redis_url: str | None = None,
         redis_client: redis.Redis | None = None,
         async_redis_client: redis.asyncio.Redis | None = None,
+        embedder: Embedder | None = None,
+        semantic: SemanticSettings | None = None,
+        semantic_query: Callable[[str], SemanticQuery | None] | None = None,
     ) -> None:
         self.settings = settings if settings is not None else CacheSettings()
         self.stats_counter = CacheStats()
@@ -65,18 +107,123 @@ class ResponseCache(Generic[T]):
         )
         self.exact = ExactTier(self.settings, codec, self.stats_counter)
         self._guard = FailureGuard(self.settings, self.stats_counter)
+        if embedder is not None and not isinstance(embedder, Embedder):
+            raise ConfigurationError(
+                f"embedder must implement the Embedder protocol, got {type(embedder).__name__}"
+            )
+        self.embedder = embedder
+        # How a prompt becomes the text to compare (and its context); adapters know
+        # their framework's prompt format. Called only after an exact miss.
+        self._semantic_query = semantic_query or (lambda prompt: SemanticQuery(text=prompt))
+        self.semantic_settings = semantic if semantic is not None else SemanticSettings()
+        self._semantic: SemanticTier[T] | None = None
+        self._semantic_lock = threading.Lock()
+        self._recent_hits: deque[dict[str, Any]] = deque(maxlen=RECENT_HITS)
+        if embedder is not None and self.semantic_settings.strategy != "auto":
+            self._semantic = self._build_semantic(self.semantic_settings.strategy)
+
+    # -- the semantic tier, built on first use (strategy detection needs Redis) ------------
+
+    def _build_semantic(self, strategy: str) -> SemanticTier[T]:
+        assert self.embedder is not None
+        identity = self.embedder.identity
+        index = make_index(
+            strategy,
+            namespace=self.settings.namespace,
+            model_key=identity.canonical(),
+            dimensions=identity.dimensions,
+            dtype=self.semantic_settings.dtype,
+        )
+        return SemanticTier(
+            settings=self.semantic_settings,
+            cache_settings=self.settings,
+            identity=identity,
+            index=index,
+            exact=self.exact,
+            stats=self.stats_counter,
+        )
+
+    def _semantic_tier(self) -> Operation[SemanticTier[T]]:
+        if self._semantic is None:
+            strategy = yield from detect_strategy()
+            with self._semantic_lock:
+                if self._semantic is None:
+                    self._semantic = self._build_semantic(strategy)
+                    logger.info("redis-llm-cache: semantic tier uses the %r index", strategy)
+        return self._semantic
+
+    # -- operations spanning the tiers -------------------------------------------------------
+
+    def _lookup_op(self, prompt: str, llm_string: str) -> Operation[tuple[T | None, str | None]]:
+        value = yield from self.exact.lookup(prompt, llm_string)
+        if value is not None:
+            return value, EXACT_TIER
+        if self.embedder is None:
+            return None, None
+        query = self._semantic_query(prompt)
+        semantic = yield from self._semantic_tier()
+        if query is None or not semantic.eligible(query):
+            return None, None
+        hit = yield from semantic.lookup(llm_string, query)
+        if hit is None:
+            return None, None
+        self._recent_hits.append(
+            {
+                "similarity": hit.candidate.similarity,
+                "matched_prompt": hit.candidate.text,
+                "prompt": query.text,
+                "threshold": semantic.threshold,
+            }
+        )
+        return hit.value, SEMANTIC_TIER
+
+    def _update_op(self, prompt: str, llm_string: str, value: T) -> Operation[bool]:
+        stored = yield from self.exact.update(prompt, llm_string, value)
+        if stored and self.embedder is not None:
+            query = self._semantic_query(prompt)
+            semantic = yield from self._semantic_tier()
+            if query is not None and semantic.eligible(query):
+                yield from semantic.add(self.exact.key(prompt, llm_string), llm_string, query)
+        return stored
+
+    def _clear_op(self, tenant: str | None, llm_string: str | None) -> Operation[int]:
+        removed = yield from self.exact.clear(tenant=tenant, llm_string=llm_string)
+        if self.embedder is not None and tenant is None and llm_string is None:
+            # A scoped clear leaves index entries whose answers are gone; lookups
+            # drop those lazily (an answer that no longer exists is never served).
+            semantic = yield from self._semantic_tier()
+            yield from semantic.clear()
+        return removed
 
     # -- running operations with the fail-open policy ----------------------------------------
+
+    def _execute(self, request: Any) -> Any:
+        if isinstance(request, Embed):
+            assert self.embedder is not None
+            try:
+                return self.embedder.embed(request.texts, role=request.role)
+            except Exception as exc:
+                raise EmbedderFailed(f"{type(exc).__name__}: {exc}") from exc
+        return self.connector.execute(request)
+
+    async def _aexecute(self, request: Any) -> Any:
+        if isinstance(request, Embed):
+            assert self.embedder is not None
+            try:
+                return await self.embedder.aembed(request.texts, role=request.role)
+            except Exception as exc:
+                raise EmbedderFailed(f"{type(exc).__name__}: {exc}") from exc
+        return await self.connector.aexecute(request)
 
     def _run(self, op: Operation[R], *, during: str, fallback: R, fail_open: bool = True) -> R:
         if not self._guard.allow():
             op.close()
             return self._skipped(during, fallback, fail_open)
         try:
-            result = run_sync(op, self.connector.execute)
+            result = run_sync(op, self._execute)
         except BACKEND_ERRORS as exc:
             return self._failed(exc, during, fallback, fail_open)
-        except Exception as exc:  # a defect must not break the app either
+        except Exception as exc:  # a defect or a failing embedder must not break the app
             return self._failed(exc, during, fallback, fail_open, internal=True)
         self._guard.success()
         return result
@@ -88,10 +235,10 @@ class ResponseCache(Generic[T]):
             op.close()
             return self._skipped(during, fallback, fail_open)
         try:
-            result = await run_async(op, self.connector.aexecute)
+            result = await run_async(op, self._aexecute)
         except BACKEND_ERRORS as exc:
             return self._failed(exc, during, fallback, fail_open)
-        except Exception as exc:  # a defect must not break the app either
+        except Exception as exc:  # a defect or a failing embedder must not break the app
             return self._failed(exc, during, fallback, fail_open, internal=True)
         self._guard.success()
         return result
@@ -104,58 +251,60 @@ class ResponseCache(Generic[T]):
     def _failed(
         self, exc: Exception, during: str, fallback: R, fail_open: bool, internal: bool = False
     ) -> R:
-        self._guard.failure(exc, during=during, internal=internal)
+        if isinstance(exc, EmbedderFailed) and exc.__cause__ is not None:
+            self._guard.failure(exc.__cause__, during=during, internal=True, label="embedder")
+        else:
+            self._guard.failure(exc, during=during, internal=internal)
         if fail_open and self.settings.fail_open:
             return fallback
+        if isinstance(exc, EmbedderFailed) and exc.__cause__ is not None:
+            raise exc.__cause__
         if internal:
             raise exc
         raise BackendError(f"{during} failed: {type(exc).__name__}: {exc}") from exc
 
+    def _record(self, started: float, found: tuple[T | None, str | None]) -> T | None:
+        value, tier = found
+        self.stats_counter.record_lookup(time.perf_counter() - started, tier)
+        return value
+
     # -- public API ------------------------------------------------------------------------------
 
     def lookup(self, prompt: str, llm_string: str) -> T | None:
-        """The stored value, or ``None`` on a miss, a corrupt entry or a failure."""
+        """The stored value (exact, else -- with an embedder -- the answer to a
+        paraphrase), or ``None`` on a miss, a corrupt entry or a failure."""
         started = time.perf_counter()
-        value = self._run(self.exact.lookup(prompt, llm_string), during="lookup", fallback=None)
-        self.stats_counter.record_lookup(
-            time.perf_counter() - started, None if value is None else EXACT_TIER
-        )
-        return value
+        op = self._lookup_op(prompt, llm_string)
+        return self._record(started, self._run(op, during="lookup", fallback=(None, None)))
 
     async def alookup(self, prompt: str, llm_string: str) -> T | None:
         """Async :meth:`lookup` on ``redis.asyncio`` (no thread pool)."""
         started = time.perf_counter()
-        value = await self._arun(
-            self.exact.lookup(prompt, llm_string), during="lookup", fallback=None
-        )
-        self.stats_counter.record_lookup(
-            time.perf_counter() - started, None if value is None else EXACT_TIER
-        )
-        return value
+        op = self._lookup_op(prompt, llm_string)
+        found = await self._arun(op, during="lookup", fallback=(None, None))
+        return self._record(started, found)
 
     def update(self, prompt: str, llm_string: str, value: T) -> bool:
         """Store ``value``; ``False`` if it was skipped (failure, too large, unsupported)."""
-        return self._run(
-            self.exact.update(prompt, llm_string, value), during="update", fallback=False
-        )
+        op = self._update_op(prompt, llm_string, value)
+        return self._run(op, during="update", fallback=False)
 
     async def aupdate(self, prompt: str, llm_string: str, value: T) -> bool:
         """Async :meth:`update`."""
-        return await self._arun(
-            self.exact.update(prompt, llm_string, value), during="update", fallback=False
-        )
+        op = self._update_op(prompt, llm_string, value)
+        return await self._arun(op, during="update", fallback=False)
 
     def clear(self, *, tenant: str | None = None, llm_string: str | None = None) -> int:
         """Remove this namespace's entries (all tenants unless ``tenant`` is given).
 
         Raises ``BackendError`` if Redis fails: a clear must not silently not happen.
         """
-        op = self.exact.clear(tenant=tenant, llm_string=llm_string)
+        op = self._clear_op(tenant, llm_string)
         return self._run(op, during="clear", fallback=0, fail_open=False)
 
     async def aclear(self, *, tenant: str | None = None, llm_string: str | None = None) -> int:
         """Async :meth:`clear`."""
-        op = self.exact.clear(tenant=tenant, llm_string=llm_string)
+        op = self._clear_op(tenant, llm_string)
         return await self._arun(op, during="clear", fallback=0, fail_open=False)
 
     def count(self, *, tenant: str | None = None, llm_string: str | None = None) -> int:
@@ -164,11 +313,22 @@ class ResponseCache(Generic[T]):
         return self._run(op, during="count", fallback=0, fail_open=False)
 
     def stats(self) -> dict[str, Any]:
-        """Counters and lookup latency (ms) of this object since it was built."""
+        """Counters and lookup latency (ms) of this object since it was built; with
+        the semantic tier, its threshold, index strategy and recent semantic hits
+        (similarity, matched prompt) for auditing."""
         snapshot = self.stats_counter.snapshot()
         snapshot["namespace"] = self.settings.namespace
         snapshot["tenant"] = self.settings.tenant
         snapshot["breaker_open"] = self._guard.is_open
+        if self.embedder is not None:
+            semantic = self._semantic
+            snapshot["semantic"] = {
+                "embedder": self.embedder.identity.canonical(),
+                "strategy": semantic.index.name if semantic is not None else None,
+                "threshold": semantic.threshold if semantic is not None else None,
+                "threshold_calibrated": semantic.calibrated if semantic is not None else None,
+                "recent_hits": list(self._recent_hits),
+            }
         return snapshot
 
     def close(self) -> None:

@@ -18,14 +18,13 @@ import redis.asyncio
 
 from .core.embedder import EmbedderIdentity, Matrix, Role
 from .core.embedding_store import (
-    Embed,
     EmbeddingRequest,
     EmbeddingSettings,
     EmbeddingStats,
     EmbeddingStore,
     SupportsEmbed,
 )
-from .core.ops import Operation, Request, run_async, run_sync
+from .core.ops import Embed, Operation, Request, run_async, run_sync
 from .errors import BackendError, ConfigurationError
 from .redis.connection import RedisConnector
 from .redis.errors import BACKEND_ERRORS

@@ -42,7 +42,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 import orjson
@@ -51,7 +51,7 @@ from ..config import DEFAULT_CONNECT_TIMEOUT_S, CacheSettings
 from ..errors import ConfigurationError
 from .embedder import ROLES, Matrix, Role, as_normalized_matrix
 from .keys import EmbeddingKeys
-from .ops import Call, Pipeline, Request
+from .ops import Call, Embed, Pipeline, Request
 from .stats import CacheStats
 
 logger = logging.getLogger(__name__)
@@ -76,14 +76,6 @@ DEFAULT_EMBEDDING_TIMEOUT_S = 0.5
 class RedisUnavailable(Exception):
     """Thrown into an operation at a Redis ``yield`` when the runner failed open:
     Redis failed (already counted and logged) or the circuit breaker is open."""
-
-
-class Embed(NamedTuple):
-    """Embed ``texts`` with the inner model; the reply is whatever it returned
-    (a matrix or a list of lists), checked by the operation."""
-
-    texts: tuple[str, ...]
-    role: Role
 
 
 EmbeddingRequest = Call | Pipeline | Embed

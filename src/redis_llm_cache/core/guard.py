@@ -59,10 +59,13 @@ class FailureGuard:
                 self._consecutive_failures = 0
                 self._open_until = 0.0
 
-    def failure(self, exc: BaseException, *, during: str, internal: bool = False) -> None:
-        """Count and log a failure. ``internal``: a defect on our side rather than a
-        Redis failure; it is logged with its traceback and does not trip the breaker."""
-        kind = f"internal:{type(exc).__name__}" if internal else type(exc).__name__
+    def failure(
+        self, exc: BaseException, *, during: str, internal: bool = False, label: str = "internal"
+    ) -> None:
+        """Count and log a failure. ``internal``: not a Redis failure (a defect, or
+        the embedder failing -- ``label`` names which); it is counted as
+        ``<label>:<kind>``, logged with its traceback, and does not trip the breaker."""
+        kind = f"{label}:{type(exc).__name__}" if internal else type(exc).__name__
         self._stats.record_error(kind)
         with self._lock:
             if not internal:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, NamedTuple, TypeVar
 
+from .embedder import Role
+
 T = TypeVar("T")
 S = TypeVar("S")  # what an operation yields: a Redis request here, other steps elsewhere
 
@@ -37,8 +39,18 @@ class Pipeline(NamedTuple):
     commands: tuple[Command, ...]
 
 
+class Embed(NamedTuple):
+    """Embed ``texts`` (as ``"query"`` or ``"document"``) with the cache's model; the
+    reply is whatever the model returned (a matrix or a list of lists), which the
+    operation checks. Not Redis work, but part of the same operations: the sync
+    driver calls the model's ``embed``, the async driver awaits its ``aembed``."""
+
+    texts: tuple[str, ...]
+    role: Role
+
+
 Request = Call | Pipeline
-Operation = Generator[Request, Any, T]
+Operation = Generator[Request | Embed, Any, T]
 
 
 def run_sync(op: Generator[S, Any, T], execute: Callable[[S], Any]) -> T:

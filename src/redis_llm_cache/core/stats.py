@@ -75,6 +75,7 @@ class CacheStats:
             for name in (
                 "hits",
                 "hits_exact",
+                "hits_semantic",
                 "misses",
                 "writes",
                 "errors",

@@ -12,11 +12,15 @@ from langchain_core.outputs import Generation
 
 from ..cache import ResponseCache
 from ..config import DEFAULT_TIMEOUT_S, CacheSettings
+from ..core.embedder import Embedder
+from ..core.semantic import SemanticSettings, Strategy
 from .codec import GenerationCodec
+from .prompt import ContextScope, semantic_query
 
 
 class RedisLLMCache(BaseCache):
-    """LLM response cache for LangChain, stored in Redis.
+    """LLM response cache for LangChain, stored in Redis: exact, and with an
+    ``embedder`` also semantic (a paraphrase of an answered question).
 
     A lookup that misses, or that cannot reach Redis within ``timeout`` seconds,
     returns ``None`` and LangChain calls the model; a failed write is skipped.
@@ -35,7 +39,16 @@ class RedisLLMCache(BaseCache):
         sliding_ttl: Renew the TTL on every hit.
         max_entries: Bound on entries in the namespace, evicting least recently used.
         fresh_message_ids: Give each hit's messages a new id (default ``True``).
-        mark_hits: Add ``response_metadata["cache"] = {"hit": True, "tier": ...}``.
+        mark_hits: Add ``response_metadata["cache"] = {"hit": True, "tier": ...}``
+            (semantic hits also carry ``similarity`` and ``matched_prompt``).
+        embedder: Turns on the semantic tier: any core ``Embedder``
+            (``redis_llm_cache.embedders.LocalEmbedder()``, ``OllamaEmbedder()``), or
+            a LangChain ``Embeddings`` (wrapped; name it with ``embedder_model=``).
+        semantic_threshold: Minimum cosine similarity for a semantic hit; default
+            calibrated for the embedder (conservative, with a warning, otherwise).
+        semantic_strategy: ``"auto"``, ``"search"``, ``"vectorset"`` or ``"client"``.
+        semantic_context: What must match besides the question: ``"conversation"``
+            (system prompt and earlier turns; default), ``"system"`` or ``"none"``.
         settings: A prepared :class:`~redis_llm_cache.CacheSettings` (then the
             individual settings arguments must not be given).
 
@@ -61,6 +74,12 @@ class RedisLLMCache(BaseCache):
         fail_open: bool = True,
         fresh_message_ids: bool = True,
         mark_hits: bool = False,
+        embedder: Any = None,
+        embedder_model: str | None = None,
+        semantic_threshold: float | None = None,
+        semantic_strategy: Strategy = "auto",
+        semantic_context: ContextScope = "conversation",
+        semantic: SemanticSettings | None = None,
         settings: CacheSettings | None = None,
         **more_settings: Any,
     ) -> None:
@@ -75,12 +94,19 @@ class RedisLLMCache(BaseCache):
                 fail_open=fail_open,
                 **more_settings,
             )
+        if semantic is None:
+            semantic = SemanticSettings(threshold=semantic_threshold, strategy=semantic_strategy)
+        if semantic_context not in ("conversation", "system", "none"):
+            raise ValueError(f"unknown semantic_context {semantic_context!r}")
         self._cache: ResponseCache[list[Generation]] = ResponseCache(
             codec=GenerationCodec(fresh_message_ids=fresh_message_ids, mark_hits=mark_hits),
             settings=settings,
             redis_url=redis_url,
             redis_client=redis_client,
             async_redis_client=async_redis_client,
+            embedder=_as_embedder(embedder, embedder_model),
+            semantic=semantic,
+            semantic_query=lambda prompt: semantic_query(prompt, semantic_context),
         )
 
     @property
@@ -130,3 +156,20 @@ def _clear_scope(kwargs: dict[str, Any]) -> dict[str, str | None]:
     if unknown:
         raise TypeError(f"clear() got unexpected arguments: {sorted(unknown)}")
     return {"tenant": kwargs.get("tenant"), "llm_string": kwargs.get("llm_string")}
+
+
+def _as_embedder(embedder: Any, model: str | None) -> Embedder | None:
+    """A core ``Embedder`` from what the user passed (LangChain ``Embeddings`` are
+    adapted; see :class:`~redis_llm_cache.langchain.embedder.LangChainEmbedder`)."""
+    if embedder is None or isinstance(embedder, Embedder):
+        return embedder
+    from langchain_core.embeddings import Embeddings
+
+    if isinstance(embedder, Embeddings):
+        from .embedder import LangChainEmbedder
+
+        return LangChainEmbedder(embedder, model=model)
+    raise TypeError(
+        "embedder must be a redis_llm_cache Embedder or LangChain Embeddings, "
+        f"got {type(embedder).__name__}"
+    )

@@ -1,0 +1,247 @@
+"""The semantic tier through RedisLLMCache, on every index strategy and real Redis.
+
+The embedder is the bundled local model (multilingual-e5-small); similarities
+quoted in comments were measured with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.load import dumps
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.outputs import Generation
+
+from redis_llm_cache.embedders import LocalEmbedder
+from redis_llm_cache.langchain import RedisLLMCache
+
+LLM = "model=fake;temperature=0"
+THRESHOLD = 0.94
+
+# (strategy, server kind) combinations a strategy supports.
+STRATEGIES = [("search", "stack"), ("vectorset", "stack"), ("vectorset", "plain"),
+              ("client", "stack"), ("client", "plain")]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def embedder() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+@pytest.fixture(params=STRATEGIES, ids=[f"{s}-{k}" for s, k in STRATEGIES])
+def semantic_cache(
+    request: pytest.FixtureRequest,
+    redis_servers: dict[str, str],
+    namespace: str,
+    embedder: LocalEmbedder,
+) -> Iterator[Callable[..., RedisLLMCache]]:
+    strategy, kind = request.param
+    made: list[RedisLLMCache] = []
+
+    def make(**kwargs: Any) -> RedisLLMCache:
+        kwargs.setdefault("redis_url", redis_servers[kind])
+        kwargs.setdefault("namespace", namespace)
+        kwargs.setdefault("embedder", embedder)
+        kwargs.setdefault("semantic_strategy", strategy)
+        kwargs.setdefault("semantic_threshold", THRESHOLD)
+        kwargs.setdefault("timeout", 2.0)
+        kwargs.setdefault("connect_timeout", 2.0)
+        cache = RedisLLMCache(**kwargs)
+        made.append(cache)
+        return cache
+
+    yield make
+    for cache in made:
+        cache.clear()
+        cache.close()
+
+
+def chat(*messages: Any) -> str:
+    """LangChain's cache prompt for a list of chat messages."""
+    return dumps(list(messages))
+
+
+def answer(text: str) -> list[Generation]:
+    return [Generation(text=text)]
+
+
+def test_paraphrase_hits_and_reports_itself(semantic_cache: Callable[..., RedisLLMCache]) -> None:
+    cache = semantic_cache(mark_hits=True)
+    cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("Click 'Forgot'."))
+    # 0.998 similar with the bundled model.
+    hit = cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM)
+    assert hit is not None and hit[0].text == "Click 'Forgot'."
+    mark = hit[0].generation_info["cache"]  # type: ignore[index]
+    assert mark["tier"] == "semantic" and mark["similarity"] >= THRESHOLD
+    assert mark["matched_prompt"] == "How do I reset my password?"
+    stats = cache.stats()
+    assert stats["hits_semantic"] == 1 and stats["hits_exact"] == 0
+    recent = stats["semantic"]["recent_hits"][-1]
+    assert recent["matched_prompt"] == "How do I reset my password?"
+    assert recent["prompt"] == "How can I reset my password?"
+
+
+def test_unrelated_and_near_miss_questions_miss(
+    semantic_cache: Callable[..., RedisLLMCache],
+) -> None:
+    cache = semantic_cache()
+    cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("password"))
+    assert cache.lookup(chat(HumanMessage("What is the capital of France?")), LLM) is None
+    assert cache.lookup(chat(HumanMessage("How do I reset my router?")), LLM) is None  # 0.927
+    assert cache.stats()["hits"] == 0
+
+
+def test_exact_tier_answers_first(semantic_cache: Callable[..., RedisLLMCache]) -> None:
+    cache = semantic_cache(mark_hits=True)
+    prompt = chat(HumanMessage("What are your opening hours?"))
+    cache.update(prompt, LLM, answer("9 to 5"))
+    hit = cache.lookup(prompt, LLM)
+    assert hit is not None and hit[0].generation_info["cache"]["tier"] == "exact"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("other", ["tenant", "llm_string", "system_prompt", "earlier_turn"])
+def test_partitions_never_share_answers(
+    semantic_cache: Callable[..., RedisLLMCache], other: str
+) -> None:
+    cache = semantic_cache(tenant="acme")
+    system = SystemMessage("You are the support bot of ACME.")
+    cache.update(chat(system, HumanMessage("How do I reset my password?")), LLM, answer("acme"))
+    question = HumanMessage("How can I reset my password?")
+    if other == "tenant":
+        probe, prompt, llm = semantic_cache(tenant="globex"), chat(system, question), LLM
+    elif other == "llm_string":
+        probe, prompt, llm = cache, chat(system, question), LLM + ";temperature=1"
+    elif other == "system_prompt":
+        probe, llm = cache, LLM
+        prompt = chat(SystemMessage("You are the support bot of Globex."), question)
+    else:
+        probe, llm = cache, LLM
+        prompt = chat(system, HumanMessage("hi"), AIMessage("hello"), question)
+    assert probe.lookup(prompt, llm) is None
+    # ... while the same partition does hit.
+    assert cache.lookup(chat(system, question), LLM) == answer("acme")
+
+
+def test_nearer_entry_of_another_partition_does_not_hide_a_hit(
+    semantic_cache: Callable[..., RedisLLMCache],
+) -> None:
+    acme, globex = semantic_cache(tenant="acme"), semantic_cache(tenant="globex")
+    # Globex stores the very question Acme will ask (similarity 1.0 in its partition).
+    globex.update(chat(HumanMessage("How can I reset my password?")), LLM, answer("globex"))
+    acme.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("acme"))
+    assert acme.lookup(chat(HumanMessage("How can I reset my password?")), LLM) == answer("acme")
+
+
+def test_ttl_expiry_ends_semantic_hits(semantic_cache: Callable[..., RedisLLMCache]) -> None:
+    # Index entries get the answer's TTL (their own expiry is covered by the index
+    # contract tests); here the answer expires first: the paraphrase must stop hitting.
+    cache = semantic_cache(ttl=60)
+    question = chat(HumanMessage("How do I reset my password?"))
+    cache.update(question, LLM, answer("a"))
+    paraphrase = chat(HumanMessage("How can I reset my password?"))
+    assert cache.lookup(paraphrase, LLM) == answer("a")
+    client = cache.core.connector.sync_client
+    assert 0 < client.pttl(cache.core.exact.key(question, LLM)) <= 60_000
+    client.pexpire(cache.core.exact.key(question, LLM), 1)
+    deadline = time.monotonic() + 5
+    while cache.lookup(paraphrase, LLM) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert cache.lookup(paraphrase, LLM) is None
+
+
+def test_clear_removes_semantic_entries(semantic_cache: Callable[..., RedisLLMCache]) -> None:
+    cache = semantic_cache()
+    cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("a"))
+    cache.clear()
+    assert cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM) is None
+    cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("b"))
+    assert cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM) == answer("b")
+
+
+def test_entries_of_another_process_are_visible(
+    semantic_cache: Callable[..., RedisLLMCache],
+) -> None:
+    writer, reader = semantic_cache(), semantic_cache()
+    assert reader.lookup(chat(HumanMessage("When are you open?")), LLM) is None
+    writer.update(chat(HumanMessage("What are your opening hours?")), LLM, answer("9-5"))
+    assert reader.lookup(chat(HumanMessage("When are you open?")), LLM) == answer("9-5")  # 0.953
+
+
+def test_concurrent_writers(semantic_cache: Callable[..., RedisLLMCache]) -> None:
+    questions = [f"What is the price of product number {i} in the shop?" for i in range(12)]
+    caches = [semantic_cache() for _ in range(3)]
+
+    def write(n: int) -> None:
+        for i in range(n, len(questions), 3):
+            caches[n].update(chat(HumanMessage(questions[i])), LLM, answer(f"price {i}"))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    reader = semantic_cache(semantic_threshold=0.999)
+    for i, question in enumerate(questions):
+        # Same text as content blocks: another prompt (exact miss), same question.
+        blocks = HumanMessage(content=[{"type": "text", "text": question}])
+        assert reader.lookup(chat(blocks), LLM) == answer(f"price {i}")
+    assert all(c.stats()["errors"] == 0 for c in caches)
+
+
+def test_tool_results_and_non_text_turns_bypass_the_semantic_tier(
+    semantic_cache: Callable[..., RedisLLMCache],
+) -> None:
+    cache = semantic_cache()
+    tool_turn = chat(HumanMessage("weather?"), ToolMessage("sunny", tool_call_id="1"))
+    cache.update(tool_turn, LLM, answer("It is sunny."))
+    other_tool_turn = chat(HumanMessage("weather?"), ToolMessage("rain", tool_call_id="1"))
+    assert cache.lookup(other_tool_turn, LLM) is None
+    assert cache.lookup(tool_turn, LLM) == answer("It is sunny.")  # exact still works
+
+
+async def test_async_semantic_hit(semantic_cache: Callable[..., RedisLLMCache]) -> None:
+    cache = semantic_cache()
+    await cache.aupdate(chat(HumanMessage("How do I reset my password?")), LLM, answer("a"))
+    hit = await cache.alookup(chat(HumanMessage("How can I reset my password?")), LLM)
+    assert hit == answer("a")
+    await cache.aclose()
+
+
+def test_chat_model_round_trip(semantic_cache: Callable[..., RedisLLMCache]) -> None:
+    cache = semantic_cache()
+    model = GenericFakeChatModel(
+        messages=iter([AIMessage("Use the 'Forgot password' link."), AIMessage("router")]),
+        cache=cache,
+    )
+    first = model.invoke("How do I reset my password?")
+    second = model.invoke("How can I reset my password?")
+    assert second.content == first.content and second.id != first.id
+    third = model.invoke("How do I reset my router?")
+    assert third.content == "router"
+
+
+def test_failing_embedder_is_a_counted_miss(
+    semantic_cache: Callable[..., RedisLLMCache], embedder: LocalEmbedder
+) -> None:
+    class Broken:
+        identity = embedder.identity
+
+        def embed(self, texts: Any, *, role: str = "document") -> Any:
+            raise RuntimeError("model server down")
+
+        async def aembed(self, texts: Any, *, role: str = "document") -> Any:
+            raise RuntimeError("model server down")
+
+    cache = semantic_cache(embedder=Broken())
+    prompt = chat(HumanMessage("How do I reset my password?"))
+    cache.update(prompt, LLM, answer("a"))  # exact write happens; indexing fails
+    assert cache.lookup(prompt, LLM) == answer("a")
+    assert cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM) is None
+    assert cache.stats()["errors_by_kind"].get("embedder:RuntimeError", 0) >= 2
+    asyncio.run(cache.aclose())
