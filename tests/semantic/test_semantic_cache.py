@@ -245,3 +245,25 @@ def test_failing_embedder_is_a_counted_miss(
     assert cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM) is None
     assert cache.stats()["errors_by_kind"].get("embedder:RuntimeError", 0) >= 2
     asyncio.run(cache.aclose())
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("stack", "search"), ("plain", "vectorset")])
+def test_auto_strategy_and_default_threshold(
+    redis_servers: dict[str, str],
+    namespace: str,
+    embedder: LocalEmbedder,
+    kind: str,
+    expected: str,
+) -> None:
+    cache = RedisLLMCache(
+        redis_url=redis_servers[kind], namespace=namespace, embedder=embedder, timeout=2.0
+    )
+    try:
+        cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("a"))
+        assert cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM) == answer("a")
+        semantic = cache.stats()["semantic"]
+        assert semantic["strategy"] == expected
+        assert semantic["threshold_calibrated"] is True and 0.9 < semantic["threshold"] < 1
+    finally:
+        cache.clear()
+        cache.close()
