@@ -34,6 +34,7 @@ def test_llama_index_all() -> None:
     assert sorted(redis_llm_cache.llama_index.__all__) == [
         "CachedEmbedding",
         "EmbedderEmbedding",
+        "LlamaIndexEmbedder",
         "OllamaEmbedding",
     ]
 

@@ -267,3 +267,29 @@ def test_auto_strategy_and_default_threshold(
     finally:
         cache.clear()
         cache.close()
+
+
+def test_llama_index_embedding_as_the_semantic_embedder(
+    redis_servers: dict[str, str], namespace: str
+) -> None:
+    from llama_index.core.embeddings import MockEmbedding
+
+    from redis_llm_cache.llama_index import LlamaIndexEmbedder
+
+    embedder = LlamaIndexEmbedder(MockEmbedding(embed_dim=8), model="mock-8")
+    assert embedder.identity.dimensions == 8
+    cache = RedisLLMCache(
+        redis_url=redis_servers["plain"],
+        namespace=namespace,
+        embedder=embedder,
+        semantic_threshold=0.99,
+        timeout=2.0,
+    )
+    try:
+        # MockEmbedding gives every text the same vector: any question is a paraphrase.
+        cache.update(chat(HumanMessage("first question")), LLM, answer("a"))
+        assert cache.lookup(chat(HumanMessage("another question")), LLM) == answer("a")
+        assert cache.stats()["semantic"]["embedder"].startswith('{"dimensions":8')
+    finally:
+        cache.clear()
+        cache.close()

@@ -3,6 +3,8 @@
 * :class:`CachedEmbedding` -- any ``BaseEmbedding``, cached in Redis.
 * :class:`EmbedderEmbedding` -- any core ``Embedder`` as a ``BaseEmbedding``.
 * :class:`OllamaEmbedding` -- Ollama (bge-m3 by default) as a ``BaseEmbedding``.
+* :class:`LlamaIndexEmbedder` -- any ``BaseEmbedding`` as a core ``Embedder`` (e.g.
+  the semantic LLM cache's embedder).
 
 Importing this package does not import the ``ollama`` client library (the
 Ollama adapter loads it on its first embed).
@@ -15,7 +17,8 @@ Example:
     ... )
 """
 
+from .embedder import LlamaIndexEmbedder
 from .embedding import CachedEmbedding, EmbedderEmbedding
 from .ollama import OllamaEmbedding
 
-__all__ = ["CachedEmbedding", "EmbedderEmbedding", "OllamaEmbedding"]
+__all__ = ["CachedEmbedding", "EmbedderEmbedding", "LlamaIndexEmbedder", "OllamaEmbedding"]
