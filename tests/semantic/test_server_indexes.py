@@ -127,6 +127,30 @@ class TestSearchIndex(VectorIndexContract):
         with pytest.raises(ValueError, match="dimensions"):
             run(index.search(np.zeros(DIM + 1, dtype=np.float32), PART_A, k=1, min_similarity=0))
 
+    def test_large_partitions_are_searched_in_batches(
+        self,
+        index: VectorIndex,
+        run: Run,
+        rng: np.random.Generator,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # Small thresholds instead of thousands of documents; the decision rule is real.
+        from redis_llm_cache.core import search_index
+
+        monkeypatch.setattr(search_index, "_BATCHES_MIN_DOCS", 5)
+        assert isinstance(index, SearchIndex)
+        big = [entry(f"a{i}", unit(rng), PART_A) for i in range(12)]
+        small = entry("b", unit(rng), PART_B)
+        for stored in [*big, small]:
+            run(index.add(stored))
+        for stored, partition in ((big[3], PART_A), (small, PART_B)):
+            # First search counts the partition; the second uses the chosen policy.
+            for _ in range(2):
+                found = run(index.search(stored.vector, partition, k=1, min_similarity=0.5))
+                assert keys_of(found) == [stored.exact_key]
+        assert index._policy[PART_A][0] is True
+        assert index._policy[PART_B][0] is False
+
     def test_tag_values_are_escaped(self) -> None:
         assert escape_tag("ab12") == "ab12"
         assert escape_tag("a-b c{d}|e") == "a\\-b\\ c\\{d\\}\\|e"
