@@ -14,6 +14,7 @@ from ..cache import ResponseCache
 from ..config import DEFAULT_TIMEOUT_S, CacheSettings
 from ..core.embedder import Embedder
 from ..core.semantic import SemanticSettings, Strategy
+from ..errors import ConfigurationError
 from .codec import GenerationCodec
 from .prompt import ContextScope, semantic_query
 
@@ -97,7 +98,7 @@ class RedisLLMCache(BaseCache):
         if semantic is None:
             semantic = SemanticSettings(threshold=semantic_threshold, strategy=semantic_strategy)
         if semantic_context not in ("conversation", "system", "none"):
-            raise ValueError(f"unknown semantic_context {semantic_context!r}")
+            raise ConfigurationError(f"unknown semantic_context {semantic_context!r}")
         self._cache: ResponseCache[list[Generation]] = ResponseCache(
             codec=GenerationCodec(fresh_message_ids=fresh_message_ids, mark_hits=mark_hits),
             settings=settings,
