@@ -25,8 +25,11 @@ demo: $(VENV)/.installed-dev
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest
 
+# The quick ones; bench/README.md has the commands for the semantic benchmarks
+# (they take tens of minutes, and the correctness one needs labelled pairs).
 bench: $(VENV)/.installed-bench
 	$(PY) bench/exact_lookup.py
+	$(PY) bench/embeddings.py
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check src tests bench
