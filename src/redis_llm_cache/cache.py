@@ -312,6 +312,19 @@ class ResponseCache(Generic[T]):
         op = self.exact.count(tenant=tenant, llm_string=llm_string)
         return self._run(op, during="count", fallback=0, fail_open=False)
 
+    def semantic_usage(self, prompt: str, llm_string: str) -> dict[str, int]:
+        """How the answer stored for ``prompt`` has served paraphrases: ``created_ms``,
+        ``hits`` and ``last_hit_ms`` (empty without a semantic tier or entry). Raises
+        on Redis failure (an inspection tool, not the hot path)."""
+        if self.embedder is None:
+            return {}
+
+        def op() -> Operation[dict[str, int]]:
+            semantic = yield from self._semantic_tier()
+            return (yield from semantic.usage(self.exact.key(prompt, llm_string)))
+
+        return self._run(op(), during="semantic_usage", fallback={}, fail_open=False)
+
     def stats(self) -> dict[str, Any]:
         """Counters and lookup latency (ms) of this object since it was built; with
         the semantic tier, its threshold, index strategy and recent semantic hits

@@ -87,6 +87,22 @@ def test_paraphrase_hits_and_reports_itself(semantic_cache: Callable[..., RedisL
     assert recent["prompt"] == "How can I reset my password?"
 
 
+def test_entries_count_their_semantic_hits(semantic_cache: Callable[..., RedisLLMCache]) -> None:
+    cache = semantic_cache(ttl=60)
+    question = chat(HumanMessage("How do I reset my password?"))
+    cache.update(question, LLM, answer("a"))
+    created = cache.core.semantic_usage(question, LLM)
+    assert created["hits"] == 0 and created["created_ms"] > 0
+    for _ in range(2):
+        assert cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM) is not None
+    usage = cache.core.semantic_usage(question, LLM)
+    assert usage["hits"] == 2 and usage["last_hit_ms"] >= usage["created_ms"]
+    usage_key = cache.core._semantic.usage_key(cache.core.exact.key(question, LLM))  # type: ignore[union-attr]
+    assert 0 < cache.core.connector.sync_client.pttl(usage_key) <= 60_000
+    cache.clear()
+    assert cache.core.semantic_usage(question, LLM) == {}
+
+
 def test_unrelated_and_near_miss_questions_miss(
     semantic_cache: Callable[..., RedisLLMCache],
 ) -> None:

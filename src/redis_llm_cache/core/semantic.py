@@ -28,9 +28,11 @@ import numpy as np
 
 from ..config import CacheSettings
 from ..errors import ConfigurationError
+from ._index_common import ENTRY_HEX, entry_id, semantic_prefix
 from .embedder import EmbedderIdentity, Matrix, as_normalized_matrix
 from .exact import ExactTier
-from .ops import Embed, Operation
+from .keys import escape_glob
+from .ops import Call, Embed, Operation, Pipeline
 from .stats import CacheStats
 from .thresholds import default_threshold, validate_threshold
 from .vector_index import Candidate, IndexEntry, VectorIndex, partition_id
@@ -149,6 +151,12 @@ class SemanticTier(Generic[T]):
             self.threshold, self.calibrated = default_threshold(identity)
         self._prepared = False
         self._memo = _VectorMemo()
+        # Per-entry usage (created, hits, last hit): one small hash per answered
+        # question, beside the index, with the answer's TTL. Any strategy.
+        self._usage_prefix = f"{semantic_prefix(cache_settings.namespace)}usage:"
+
+    def usage_key(self, exact_key: str) -> str:
+        return f"{self._usage_prefix}{entry_id(exact_key)}"
 
     def eligible(self, query: SemanticQuery | None) -> bool:
         return (
@@ -195,6 +203,15 @@ class SemanticTier(Generic[T]):
             break
         if stale:
             yield from self.index.remove(stale)
+        if hit is not None:
+            usage = self.usage_key(hit.candidate.exact_key)
+            # Best effort: a failed count must not cost the hit (errors are per command).
+            yield Pipeline(
+                (
+                    ("HINCRBY", usage, "hits", 1),
+                    ("HSET", usage, "last_hit_ms", int(time.time() * 1000)),
+                )
+            )
         return hit
 
     def add(self, exact_key: str, llm_string: str, query: SemanticQuery) -> Operation[None]:
@@ -210,6 +227,29 @@ class SemanticTier(Generic[T]):
             ttl_ms=self._ttl_ms,
         )
         yield from self.index.add(entry)
+        usage = self.usage_key(exact_key)
+        commands: list[tuple[object, ...]] = [
+            ("DEL", usage),
+            ("HSET", usage, "created_ms", entry.created_ms, "hits", 0),
+        ]
+        if self._ttl_ms is not None:
+            commands.append(("PEXPIRE", usage, self._ttl_ms))
+        yield Pipeline(tuple(commands))
+
+    def usage(self, exact_key: str) -> Operation[dict[str, int]]:
+        """``created_ms``, ``hits`` and ``last_hit_ms`` of the entry answered by
+        ``exact_key`` (empty if unknown or expired)."""
+        raw = yield Call(("HGETALL", self.usage_key(exact_key)))
+        items = raw.items() if isinstance(raw, dict) else zip(raw[0::2], raw[1::2], strict=False)
+        return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in items}
 
     def clear(self) -> Operation[int]:
-        return (yield from self.index.clear())
+        removed: int = yield from self.index.clear()
+        pattern = escape_glob(self._usage_prefix) + "?" * ENTRY_HEX
+        cursor: object = 0
+        while True:
+            cursor, found = yield Call(("SCAN", cursor, "MATCH", pattern, "COUNT", 1000))
+            if found:
+                yield Call(("UNLINK", *found))
+            if int(cursor) == 0:  # type: ignore[call-overload]
+                return removed
