@@ -14,7 +14,7 @@ but caches still keep the roles apart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -111,3 +111,59 @@ def as_normalized_matrix(vectors: object, *, dimensions: int | None, count: int)
         raise ValueError(f"vector {int(np.argmin(norms))} has no direction (zero norm)")
     normalized = matrix / norms[:, None]
     return np.ascontiguousarray(normalized, dtype=np.float32)
+
+
+class FrameworkEmbedder:
+    """An ``Embedder`` over a framework's embedding model, given its four calls.
+
+    The LangChain and LlamaIndex adapters differ only in which methods they call;
+    identity, role dispatch and row checks live here once. Queries are embedded one
+    by one with the model's query method (its query instructions apply), documents
+    as one batch.
+
+    Args:
+        provider / model: The identity's names.
+        dimensions: Vector length; ``None``: learned by embedding one probe text
+            when the identity is first needed (one model call, once).
+        query / documents / aquery / adocuments: The model's calls.
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        model: str,
+        dimensions: int | None,
+        query: Callable[[str], Sequence[float]],
+        documents: Callable[[list[str]], Sequence[Sequence[float]]],
+        aquery: Callable[[str], Awaitable[Sequence[float]]],
+        adocuments: Callable[[list[str]], Awaitable[Sequence[Sequence[float]]]],
+    ) -> None:
+        self._provider, self._model, self._dimensions = provider, model, dimensions
+        self._query, self._documents = query, documents
+        self._aquery, self._adocuments = aquery, adocuments
+        self._identity: EmbedderIdentity | None = None
+
+    @property
+    def identity(self) -> EmbedderIdentity:
+        if self._identity is None:
+            if self._dimensions is None:
+                self._dimensions = len(self._query("dimension probe"))
+            self._identity = EmbedderIdentity(
+                provider=self._provider, model=self._model, dimensions=self._dimensions
+            )
+        return self._identity
+
+    def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
+        items = list(texts)
+        rows = [self._query(t) for t in items] if role == "query" else self._documents(items)
+        return as_normalized_matrix(rows, dimensions=self.identity.dimensions, count=len(items))
+
+    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
+        items = list(texts)
+        rows: Sequence[Sequence[float]]
+        if role == "query":
+            rows = [await self._aquery(text) for text in items]
+        else:
+            rows = await self._adocuments(items)
+        return as_normalized_matrix(rows, dimensions=self.identity.dimensions, count=len(items))
