@@ -119,7 +119,9 @@ class ExactTier(Generic[T]):
             raw = frame(self.codec.encode(value))
         except UnsupportedValueError as exc:
             self.stats.record_skipped_write("unsupported_value")
-            logger.info("redis-llm-cache: value not cached: %s", exc)
+            # The reason may quote the answer's content: only at DEBUG.
+            logger.info("redis-llm-cache: a value was not cached (it would not round-trip)")
+            logger.debug("redis-llm-cache: value not cached: %s", exc)
             return False
         if len(raw) > settings.max_entry_bytes:
             self.stats.record_skipped_write("too_large")
