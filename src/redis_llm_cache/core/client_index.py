@@ -92,7 +92,8 @@ from ._index_common import (
 )
 from .embedder import Matrix
 from .keys import escape_glob
-from .ops import Call, Operation, Pipeline
+from .ops import Call, Operation, Pipeline, RedisOperation
+from .scan import scan_each
 from .vector_index import Candidate, IndexEntry
 
 __all__ = ["ClientIndex"]
@@ -116,8 +117,6 @@ _MAX_PENDING = 10_000
 _VERIFY_ROUNDS = 3
 #: A partition is compacted when this many rows (and a quarter of it) are dead.
 _COMPACT_MIN_DEAD = 1024
-
-_SCAN_BATCH = 1000
 
 
 def _now_ms() -> int:
@@ -436,14 +435,7 @@ class ClientIndex:
         # Sweep hashes the registry does not know (a writer that died between its
         # two round trips, a registry lost to eviction). The pattern spells out the
         # fixed-width id, so it cannot match keys outside this index.
-        pattern = self._entry_pattern()
-        while True:
-            cursor, keys = yield Call(("SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_BATCH))
-            if keys:
-                replies = yield Pipeline(tuple(("UNLINK", key) for key in keys))
-                removed += sum(int(raise_if_error(reply)) for reply in replies)
-            if int(cursor) == 0:
-                break
+        removed += yield from scan_each(self._entry_pattern(), _unlink_one_by_one)
         with self._lock:
             if self._state is not None:
                 self._state.parts.clear()
@@ -617,3 +609,10 @@ class ClientIndex:
                 ):
                     state.compact(rows, now)
         return result
+
+
+def _unlink_one_by_one(keys: list[Any]) -> RedisOperation[int]:
+    """One single-key ``UNLINK`` per key (in one pipeline): keys in different
+    Cluster slots cannot share a command."""
+    replies = yield Pipeline(tuple(("UNLINK", key) for key in keys))
+    return sum(int(raise_if_error(reply)) for reply in replies)

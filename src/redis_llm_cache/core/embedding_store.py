@@ -51,7 +51,8 @@ from ..config import DEFAULT_CONNECT_TIMEOUT_S, CacheSettings
 from ..errors import ConfigurationError
 from .embedder import ROLES, Matrix, Role, as_normalized_matrix
 from .keys import EmbeddingKeys
-from .ops import Call, Embed, Pipeline, Request
+from .ops import Call, Embed, Pipeline, RedisOperation
+from .scan import scan_each, unlink_batch
 from .stats import CacheStats
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,6 @@ _DTYPES: dict[int, np.dtype[Any]] = {
 }
 _FORMAT_OF = {"float32": FORMAT_FLOAT32, "float16": FORMAT_FLOAT16}
 
-_SCAN_BATCH = 1000
 
 #: A Redis round trip of vectors is larger than an LLM-cache lookup (a batch of
 #: 256 1024-d vectors is 1 MiB), and the alternative is a model call: allow more.
@@ -481,28 +481,13 @@ class EmbeddingStore:
 
     # -- maintenance -----------------------------------------------------------------------
 
-    def clear(self, *, all_models: bool = False) -> Generator[Request, Any, int]:
+    def clear(self, *, all_models: bool = False) -> RedisOperation[int]:
         """Unlink this model's vectors (or every model's in the namespace) with
         ``SCAN MATCH`` + ``UNLINK``, never ``FLUSHDB``. Returns keys removed."""
         if self.memory is not None:
             self.memory.clear()
-        pattern = self.keys.pattern(all_models=all_models)
-        removed = 0
-        cursor: Any = 0
-        while True:
-            cursor, found = yield Call(("SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_BATCH))
-            if found:
-                removed += int((yield Call(("UNLINK", *found))))
-            if int(cursor) == 0:
-                return removed
+        return (yield from scan_each(self.keys.pattern(all_models=all_models), unlink_batch))
 
-    def count(self, *, all_models: bool = False) -> Generator[Request, Any, int]:
+    def count(self, *, all_models: bool = False) -> RedisOperation[int]:
         """Vectors stored for this model (a full ``SCAN``: for tools and tests)."""
-        pattern = self.keys.pattern(all_models=all_models)
-        total = 0
-        cursor: Any = 0
-        while True:
-            cursor, found = yield Call(("SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_BATCH))
-            total += len(found)
-            if int(cursor) == 0:
-                return total
+        return (yield from scan_each(self.keys.pattern(all_models=all_models)))

@@ -19,7 +19,8 @@ from ..config import CacheSettings
 from ..errors import CorruptEntryError, UnsupportedValueError
 from .codec import ValueCodec, frame, unframe
 from .keys import KeySpace
-from .ops import Call, Operation, Pipeline
+from .ops import Call, Operation, Pipeline, RedisOperation
+from .scan import scan_each
 from .stats import CacheStats
 
 T = TypeVar("T")
@@ -36,8 +37,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-_SCAN_BATCH = 1000
 
 
 def _raise_if_error(reply: Any) -> Any:
@@ -176,29 +175,19 @@ class ExactTier(Generic[T]):
         Uses ``SCAN MATCH`` with a pattern that cannot match outside the scope
         (see :mod:`.keys`), never ``FLUSHDB``. Returns the number of keys removed.
         """
-        pattern = self.keys.entry_pattern(tenant, llm_string)
         lru = self.keys.lru_key
-        removed = 0
-        cursor: Any = 0
-        while True:
-            cursor, found = yield Call(("SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_BATCH))
-            if found:
-                replies = yield Pipeline((("UNLINK", *found), ("ZREM", lru, *found)))
-                removed += int(_raise_if_error(replies[0]))
-                _raise_if_error(replies[1])
-            if int(cursor) == 0:
-                break
+
+        def unlink_and_forget(found: list[Any]) -> RedisOperation[int]:
+            replies = yield Pipeline((("UNLINK", *found), ("ZREM", lru, *found)))
+            _raise_if_error(replies[1])
+            return int(_raise_if_error(replies[0]))
+
+        pattern = self.keys.entry_pattern(tenant, llm_string)
+        removed = yield from scan_each(pattern, unlink_and_forget)
         if tenant is None and llm_string is None:
             yield Call(("UNLINK", lru))
         return removed
 
     def count(self, *, tenant: str | None = None, llm_string: str | None = None) -> Operation[int]:
         """Number of entries in scope (a full ``SCAN``: for tools and tests)."""
-        pattern = self.keys.entry_pattern(tenant, llm_string)
-        total = 0
-        cursor: Any = 0
-        while True:
-            cursor, found = yield Call(("SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_BATCH))
-            total += len(found)
-            if int(cursor) == 0:
-                return total
+        return (yield from scan_each(self.keys.entry_pattern(tenant, llm_string)))

@@ -51,6 +51,8 @@ class Embed(NamedTuple):
 
 Request = Call | Pipeline
 Operation = Generator[Request | Embed, Any, T]
+#: An operation that only talks to Redis (runs on any Redis executor).
+RedisOperation = Generator[Request, Any, T]
 
 
 def run_sync(op: Generator[S, Any, T], execute: Callable[[S], Any]) -> T:

@@ -46,6 +46,7 @@ from ._index_common import (
 from .embedder import Matrix
 from .keys import escape_glob
 from .ops import Call, Operation, Pipeline
+from .scan import scan_each, unlink_batch
 from .vector_index import Candidate, IndexEntry
 
 #: HNSW parameters (bench/index_recall.py: 5k clustered 384-d vectors, queries whose
@@ -63,7 +64,6 @@ HNSW_EF_RUNTIME = 64
 _ALREADY_EXISTS = ("index already exists",)
 _NO_SUCH_INDEX = ("no such index", "unknown index name")
 
-_SCAN_BATCH = 1000
 _EXPIRED_SLACK = 2
 
 #: RediSearch picks how to run a filtered KNN by its own estimate, and for a
@@ -242,16 +242,7 @@ class SearchIndex:
     def clear(self) -> Operation[int]:
         """Unlink this index's documents (``SCAN MATCH`` on the fixed-width key shape);
         the index itself is kept, so a concurrent writer's next entry is indexed."""
-        removed = 0
-        cursor: Any = 0
-        while True:
-            cursor, found = yield Call(
-                ("SCAN", cursor, "MATCH", self.key_pattern, "COUNT", _SCAN_BATCH)
-            )
-            if found:
-                removed += int((yield Call(("UNLINK", *found))))
-            if int(cursor) == 0:
-                return removed
+        return (yield from scan_each(self.key_pattern, unlink_batch))
 
 
 def _total(reply: Any) -> int:

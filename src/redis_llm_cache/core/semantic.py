@@ -33,6 +33,7 @@ from .embedder import EmbedderIdentity, Matrix, as_normalized_matrix
 from .exact import ExactTier
 from .keys import escape_glob
 from .ops import Call, Embed, Operation, Pipeline
+from .scan import scan_each, unlink_batch
 from .stats import CacheStats
 from .thresholds import default_threshold, validate_threshold
 from .vector_index import Candidate, IndexEntry, VectorIndex, partition_id
@@ -245,11 +246,5 @@ class SemanticTier(Generic[T]):
 
     def clear(self) -> Operation[int]:
         removed: int = yield from self.index.clear()
-        pattern = escape_glob(self._usage_prefix) + "?" * ENTRY_HEX
-        cursor: object = 0
-        while True:
-            cursor, found = yield Call(("SCAN", cursor, "MATCH", pattern, "COUNT", 1000))
-            if found:
-                yield Call(("UNLINK", *found))
-            if int(cursor) == 0:  # type: ignore[call-overload]
-                return removed
+        yield from scan_each(escape_glob(self._usage_prefix) + "?" * ENTRY_HEX, unlink_batch)
+        return removed

@@ -71,7 +71,8 @@ from ._index_common import (
 )
 from .embedder import Matrix
 from .keys import KEY_VERSION, encode_parts, escape_glob
-from .ops import Call, Operation, Pipeline
+from .ops import Call, Operation, Pipeline, RedisOperation
+from .scan import scan_each, unlink_batch
 from .vector_index import PARTITION_HEX, Candidate, IndexEntry
 
 Quantization = Literal["NOQUANT", "Q8", "BIN"]
@@ -82,7 +83,6 @@ NEVER_MS = 2**53 - 1
 #: Random members examined for expiry on each add.
 SWEEP_SAMPLE = 3
 
-_SCAN_BATCH = 1000
 _HEX_PARTITION = re.compile(rf"[0-9a-f]{{{PARTITION_HEX}}}")
 
 # Insert, reclaim a few expired members, keep the set's TTL at its latest expiry.
@@ -291,27 +291,15 @@ class VectorSetIndex:
     def clear(self) -> Operation[int]:
         """Unlink this index's sets and pointers (``SCAN MATCH`` on their fixed-width
         key shapes); returns the number of elements the sets held."""
-        removed = 0
-        cursor: Any = 0
-        while True:
-            cursor, found = yield Call(
-                ("SCAN", cursor, "MATCH", self.set_pattern, "COUNT", _SCAN_BATCH)
-            )
-            if found:
-                replies = yield Pipeline((*(("VCARD", key) for key in found), ("UNLINK", *found)))
-                removed += sum(int(r) for r in replies[:-1] if not isinstance(r, Exception))
-                raise_if_error(replies[-1])
-            if int(cursor) == 0:
-                break
-        cursor = 0
-        while True:
-            cursor, found = yield Call(
-                ("SCAN", cursor, "MATCH", self.pointer_pattern, "COUNT", _SCAN_BATCH)
-            )
-            if found:
-                raise_if_error((yield Call(("UNLINK", *found))))
-            if int(cursor) == 0:
-                return removed
+
+        def unlink_sets(found: list[Any]) -> RedisOperation[int]:
+            replies = yield Pipeline((*(("VCARD", key) for key in found), ("UNLINK", *found)))
+            raise_if_error(replies[-1])
+            return sum(int(r) for r in replies[:-1] if not isinstance(r, Exception))
+
+        removed = yield from scan_each(self.set_pattern, unlink_sets)
+        yield from scan_each(self.pointer_pattern, unlink_batch)
+        return removed
 
 
 def _partition_segment(partition: str) -> str:
