@@ -54,6 +54,7 @@ from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
 from ._base import (
     BadBatch,
     EmbedBatch,
+    LoopBoundClient,
     Operation,
     Sleep,
     Step,
@@ -199,8 +200,7 @@ class OllamaEmbedder:
         self._random = random.Random()
         self._lock = threading.Lock()
         self._client: ollama.Client | None = None
-        self._async_client: ollama.AsyncClient | None = None
-        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._async_client = self._new_async_client()
 
     # ------------------------------------------------------------ public API
     @property
@@ -236,7 +236,7 @@ class OllamaEmbedder:
 
         _check_role(role)
         check_texts(texts)
-        client = self._client_for_loop()
+        client = self._async_client.get()
 
         async def execute(step: Step) -> Any:
             if isinstance(step, Sleep):
@@ -255,14 +255,14 @@ class OllamaEmbedder:
 
     async def aclose(self) -> None:
         """Close the async HTTP client (a later call opens a new one)."""
-        client, self._async_client, self._async_loop = self._async_client, None, None
+        client = self._async_client.take()
         if client is not None:
             await client.close()  # type: ignore[no-untyped-call]  # untyped in ollama
 
     # -- pickling: settings travel, clients and the lock are rebuilt --------------------
     # (LlamaIndex's IngestionPipeline(num_workers=...) pickles the embed model into
     # worker processes; an HTTP client's connections cannot cross a process.)
-    _RUNTIME = ("_random", "_lock", "_client", "_async_client", "_async_loop")
+    _RUNTIME = ("_random", "_lock", "_client", "_async_client")
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in self._RUNTIME}
@@ -272,8 +272,7 @@ class OllamaEmbedder:
         self._random = random.Random()
         self._lock = threading.Lock()
         self._client = None
-        self._async_client = None
-        self._async_loop = None
+        self._async_client = self._new_async_client()
 
     def __enter__(self) -> OllamaEmbedder:
         return self
@@ -386,19 +385,13 @@ class OllamaEmbedder:
                 )
             return self._client
 
-    def _client_for_loop(self) -> ollama.AsyncClient:
-        # An httpx.AsyncClient's pooled connections belong to the event loop
-        # that opened them: after asyncio.run() ends, a new loop needs a new
-        # client (the old loop is gone, its connections cannot be closed).
-        import ollama
+    def _new_async_client(self) -> LoopBoundClient[ollama.AsyncClient]:
+        def make() -> ollama.AsyncClient:
+            import ollama
 
-        loop = asyncio.get_running_loop()
-        if self._async_client is None or self._async_loop is not loop:
-            self._async_client = ollama.AsyncClient(
-                host=self._host, timeout=self._timeout, headers=self._headers
-            )
-            self._async_loop = loop
-        return self._async_client
+            return ollama.AsyncClient(host=self._host, timeout=self._timeout, headers=self._headers)
+
+        return LoopBoundClient(make)
 
 
 def _check_role(role: str) -> None:

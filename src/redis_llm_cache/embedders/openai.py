@@ -12,7 +12,6 @@ operation of ``_base``, written once for ``embed`` and ``aembed``.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import re
@@ -28,6 +27,7 @@ from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
 from ._base import (
     BadBatch,
     EmbedBatch,
+    LoopBoundClient,
     Operation,
     Step,
     check_texts,
@@ -147,8 +147,9 @@ class OpenAIEmbedder:
         )
         self._lock = threading.Lock()
         self._client: openai.OpenAI | None = None
-        self._async_client: openai.AsyncOpenAI | None = None
-        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._async_client: LoopBoundClient[openai.AsyncOpenAI] = LoopBoundClient(
+            self._new_async_client
+        )
 
     @property
     def identity(self) -> EmbedderIdentity:
@@ -179,12 +180,7 @@ class OpenAIEmbedder:
 
         fields = self._request_fields(role)
         check_texts(texts)
-        # Pooled connections belong to the loop that opened them (see ollama.py).
-        loop = asyncio.get_running_loop()
-        if self._async_client is None or self._async_loop is not loop:
-            self._async_client = openai.AsyncOpenAI(**self._client_args())
-            self._async_loop = loop
-        client = self._async_client
+        client = self._async_client.get()
 
         async def execute(step: Step) -> Any:
             assert isinstance(step, EmbedBatch)
@@ -201,9 +197,14 @@ class OpenAIEmbedder:
 
     async def aclose(self) -> None:
         """Close the async HTTP client (a later call opens a new one)."""
-        client, self._async_client, self._async_loop = self._async_client, None, None
+        client = self._async_client.take()
         if client is not None:
             await client.close()
+
+    def _new_async_client(self) -> openai.AsyncOpenAI:
+        import openai
+
+        return openai.AsyncOpenAI(**self._client_args())
 
     def __repr__(self) -> str:
         return f"OpenAIEmbedder(model={self._model!r}, base_url={self._base_url!r})"
