@@ -9,6 +9,7 @@ and keeps stats. Every public ``x`` / ``ax`` pair is one call to :meth:`_run` /
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -25,9 +26,10 @@ from .core.embedder import Embedder
 from .core.exact import TIER as EXACT_TIER
 from .core.exact import ExactTier
 from .core.guard import FailureGuard
-from .core.ops import Embed, Operation, run_async, run_sync
+from .core.ops import Embed, Operation, Wait, WaitingOperation, run_async, run_sync
 from .core.semantic import TIER as SEMANTIC_TIER
 from .core.semantic import SemanticQuery, SemanticSettings, SemanticTier
+from .core.stampede import Stampede
 from .core.stats import CacheStats
 from .core.vector_index import VectorIndex
 from .errors import BackendError, CacheError, ConfigurationError
@@ -107,6 +109,11 @@ class ResponseCache(Generic[T]):
         )
         self.exact = ExactTier(self.settings, codec, self.stats_counter)
         self._guard = FailureGuard(self.settings, self.stats_counter)
+        self._stampede: Stampede[T] | None = (
+            Stampede(self.settings, self.exact, self.stats_counter)
+            if self.settings.stampede_protection
+            else None
+        )
         if embedder is not None and not isinstance(embedder, Embedder):
             raise ConfigurationError(
                 f"embedder must implement the Embedder protocol, got {type(embedder).__name__}"
@@ -177,8 +184,22 @@ class ResponseCache(Generic[T]):
         )
         return hit.value, SEMANTIC_TIER
 
+    def _lookup_or_wait_op(
+        self, prompt: str, llm_string: str
+    ) -> WaitingOperation[tuple[T | None, str | None]]:
+        """:meth:`_lookup_op`, then on a miss the stampede lease (or the wait for
+        the caller holding it)."""
+        found = yield from self._lookup_op(prompt, llm_string)
+        if found[0] is not None or self._stampede is None:
+            return found
+        key = self.exact.key(prompt, llm_string)
+        value = yield from self._stampede.after_miss(key, tier=EXACT_TIER)
+        return (None, None) if value is None else (value, EXACT_TIER)
+
     def _update_op(self, prompt: str, llm_string: str, value: T) -> Operation[bool]:
         stored = yield from self.exact.update(prompt, llm_string, value)
+        if self._stampede is not None:
+            yield from self._stampede.settle(self.exact.key(prompt, llm_string), stored=stored)
         if stored and self.embedder is not None:
             query = self._semantic_query(prompt)
             semantic = yield from self._semantic_tier()
@@ -204,6 +225,9 @@ class ResponseCache(Generic[T]):
                 return self.embedder.embed(request.texts, role=request.role)
             except Exception as exc:
                 raise EmbedderFailed(f"{type(exc).__name__}: {exc}") from exc
+        if isinstance(request, Wait):
+            time.sleep(request.seconds)
+            return None
         return self.connector.execute(request)
 
     async def _aexecute(self, request: Any) -> Any:
@@ -213,9 +237,14 @@ class ResponseCache(Generic[T]):
                 return await self.embedder.aembed(request.texts, role=request.role)
             except Exception as exc:
                 raise EmbedderFailed(f"{type(exc).__name__}: {exc}") from exc
+        if isinstance(request, Wait):
+            await asyncio.sleep(request.seconds)
+            return None
         return await self.connector.aexecute(request)
 
-    def _run(self, op: Operation[R], *, during: str, fallback: R, fail_open: bool = True) -> R:
+    def _run(
+        self, op: WaitingOperation[R], *, during: str, fallback: R, fail_open: bool = True
+    ) -> R:
         if not self._guard.allow():
             op.close()
             return self._skipped(during, fallback, fail_open)
@@ -229,7 +258,7 @@ class ResponseCache(Generic[T]):
         return result
 
     async def _arun(
-        self, op: Operation[R], *, during: str, fallback: R, fail_open: bool = True
+        self, op: WaitingOperation[R], *, during: str, fallback: R, fail_open: bool = True
     ) -> R:
         if not self._guard.allow():
             op.close()
@@ -274,13 +303,13 @@ class ResponseCache(Generic[T]):
         """The stored value (exact, else -- with an embedder -- the answer to a
         paraphrase), or ``None`` on a miss, a corrupt entry or a failure."""
         started = time.perf_counter()
-        op = self._lookup_op(prompt, llm_string)
+        op = self._lookup_or_wait_op(prompt, llm_string)
         return self._record(started, self._run(op, during="lookup", fallback=(None, None)))
 
     async def alookup(self, prompt: str, llm_string: str) -> T | None:
         """Async :meth:`lookup` on ``redis.asyncio`` (no thread pool)."""
         started = time.perf_counter()
-        op = self._lookup_op(prompt, llm_string)
+        op = self._lookup_or_wait_op(prompt, llm_string)
         found = await self._arun(op, during="lookup", fallback=(None, None))
         return self._record(started, found)
 
@@ -341,6 +370,8 @@ class ResponseCache(Generic[T]):
                 "threshold": semantic.threshold if semantic is not None else None,
                 "threshold_calibrated": semantic.calibrated if semantic is not None else None,
                 "recent_hits": list(self._recent_hits),
+                # Foreign or dropped index structures found and recreated/removed.
+                "index_repairs": getattr(semantic.index, "repairs", 0) if semantic else 0,
             }
         return snapshot
 

@@ -50,6 +50,14 @@ class CacheSettings:
         breaker_failures: Consecutive failures that open the circuit breaker; while
             open, calls skip Redis entirely instead of paying the timeout each time.
         breaker_cooldown: Seconds the breaker stays open before one call probes Redis.
+        stampede_protection: On a miss, only one caller (across threads, tasks and
+            processes) gets the miss and computes the value; concurrent callers of
+            the same prompt wait for its answer instead of calling the LLM too.
+        stampede_lease: Seconds the first caller holds the right to compute; if it
+            never stores a value (its LLM call failed), another caller proceeds
+            after this long. Set it to about your LLM's slowest answer.
+        stampede_wait: Seconds a waiting caller waits at most before it gives up and
+            gets a miss (then calls the LLM itself).
     """
 
     namespace: str = "llmcache"
@@ -63,6 +71,9 @@ class CacheSettings:
     fail_open: bool = True
     breaker_failures: int = 3
     breaker_cooldown: float = 1.0
+    stampede_protection: bool = True
+    stampede_lease: float = 10.0
+    stampede_wait: float = 10.0
 
     def __post_init__(self) -> None:
         for name in ("namespace", "tenant"):
@@ -75,6 +86,10 @@ class CacheSettings:
         _check_positive("timeout", self.timeout, allow_none=False)
         _check_positive("connect_timeout", self.connect_timeout, allow_none=False)
         _check_positive("breaker_cooldown", self.breaker_cooldown, allow_none=False)
+        _check_positive("stampede_lease", self.stampede_lease, allow_none=False)
+        _check_positive("stampede_wait", self.stampede_wait, allow_none=False)
+        if not isinstance(self.stampede_protection, bool):
+            raise ConfigurationError("stampede_protection must be a bool")
         if self.sliding_ttl and self.ttl is None:
             raise ConfigurationError("sliding_ttl=True needs a ttl")
         for name in ("max_entries", "max_entry_bytes", "breaker_failures"):

@@ -20,7 +20,7 @@ from ..errors import CorruptEntryError, UnsupportedValueError
 from .codec import ValueCodec, frame, unframe
 from .keys import KeySpace
 from .ops import Call, Operation, Pipeline, RedisOperation
-from .scan import scan_each
+from .scan import scan_each, unlink_batch
 from .stats import CacheStats
 
 T = TypeVar("T")
@@ -33,6 +33,16 @@ TIER = "exact"
 #: written meanwhile by another process is never deleted. One key: cluster-safe.
 _DELETE_IF_UNCHANGED = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+#: Remove a key of the wrong Redis type at an entry's name (a string written
+#: meanwhile by a writer of ours is kept). One key: cluster-safe.
+_DELETE_IF_NOT_STRING = """
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then
   return redis.call('DEL', KEYS[1])
 end
 return 0
@@ -90,14 +100,24 @@ class ExactTier(Generic[T]):
         read: tuple[Any, ...] = (
             ("GETEX", key, "PX", settings.ttl_ms) if settings.sliding_ttl else ("GET", key)
         )
-        if settings.max_entries is None:
-            raw = yield Call(read)
-        else:
-            # Refresh recency in the same round trip; XX: never re-add a removed key.
-            replies = yield Pipeline((read, ("ZADD", self.keys.lru_key, "XX", _now_ms(), key)))
-            raw = _raise_if_error(replies[0])
-            if isinstance(replies[1], Exception):
-                self.stats.record_error(f"lru_touch:{type(replies[1]).__name__}")
+        try:
+            if settings.max_entries is None:
+                raw = yield Call(read)
+            else:
+                # Refresh recency in the same round trip; XX: never re-add a removed key.
+                replies = yield Pipeline((read, ("ZADD", self.keys.lru_key, "XX", _now_ms(), key)))
+                raw = _raise_if_error(replies[0])
+                if isinstance(replies[1], Exception):
+                    self.stats.record_error(f"lru_touch:{type(replies[1]).__name__}")
+        except Exception as exc:
+            if "WRONGTYPE" not in str(exc):
+                raise
+            # Our key holds a list, hash, ... (written by someone else): not a Redis
+            # failure, a corrupt entry. Remove it if it is still not a string.
+            logger.debug("entry %s of the wrong Redis type removed", key)
+            self.stats.incr("corrupt_removed")
+            yield Call(("EVAL", _DELETE_IF_NOT_STRING, 1, key))
+            return None
         if raw is None:
             return None
         try:
@@ -184,6 +204,9 @@ class ExactTier(Generic[T]):
 
         pattern = self.keys.entry_pattern(tenant, llm_string)
         removed = yield from scan_each(pattern, unlink_and_forget)
+        if self.settings.stampede_protection:
+            # Leases of cleared entries would make the next lookups wait for nothing.
+            yield from scan_each(self.keys.lease_pattern(tenant, llm_string), unlink_batch)
         if tenant is None and llm_string is None:
             yield Call(("UNLINK", lru))
         return removed

@@ -87,6 +87,18 @@ class KeySpace:
             f"{scope_digest('llm', llm_string)}:{digest}"
         )
 
+    def lease_key(self, entry_key: str) -> str:
+        """Short-lived lock on computing the value of ``entry_key`` (stampede
+        protection): the entry key with ``lease:`` after the prefix, so entry
+        patterns never match it and :meth:`lease_pattern` scopes it the same way."""
+        return f"{self.prefix}lease:{entry_key[len(self.prefix) :]}"
+
+    def lease_pattern(self, tenant: str | None = None, llm_string: str | None = None) -> str:
+        """``SCAN MATCH`` pattern for leases, scoped like :meth:`entry_pattern`."""
+        entries = self.entry_pattern(tenant, llm_string)
+        escaped_prefix = escape_glob(self.prefix)
+        return f"{escaped_prefix}lease:{entries[len(escaped_prefix) :]}"
+
     def for_tenant(self, tenant: str) -> TenantKeys:
         return TenantKeys(self, tenant)
 

@@ -49,8 +49,18 @@ class Embed(NamedTuple):
     role: Role
 
 
+class Wait(NamedTuple):
+    """Pause for ``seconds`` (a caller waiting for another caller's answer): the
+    sync driver sleeps, the async driver awaits ``asyncio.sleep``. The reply is
+    ``None``."""
+
+    seconds: float
+
+
 Request = Call | Pipeline
 Operation = Generator[Request | Embed, Any, T]
+#: An operation that may also pause (stampede protection waits for another caller).
+WaitingOperation = Generator[Request | Embed | Wait, Any, T]
 #: An operation that only talks to Redis (runs on any Redis executor).
 RedisOperation = Generator[Request, Any, T]
 

@@ -23,7 +23,10 @@ class CacheStats:
     ``hits`` / ``hits_exact``, ``misses``, ``writes``, ``errors`` (with
     ``errors_by_kind``), ``corrupt_removed``, ``skipped_writes`` (with
     ``skipped_by_reason``), ``evictions``, ``breaker_skips`` (calls that did not
-    touch Redis because the circuit breaker was open), ``breaker_opens``.
+    touch Redis because the circuit breaker was open), ``breaker_opens``,
+    ``stampede_waits`` (misses that waited for a concurrent caller's answer),
+    ``stampede_served`` (... and got it), ``stampede_takeovers`` (... whose holder
+    never answered, so this caller computed), ``stampede_timeouts`` (gave up).
     """
 
     def __init__(self) -> None:
@@ -84,6 +87,10 @@ class CacheStats:
                 "evictions",
                 "breaker_skips",
                 "breaker_opens",
+                "stampede_waits",
+                "stampede_served",
+                "stampede_takeovers",
+                "stampede_timeouts",
             )
         }
         out["hit_rate"] = out["hits"] / lookups if lookups else 0.0

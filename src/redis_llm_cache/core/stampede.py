@@ -1,0 +1,96 @@
+"""Stampede protection: many concurrent identical misses cost one LLM call.
+
+After a full miss (no exact, no semantic hit), the caller tries to take a short
+lease on the entry with ``SET <lease> held NX PX <stampede_lease>``:
+
+* the **winner** gets the miss; the application calls the LLM and the following
+  ``update`` stores the value and deletes the lease (or, if the value cannot be
+  stored, marks the lease ``skip`` so waiters stop waiting at once);
+* every **waiter** polls the entry with backoff (5 ms doubling to 100 ms) for at
+  most ``stampede_wait`` seconds and returns the winner's value when it appears.
+  In the same round trip it tries to take the lease itself, so if the winner never
+  stores anything (its LLM call failed) the lease expires and one waiter proceeds:
+  there is no deadlock, only a bounded wait. A waiter that times out gets a miss.
+
+Threads, asyncio tasks and other processes all coordinate through Redis (the
+lease key lives beside the entry, see :meth:`.keys.KeySpace.lease_key`), so one
+mechanism covers them all. A Redis failure ends the operation like any other
+(fail-open: the caller gets a miss at once, nobody waits on a dead server).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Generic, TypeVar
+
+from ..config import CacheSettings
+from .exact import ExactTier
+from .ops import Call, Operation, Pipeline, Wait, WaitingOperation
+from .stats import CacheStats
+
+T = TypeVar("T")
+
+#: Lease values: computing now / the value will not be stored (stop waiting).
+HELD = b"held"
+SKIP = b"skip"
+
+FIRST_DELAY_S = 0.005
+MAX_DELAY_S = 0.1
+
+
+class Stampede(Generic[T]):
+    """Lease and wait operations for one exact tier (see module docstring)."""
+
+    def __init__(self, settings: CacheSettings, exact: ExactTier[T], stats: CacheStats) -> None:
+        self._lease_ms = max(1, round(settings.stampede_lease * 1000))
+        self._wait_s = settings.stampede_wait
+        self._exact = exact
+        self._stats = stats
+
+    def _take(self, lease: str) -> tuple[object, ...]:
+        return ("SET", lease, HELD, "NX", "PX", self._lease_ms)
+
+    def after_miss(self, key: str, *, tier: str) -> WaitingOperation[T | None]:
+        """``None`` if this caller should compute the value (it took the lease, or
+        waited in vain); else the value another caller stored meanwhile."""
+        lease = self._exact.keys.lease_key(key)
+        if (yield Call(self._take(lease))):
+            return None
+        self._stats.incr("stampede_waits")
+        deadline = time.monotonic() + self._wait_s
+        delay = FIRST_DELAY_S
+        while True:
+            yield Wait(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, MAX_DELAY_S)
+            # The lease is tried *before* the entry is checked, in one round trip:
+            # the holder stores the value before it frees the lease, so a caller
+            # that gets the lease also sees a value stored just before.
+            replies = yield Pipeline((self._take(lease), ("GET", lease), ("EXISTS", key)))
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            took, state, exists = replies
+            if exists:
+                value = yield from self._exact.read(key, tier=tier)
+                if value is not None:
+                    if took:
+                        yield Call(("UNLINK", lease))
+                    self._stats.incr("stampede_served")
+                    return value
+            if took:  # the holder gave up (lease expired): this caller computes
+                self._stats.incr("stampede_takeovers")
+                return None
+            if state == SKIP:  # the holder's value will not be cached: don't wait
+                return None
+            if time.monotonic() >= deadline:
+                self._stats.incr("stampede_timeouts")
+                return None
+
+    def settle(self, key: str, *, stored: bool) -> Operation[None]:
+        """After an update of ``key``: free the lease (waiters now read the value),
+        or mark it ``skip`` if the value was not stored (waiters stop waiting)."""
+        lease = self._exact.keys.lease_key(key)
+        if stored:
+            yield Call(("UNLINK", lease))
+        else:
+            yield Call(("SET", lease, SKIP, "XX", "PX", self._lease_ms))
