@@ -177,14 +177,19 @@ def test_corrupt_or_foreign_values_are_misses_counted_and_removed(
     assert cache.lookup("q", LLM) == gen("good")
 
 
-def test_wrong_redis_type_at_our_key_is_a_counted_miss(
-    make_cache: Callable[..., RedisLLMCache], redis_client: redis.Redis
+@pytest.mark.parametrize("max_entries", [None, 10])
+def test_wrong_redis_type_at_our_key_is_a_counted_miss_and_removed(
+    make_cache: Callable[..., RedisLLMCache], redis_client: redis.Redis, max_entries: int | None
 ) -> None:
-    cache = make_cache()
+    cache = make_cache(max_entries=max_entries)
     key = cache.core.exact.key("q", LLM)
     redis_client.rpush(key, b"x")
     assert cache.lookup("q", LLM) is None
-    assert cache.stats()["errors_by_kind"] == {"ResponseError": 1}
+    stats = cache.stats()
+    assert stats["corrupt_removed"] == 1 and stats["errors"] == 0  # not a Redis failure
+    assert redis_client.exists(key) == 0
+    cache.update("q", LLM, gen("good"))
+    assert cache.lookup("q", LLM) == gen("good")
 
 
 def test_skipped_writes_are_counted(make_cache: Callable[..., RedisLLMCache]) -> None:

@@ -121,6 +121,8 @@ class SearchIndex:
         self._key_len = len(self.key_prefix) + ENTRY_HEX
         # partition -> (use batches?, monotonic time decided); bounded, see search().
         self._policy: dict[str, tuple[bool, float]] = {}
+        #: Times this process found the index missing or foreign and recreated it.
+        self.repairs = 0
 
     # -- keys and encoding ----------------------------------------------------------------
 
@@ -145,11 +147,33 @@ class SearchIndex:
     # -- the contract ---------------------------------------------------------------------
 
     def prepare(self) -> Operation[None]:
+        """Create the index; if one of that name exists, check it is ours (an index
+        of another schema would make every search fail or silently find nothing)."""
         try:
             yield Call(self._create_command())
         except Exception as exc:
             if not _has(exc, _ALREADY_EXISTS):
                 raise
+            yield from self._replace_if_foreign()
+
+    def _replace_if_foreign(self) -> Operation[bool]:
+        """Drop (without its documents) and recreate an index of our name whose
+        prefix or schema is not ours; ``True`` if it did."""
+        info = yield Call(("FT.INFO", self.index_name))
+        if _is_ours(info, self.key_prefix, self.dimensions, self.dtype.upper()):
+            return False
+        try:
+            yield Call(("FT.DROPINDEX", self.index_name))
+        except Exception as exc:
+            if not _has(exc, _NO_SUCH_INDEX):
+                raise
+        try:
+            yield Call(self._create_command())
+        except Exception as exc:
+            if not _has(exc, _ALREADY_EXISTS):  # another process was quicker
+                raise
+        self.repairs += 1
+        return True
 
     def add(self, entry: IndexEntry) -> Operation[None]:
         key = self.entry_key(entry.exact_key)
@@ -207,11 +231,14 @@ class SearchIndex:
                         now,
                     )
         except Exception as exc:
-            if not _has(exc, _NO_SUCH_INDEX):
+            if _has(exc, _NO_SUCH_INDEX):
+                # Dropped (FLUSHALL, FT.DROPINDEX, a restart without persistence): its
+                # documents are gone or get re-indexed by the new index. Nothing to find now.
+                yield from self.prepare()
+                self.repairs += 1
+                return []
+            if _unreachable(exc) or not (yield from self._replace_if_foreign()):
                 raise
-            # Dropped (FLUSHALL, FT.DROPINDEX, a restart without persistence): its
-            # documents are gone or get re-indexed by the new index. Nothing to find now.
-            yield from self.prepare()
             return []
         found: list[Candidate] = []
         for doc_id, fields in _documents(reply):
@@ -243,6 +270,43 @@ class SearchIndex:
         """Unlink this index's documents (``SCAN MATCH`` on the fixed-width key shape);
         the index itself is kept, so a concurrent writer's next entry is indexed."""
         return (yield from scan_each(self.key_pattern, unlink_batch))
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A connection failure or timeout (by class name: the core does not import the
+    client): a Redis failure, not a sign of a foreign index, and checking the index
+    would only cost another timeout."""
+    return any(c.__name__ in ("ConnectionError", "TimeoutError") for c in type(exc).__mro__)
+
+
+def _as_map(value: Any) -> dict[str, Any]:
+    """A RESP3 map or a RESP2 flat ``[name, value, ...]`` list as a ``str``-keyed dict."""
+    if isinstance(value, dict):
+        return {text(k): v for k, v in value.items()}
+    items = list(value or [])
+    return {text(k): v for k, v in zip(items[0::2], items[1::2], strict=False)}
+
+
+def _is_ours(info: Any, prefix: str, dimensions: int, data_type: str) -> bool:
+    """Whether an ``FT.INFO`` reply describes the index :class:`SearchIndex` creates."""
+    try:
+        fields = _as_map(info)
+        prefixes = [text(p) for p in _as_map(fields["index_definition"])["prefixes"]]
+        attributes = {}
+        for raw in fields["attributes"]:
+            attribute = _as_map(raw)
+            attributes[text(attribute["identifier"])] = attribute
+        tag, vector = attributes["p"], attributes["v"]
+        return (
+            prefixes == [prefix]
+            and text(tag["type"]) == "TAG"
+            and text(vector["type"]) == "VECTOR"
+            and int(vector["dim"]) == dimensions
+            and text(vector["data_type"]).upper() == data_type
+            and text(vector["distance_metric"]).upper() == "COSINE"
+        )
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def _total(reply: Any) -> int:

@@ -124,6 +124,11 @@ return reclaimed
 
 _SWAP_POINTER = "return redis.call('SET', KEYS[1], unpack(ARGV))"
 
+# The server's wording when a set key holds another type, or vectors of another
+# dimension or quantization than ours ("Vector dimension mismatch - got 384 but set
+# has 3", "asked quantization mismatch with existing vector set").
+_FOREIGN_SET = ("wrongtype", "dimension mismatch", "quantization mismatch")
+
 # The server's wording when VSIM does not know WITHATTRIBS (Redis 8.0/8.1).
 _NO_WITHATTRIBS = ("syntax error", "withattribs", "unknown option")
 
@@ -172,6 +177,8 @@ class VectorSetIndex:
         self.set_pattern = escape_glob(self.set_prefix) + "?" * PARTITION_HEX
         self.pointer_pattern = escape_glob(self.pointer_prefix) + "?" * ENTRY_HEX
         self._withattribs: bool | None = None  # unknown until the first search
+        #: Sets this process found foreign (another type or dimension) and removed.
+        self.repairs = 0
 
     # -- keys and encoding ----------------------------------------------------------------
 
@@ -221,6 +228,10 @@ class VectorSetIndex:
         )  # fmt: skip
         replies = yield Pipeline((point, insert))
         previous = raise_if_error(replies[0])
+        if isinstance(replies[1], Exception) and _has(replies[1], _FOREIGN_SET):
+            # Our key holds something else: remove it and insert once more.
+            yield from self._remove_foreign(set_key)
+            replies = [previous, (yield Call(insert))]
         raise_if_error(replies[1])
         if previous is not None and text(previous) != segment:
             # Same exact key, new partition: the old element must not answer there.
@@ -239,6 +250,9 @@ class VectorSetIndex:
             try:
                 reply = yield Call((*base, "WITHATTRIBS", *tail))
             except Exception as exc:
+                if _has(exc, _FOREIGN_SET):
+                    yield from self._remove_foreign(key)
+                    return []
                 if self._withattribs or not _has(exc, _NO_WITHATTRIBS):
                     raise
                 self._withattribs = False
@@ -246,7 +260,13 @@ class VectorSetIndex:
                 self._withattribs = True
                 rows = _rows(reply, with_attributes=True)
         if self._withattribs is False:
-            scored = _rows((yield Call((*base, *tail))), with_attributes=False)
+            try:
+                scored = _rows((yield Call((*base, *tail))), with_attributes=False)
+            except Exception as exc:
+                if not _has(exc, _FOREIGN_SET):
+                    raise
+                yield from self._remove_foreign(key)
+                return []
             attrs = yield Pipeline(tuple(("VGETATTR", key, name) for name, _, _ in scored))
             rows = [
                 (name, score, None if isinstance(a, Exception) else a)
@@ -270,6 +290,12 @@ class VectorSetIndex:
             found.append(candidate)
         found.sort(key=lambda c: c.similarity, reverse=True)
         return found[:k]
+
+    def _remove_foreign(self, set_key: str) -> Operation[None]:
+        """Unlink a key of ours that is not a vector set of our dimensions (planted,
+        or left by another program): its entries can never be searched anyway."""
+        yield Call(("UNLINK", set_key))
+        self.repairs += 1
 
     def remove(self, exact_keys: list[str]) -> Operation[int]:
         if not exact_keys:
