@@ -141,12 +141,38 @@ async def test_async_failing_first_caller(
     assert cache.stats()["stampede_takeovers"] == 1
 
 
+def in_thread(call: Callable[[], Any]) -> Any:
+    """``call()`` from another thread (another caller than this test's thread)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result(timeout=60)
+
+
 def test_waiting_is_bounded(make_cache: Callable[..., RedisLLMCache]) -> None:
     cache = make_cache(stampede_lease=60.0, stampede_wait=0.3)
     assert cache.lookup("q", "m") is None  # takes the lease, never updates
-    assert cache.lookup("q", "m") is None  # waits at most stampede_wait, then a miss
+    assert in_thread(lambda: cache.lookup("q", "m")) is None  # waits, gives up: a miss
     stats = cache.stats()
     assert stats["stampede_waits"] == 1 and stats["stampede_timeouts"] == 1
+
+
+def test_the_holder_asking_again_does_not_wait_for_itself(
+    make_cache: Callable[..., RedisLLMCache],
+) -> None:
+    # A sequential app whose LLM call failed retries in the same thread: no wait.
+    cache = make_cache(stampede_lease=60.0, stampede_wait=60.0)
+    assert cache.lookup("q", "m") is None
+    assert cache.lookup("q", "m") is None
+    assert cache.stats()["stampede_waits"] == 0
+    # ... and still holds the lease: another caller waits for its answer.
+    waiter = ThreadPoolExecutor(1)
+    pending = waiter.submit(cache.lookup, "q", "m")
+    deadline = time.monotonic() + 30
+    while cache.stats()["stampede_waits"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    cache.update("q", "m", [Generation(text="a")])
+    assert pending.result(timeout=30) == [Generation(text="a")]
+    waiter.shutdown()
+    assert cache.stats()["stampede_served"] == 1
 
 
 def test_a_value_that_cannot_be_stored_releases_the_waiters(
@@ -172,7 +198,7 @@ def test_clear_removes_leases(make_cache: Callable[..., RedisLLMCache]) -> None:
     cache = make_cache(stampede_lease=60.0, stampede_wait=0.2)
     assert cache.lookup("q", "m") is None
     cache.clear()
-    assert cache.lookup("q", "m") is None  # took a fresh lease: no wait
+    assert in_thread(lambda: cache.lookup("q", "m")) is None  # a fresh lease: no wait
     assert cache.stats()["stampede_waits"] == 0
 
 

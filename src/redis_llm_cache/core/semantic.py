@@ -126,6 +126,18 @@ class _VectorMemo:
                 self._items.popitem(last=False)
 
 
+def _embeddable(text: str) -> bool:
+    """Text an embedder can take: valid UTF-8 (no lone surrogates, which no JSON
+    API accepts) and no NUL. Other text is cached by the exact tier only."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class SemanticTier(Generic[T]):
     """Operations of the semantic tier over one vector index."""
 
@@ -164,6 +176,7 @@ class SemanticTier(Generic[T]):
             query is not None
             and bool(query.text.strip())
             and len(query.text) <= self.settings.max_text_chars
+            and _embeddable(query.text)
         )
 
     def _vector(self, text: str) -> Operation[Matrix]:

@@ -14,12 +14,17 @@ lease on the entry with ``SET <lease> held NX PX <stampede_lease>``:
 
 Threads, asyncio tasks and other processes all coordinate through Redis (the
 lease key lives beside the entry, see :meth:`.keys.KeySpace.lease_key`), so one
-mechanism covers them all. A Redis failure ends the operation like any other
+mechanism covers them all. The one caller that never waits is the lease's own
+holder (same thread or task) asking again without having stored a value: its
+LLM call failed and it is retrying, so it takes the lease afresh instead of
+waiting for itself. A Redis failure ends the operation like any other
 (fail-open: the caller gets a miss at once, nobody waits on a dead server).
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from typing import Generic, TypeVar
 
@@ -37,6 +42,18 @@ SKIP = b"skip"
 FIRST_DELAY_S = 0.005
 MAX_DELAY_S = 0.1
 
+#: Leases this process holds, remembered for the retry case; pruned beyond this.
+HELD_MEMO_MAX = 4096
+
+
+def _caller() -> tuple[int, int]:
+    """Who is asking: the thread, and the asyncio task if there is one."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running event loop: a plain thread
+        task = None
+    return threading.get_ident(), id(task)
+
 
 class Stampede(Generic[T]):
     """Lease and wait operations for one exact tier (see module docstring)."""
@@ -46,6 +63,23 @@ class Stampede(Generic[T]):
         self._wait_s = settings.stampede_wait
         self._exact = exact
         self._stats = stats
+        self._lock = threading.Lock()
+        # lease key -> (holder, monotonic expiry) for leases taken in this process.
+        self._held: dict[str, tuple[tuple[int, int], float]] = {}
+
+    def _remember(self, lease: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._held) >= HELD_MEMO_MAX:
+                self._held = {k: v for k, v in self._held.items() if v[1] > now}
+                if len(self._held) >= HELD_MEMO_MAX:
+                    self._held.clear()
+            self._held[lease] = (_caller(), now + self._lease_ms / 1000)
+
+    def _held_by_caller(self, lease: str) -> bool:
+        with self._lock:
+            held = self._held.get(lease)
+        return held is not None and held[0] == _caller() and held[1] > time.monotonic()
 
     def _take(self, lease: str) -> tuple[object, ...]:
         return ("SET", lease, HELD, "NX", "PX", self._lease_ms)
@@ -55,6 +89,11 @@ class Stampede(Generic[T]):
         waited in vain); else the value another caller stored meanwhile."""
         lease = self._exact.keys.lease_key(key)
         if (yield Call(self._take(lease))):
+            self._remember(lease)
+            return None
+        if self._held_by_caller(lease):  # a retry after a failed LLM call: no waiting
+            yield Call(("SET", lease, HELD, "PX", self._lease_ms))
+            self._remember(lease)
             return None
         self._stats.incr("stampede_waits")
         deadline = time.monotonic() + self._wait_s
@@ -78,6 +117,7 @@ class Stampede(Generic[T]):
                     self._stats.incr("stampede_served")
                     return value
             if took:  # the holder gave up (lease expired): this caller computes
+                self._remember(lease)
                 self._stats.incr("stampede_takeovers")
                 return None
             if state == SKIP:  # the holder's value will not be cached: don't wait
@@ -90,6 +130,8 @@ class Stampede(Generic[T]):
         """After an update of ``key``: free the lease (waiters now read the value),
         or mark it ``skip`` if the value was not stored (waiters stop waiting)."""
         lease = self._exact.keys.lease_key(key)
+        with self._lock:
+            self._held.pop(lease, None)
         if stored:
             yield Call(("UNLINK", lease))
         else:
