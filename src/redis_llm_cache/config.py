@@ -50,6 +50,8 @@ class CacheSettings:
         breaker_failures: Consecutive failures that open the circuit breaker; while
             open, calls skip Redis entirely instead of paying the timeout each time.
         breaker_cooldown: Seconds the breaker stays open before one call probes Redis.
+        cluster: Connect to a Redis Cluster (redis-py ``RedisCluster``). ``None``:
+            ask the server at the first connection (``INFO cluster``).
     """
 
     namespace: str = "llmcache"
@@ -63,6 +65,7 @@ class CacheSettings:
     fail_open: bool = True
     breaker_failures: int = 3
     breaker_cooldown: float = 1.0
+    cluster: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("namespace", "tenant"):
@@ -75,6 +78,8 @@ class CacheSettings:
         _check_positive("timeout", self.timeout, allow_none=False)
         _check_positive("connect_timeout", self.connect_timeout, allow_none=False)
         _check_positive("breaker_cooldown", self.breaker_cooldown, allow_none=False)
+        if self.cluster is not None and not isinstance(self.cluster, bool):
+            raise ConfigurationError(f"cluster must be True, False or None, got {self.cluster!r}")
         if self.sliding_ttl and self.ttl is None:
             raise ConfigurationError("sliding_ttl=True needs a ttl")
         for name in ("max_entries", "max_entry_bytes", "breaker_failures"):
