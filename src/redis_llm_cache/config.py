@@ -58,6 +58,8 @@ class CacheSettings:
             after this long. Set it to about your LLM's slowest answer.
         stampede_wait: Seconds a waiting caller waits at most before it gives up and
             gets a miss (then calls the LLM itself).
+        cluster: Connect to a Redis Cluster (redis-py ``RedisCluster``). ``None``:
+            ask the server at the first connection (``INFO cluster``).
     """
 
     namespace: str = "llmcache"
@@ -74,6 +76,7 @@ class CacheSettings:
     stampede_protection: bool = True
     stampede_lease: float = 10.0
     stampede_wait: float = 10.0
+    cluster: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("namespace", "tenant"):
@@ -90,6 +93,8 @@ class CacheSettings:
         _check_positive("stampede_wait", self.stampede_wait, allow_none=False)
         if not isinstance(self.stampede_protection, bool):
             raise ConfigurationError("stampede_protection must be a bool")
+        if self.cluster is not None and not isinstance(self.cluster, bool):
+            raise ConfigurationError(f"cluster must be True, False or None, got {self.cluster!r}")
         if self.sliding_ttl and self.ttl is None:
             raise ConfigurationError("sliding_ttl=True needs a ttl")
         for name in ("max_entries", "max_entry_bytes", "breaker_failures"):

@@ -28,6 +28,7 @@ import redis.asyncio
 
 from redis_llm_cache.core.ops import Call, Operation, Pipeline, Request, run_async, run_sync
 from redis_llm_cache.core.vector_index import Candidate, IndexEntry, VectorIndex, partition_id
+from redis_llm_cache.redis.connection import RedisConnector
 
 DIM = 384
 MODEL = '{"dimensions":384,"model":"contract-test","options":{},"provider":"test"}'
@@ -84,7 +85,10 @@ def entry(
 # -- drivers ----------------------------------------------------------------------------------
 
 
-def sync_executor(client: redis.Redis) -> Callable[[Request], Any]:
+def sync_executor(client: Any) -> Callable[[Request], Any]:
+    if isinstance(client, RedisConnector):  # e.g. a cluster: the cache's own executor
+        return client.execute
+
     def execute(request: Request) -> Any:
         if isinstance(request, Call):
             return client.execute_command(*request.command)
@@ -96,7 +100,10 @@ def sync_executor(client: redis.Redis) -> Callable[[Request], Any]:
     return execute
 
 
-def async_executor(client: redis.asyncio.Redis) -> Callable[[Request], Any]:
+def async_executor(client: Any) -> Callable[[Request], Any]:
+    if isinstance(client, RedisConnector):
+        return client.aexecute
+
     async def execute(request: Request) -> Any:
         if isinstance(request, Call):
             return await client.execute_command(*request.command)
@@ -120,6 +127,13 @@ class VectorIndexContract:
     factory: ClassVar[Callable[..., VectorIndex]]
     dtype: ClassVar[str] = "float32"
     tolerance: ClassVar[float] = 1e-3
+
+    def connect(self, server_url: str) -> Any:
+        """Another client of the server ("another process"); overridable."""
+        return redis.Redis.from_url(server_url)
+
+    def connect_async(self, server_url: str) -> Any:
+        return redis.asyncio.Redis.from_url(server_url)
 
     @pytest.fixture
     def client(self, server_url: str) -> Iterator[redis.Redis]:
@@ -352,7 +366,7 @@ class VectorIndexContract:
         start = threading.Barrier(writers)
 
         def write(batch: list[IndexEntry]) -> None:
-            client = redis.Redis.from_url(server_url)
+            client = self.connect(server_url)
             try:
                 execute = sync_executor(client)
                 start.wait()
@@ -378,7 +392,7 @@ class VectorIndexContract:
     ) -> None:
         # Another "process": its own index object (no shared state) and its own client.
         writer = type(self).factory(namespace, MODEL, DIM, self.dtype)
-        other_client = redis.Redis.from_url(server_url)
+        other_client = self.connect(server_url)
         try:
             execute = sync_executor(other_client)
             run_sync(writer.prepare(), execute)
@@ -410,7 +424,7 @@ class VectorIndexContract:
     async def test_async_driver_runs_the_same_operations(
         self, namespace: str, server_url: str, rng: np.random.Generator
     ) -> None:
-        client = redis.asyncio.Redis.from_url(server_url)
+        client = self.connect_async(server_url)
         execute = async_executor(client)
         index = type(self).factory(namespace, MODEL, DIM, self.dtype)
         try:

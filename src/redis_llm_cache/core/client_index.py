@@ -21,10 +21,8 @@ embedder identity, dimensions and stored type, see :mod:`._index_common`)::
 
 Every command names one key, and pipelines are not transactions, so all of this
 works on Redis Cluster (redis-py's cluster pipeline routes each command to its
-node). The exception is the ``SCAN`` sweep in :meth:`ClientIndex.clear`, which
-on a cluster only covers the node the client sends it to; the registry-driven
-part of ``clear`` before it is complete on its own unless the registry lost
-members (see *Failure modes*).
+node; the ``SCAN`` sweep in :meth:`ClientIndex.clear` walks every master, see
+:mod:`redis_llm_cache.redis.connection`).
 
 **Journal.** A writer stores the hash and registry member first and appends the
 event only after those replies arrived, so a reader that sees an event can read

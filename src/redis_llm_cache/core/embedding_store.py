@@ -128,6 +128,7 @@ class EmbeddingSettings:
             (default); ``False`` raises ``BackendError``.
         breaker_failures: Consecutive failures that open the circuit breaker.
         breaker_cooldown: Seconds the breaker stays open before a probe.
+        cluster: Connect to a Redis Cluster; ``None``: ask the server.
     """
 
     namespace: str = "embcache"
@@ -142,6 +143,7 @@ class EmbeddingSettings:
     fail_open: bool = True
     breaker_failures: int = 3
     breaker_cooldown: float = 1.0
+    cluster: bool | None = None
 
     def __post_init__(self) -> None:
         if self.dtype not in _FORMAT_OF:
@@ -170,6 +172,7 @@ class EmbeddingSettings:
             fail_open=self.fail_open,
             breaker_failures=self.breaker_failures,
             breaker_cooldown=self.breaker_cooldown,
+            cluster=self.cluster,
         )
 
 

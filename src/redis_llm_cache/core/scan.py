@@ -26,7 +26,8 @@ def scan_each(
         cursor, found = yield Call(("SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_BATCH))
         if found:
             total += len(found) if on_batch is None else (yield from on_batch(found))
-        if int(cursor) == 0:
+        # Opaque on a cluster (see redis.connection); 0 means done everywhere.
+        if cursor in (0, b"0", "0"):
             return total
 
 

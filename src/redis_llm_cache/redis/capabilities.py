@@ -2,12 +2,16 @@
 
 | the server reports | strategy |
 |---|---|
-| the ``search`` module (Redis Stack, Redis 8 with the Query Engine) | ``search`` |
-| the ``VADD`` command (Redis 8 open source: vector sets built in) | ``vectorset`` |
-| neither (Redis 6/7, Valkey, managed caches; also Redis Cluster) | ``client`` |
+| the ``search`` module (Redis Stack, Redis 8 + Query Engine), not a cluster | ``search`` |
+| the ``VADD`` command (Redis 8 open source, vector sets built in; cluster too) | ``vectorset`` |
+| neither (Redis 6/7, Valkey, managed caches; a Redis 7 Cluster) | ``client`` |
 
 Probing uses ``MODULE LIST`` and ``COMMAND INFO VADD``; a server (or an ACL) that
-refuses a probe simply does not get that capability.
+refuses a probe simply does not get that capability. A server that has the search
+module is also asked ``INFO cluster``: open-source Redis Cluster has no
+cross-shard search (each shard would index only its own keys), so there the
+search module is passed over. Managed clusters behind one endpoint (Redis Cloud,
+Redis Software) report ``cluster_enabled:0`` and keep ``search``.
 """
 
 from __future__ import annotations
@@ -41,7 +45,12 @@ def detect_strategy() -> Operation[str]:
     except ResponseError:
         modules = set()
     if "search" in modules or "searchlight" in modules:
-        return "search"
+        try:
+            cluster = cluster_enabled((yield Call(("INFO", "cluster"))))
+        except ResponseError:
+            cluster = False
+        if not cluster:
+            return "search"
     try:
         info = yield Call(("COMMAND", "INFO", "VADD"))
     except ResponseError:
@@ -49,6 +58,17 @@ def detect_strategy() -> Operation[str]:
     if _has_command(info):
         return "vectorset"
     return "client"
+
+
+def cluster_enabled(info: Any) -> bool:
+    """Whether an ``INFO cluster`` reply (as redis-py parses it) says cluster mode."""
+    if not isinstance(info, dict):
+        return False
+    value = info.get("cluster_enabled", info.get(b"cluster_enabled", 0))
+    try:
+        return int(value or 0) == 1
+    except (TypeError, ValueError):
+        return False
 
 
 def _has_command(info: Any) -> bool:

@@ -4,6 +4,20 @@ Clients are created lazily at first use: building a cache object does no I/O.
 Clients we create get finite socket timeouts and no automatic retries, so a
 stopped or paused Redis costs a bounded time per call; the circuit breaker in
 the core stops even that while Redis stays down.
+
+**Redis Cluster.** With ``cluster=True`` (or ``None``, the default, and a server
+whose ``INFO cluster`` says ``cluster_enabled:1``) the clients are redis-py's
+``RedisCluster``; a caller-supplied ``RedisCluster`` is used as is. Operations
+stay cluster-agnostic; three things are adapted here, in one place:
+
+* multi-key commands whose keys live in different hash slots (``UNLINK``,
+  ``DEL``, ``EXISTS``, ``TOUCH``: replies are counts) are split into one command
+  per slot and their counts added -- a cluster refuses them with ``CROSSSLOT``;
+* ``SCAN`` walks every master in turn; the cursor the operation sees is opaque
+  (``0`` still means "done"). A walk that finds the masters changed under it
+  (a failover) fails rather than silently skipping a node;
+* pipelines are never transactions; redis-py's cluster pipeline sends each
+  command to the master of its key's slot.
 """
 
 from __future__ import annotations
@@ -12,17 +26,32 @@ import asyncio
 import os
 import threading
 import weakref
-from typing import Any
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, NamedTuple, TypeAlias
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 from redis.backoff import NoBackoff
+from redis.crc import key_slot
+from redis.exceptions import RedisClusterException, ResponseError
 from redis.retry import Retry
 
 from ..config import CacheSettings
-from ..core.ops import Call, Pipeline, Request
+from ..core.ops import Call, Command, Pipeline, Request, run_async, run_sync
+from .capabilities import cluster_enabled
 
 DEFAULT_URL = "redis://localhost:6379/0"
+
+#: A sync client the cache can use: a single Redis or a Redis Cluster.
+SyncClient: TypeAlias = redis.Redis | redis.cluster.RedisCluster
+#: An asyncio client the cache can use.
+AsyncClient: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+
+#: Commands whose arguments are all keys and whose reply is a count: on a cluster
+#: they are split by hash slot and the counts added.
+_SPLITTABLE = frozenset({"UNLINK", "DEL", "EXISTS", "TOUCH"})
 
 
 def resolve_url(url: str | None) -> str:
@@ -30,12 +59,142 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get("REDIS_URL") or DEFAULT_URL
 
 
+def _name(command: Command) -> str:
+    name = command[0]
+    return (name.decode() if isinstance(name, bytes) else str(name)).upper()
+
+
+def _slot(key: Any) -> int:
+    return key_slot(key if isinstance(key, bytes) else str(key).encode())
+
+
+def split_by_slot(command: Command) -> list[Command] | None:
+    """``command`` as one command per hash slot, or ``None`` if it need not be split."""
+    if len(command) < 3 or _name(command) not in _SPLITTABLE:
+        return None
+    groups: dict[int, list[Any]] = {}
+    for key in command[1:]:
+        groups.setdefault(_slot(key), []).append(key)
+    if len(groups) == 1:
+        return None
+    return [(command[0], *keys) for keys in groups.values()]
+
+
+class _ClusterPlan:
+    """Commands of a request as the cluster gets them, and how to fold the
+    replies back into one reply per original command."""
+
+    def __init__(self, commands: Sequence[Command]) -> None:
+        self.commands: list[Command] = []
+        self.spans: list[tuple[int, int, bool]] = []  # (start, count, was split)
+        for command in commands:
+            parts = split_by_slot(command)
+            start = len(self.commands)
+            self.commands.extend(parts or [command])
+            self.spans.append((start, len(parts or [command]), parts is not None))
+
+    def fold(self, replies: Sequence[Any]) -> list[Any]:
+        out = []
+        for start, count, was_split in self.spans:
+            part = replies[start : start + count]
+            if not was_split:
+                out.append(part[0])
+                continue
+            failed = next((r for r in part if isinstance(r, Exception)), None)
+            out.append(failed if failed is not None else sum(int(r) for r in part))
+        return out
+
+
+def _is_scan(command: Command) -> bool:
+    return _name(command) == "SCAN"
+
+
+def _scan_position(cursor: Any, nodes: list[Any]) -> tuple[int, int]:
+    """(index of the master, that master's cursor) of an opaque cluster cursor
+    ``"<node name>@<cursor>"``; ``0`` starts at the first master."""
+    if cursor in (0, "0", b"0"):
+        return 0, 0
+    raw = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+    name, _, node_cursor = raw.rpartition("@")
+    names = [node.name for node in nodes]
+    if name not in names:
+        raise RedisClusterException(
+            "the cluster's masters changed during SCAN (failover?): run the clear again"
+        )
+    return names.index(name), int(node_cursor)
+
+
+def _scan_next(nodes: list[Any], index: int, reply: Any) -> tuple[Any, list[Any]]:
+    """The opaque cursor after master ``index`` answered ``reply``, and its keys."""
+    # A targeted SCAN comes back as redis-py's cluster shape {node: cursor}, keys.
+    cursors, keys = reply
+    node_cursor = int(next(iter(cursors.values())) if isinstance(cursors, dict) else cursors)
+    if node_cursor != 0:
+        return f"{nodes[index].name}@{node_cursor}", list(keys)
+    if index + 1 < len(nodes):
+        return f"{nodes[index + 1].name}@0", list(keys)
+    return 0, list(keys)
+
+
+class _Direct(NamedTuple):
+    """One command, to the node of its key (``target`` ``None``) or to ``target``."""
+
+    command: Command
+    target: Any
+
+
+class _Batch(NamedTuple):
+    """A non-transactional cluster pipeline; replies in order, errors in place."""
+
+    commands: tuple[Command, ...]
+
+
+_ClusterStep = _Direct | _Batch
+
+
+def _cluster_flow(
+    primaries: Callable[[], list[Any]], request: Request
+) -> Generator[_ClusterStep, Any, Any]:
+    """The reply to ``request`` on a cluster (see module docstring)."""
+    if isinstance(request, Pipeline):
+        plan = _ClusterPlan(request.commands)
+        return plan.fold((yield _Batch(tuple(plan.commands))))
+    command = request.command
+    if _is_scan(command):
+        nodes = sorted(primaries(), key=lambda node: node.name)
+        index, node_cursor = _scan_position(command[1], nodes)
+        reply = yield _Direct(("SCAN", node_cursor, *command[2:]), nodes[index])
+        return _scan_next(nodes, index, reply)
+    if split_by_slot(command) is None:
+        return (yield _Direct(command, None))
+    plan = _ClusterPlan((command,))
+    folded = plan.fold((yield _Batch(tuple(plan.commands))))[0]
+    if isinstance(folded, Exception):
+        raise folded
+    return folded
+
+
+async def _initialized(
+    client: redis.asyncio.cluster.RedisCluster,
+) -> redis.asyncio.cluster.RedisCluster:
+    """``client`` after topology discovery. Discovery is done before any command:
+    the first commands of many concurrent tasks on an undiscovered asyncio
+    cluster client can fail inside redis-py (a connection used before it opened)."""
+    try:
+        return await client.initialize()
+    except BaseException:
+        await client.aclose()
+        raise
+
+
 class RedisConnector:
     """Owns the clients and executes :mod:`redis_llm_cache.core.ops` requests.
 
     Pass ``client`` / ``async_client`` to reuse clients you configured yourself
-    (then their timeouts and retries are yours); otherwise clients are built
-    from ``url`` with the timeouts in ``settings``.
+    (then their timeouts and retries are yours; a ``RedisCluster`` makes this a
+    cluster connector); otherwise clients are built from ``url`` with the
+    timeouts in ``settings``, as cluster clients if ``settings.cluster`` says so
+    or, when it is ``None``, if the server reports cluster mode.
     """
 
     def __init__(
@@ -43,18 +202,32 @@ class RedisConnector:
         *,
         url: str | None,
         settings: CacheSettings,
-        client: redis.Redis | None = None,
-        async_client: redis.asyncio.Redis | None = None,
+        client: SyncClient | None = None,
+        async_client: AsyncClient | None = None,
     ) -> None:
         self.url = resolve_url(url) if client is None or async_client is None else url
         self._settings = settings
         self._client = client
         self._own_client = client is None
         self._async_client = async_client
-        self._async_clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, redis.asyncio.Redis
-        ] = weakref.WeakKeyDictionary()
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
+        self._cluster: bool | None = settings.cluster
+        for given in (client, async_client):
+            if given is not None:
+                self._cluster = isinstance(
+                    given, (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster)
+                )
+
+    @property
+    def is_cluster(self) -> bool | None:
+        """Whether Redis is a Redis Cluster; ``None`` until found out (first use)."""
+        return self._cluster
 
     def _client_options(self) -> dict[str, Any]:
         return {
@@ -65,18 +238,67 @@ class RedisConnector:
             "decode_responses": False,
         }
 
+    def _cluster_options(self) -> dict[str, Any]:
+        options = self._client_options()
+        # The cluster client takes its retry policy itself, not per connection.
+        # No retries: a failing master is the circuit breaker's business. MOVED /
+        # ASK redirections (resharding, after a failover) are still followed.
+        del options["retry_on_error"]
+        return options
+
     # -- clients -------------------------------------------------------------------
 
     @property
-    def sync_client(self) -> redis.Redis:
+    def sync_client(self) -> SyncClient:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    assert self.url is not None
-                    self._client = redis.Redis.from_url(self.url, **self._client_options())
+                    self._client = self._new_sync_client()
         return self._client
 
-    def async_client(self) -> redis.asyncio.Redis:
+    def _new_sync_client(self) -> SyncClient:
+        assert self.url is not None
+        if self._cluster:
+            return redis.cluster.RedisCluster.from_url(self.url, **self._cluster_options())
+        client = redis.Redis.from_url(self.url, **self._client_options())
+        if self._cluster is None:
+            try:
+                cluster = cluster_enabled(client.info("cluster"))
+            except ResponseError:  # INFO refused (ACL): a single Redis is assumed
+                cluster = False
+            except BaseException:
+                client.close()
+                raise
+            self._cluster = cluster
+            if cluster:
+                client.close()
+                return redis.cluster.RedisCluster.from_url(self.url, **self._cluster_options())
+        return client
+
+    async def _new_async_client(self) -> AsyncClient:
+        assert self.url is not None
+        if self._cluster:
+            return await _initialized(
+                redis.asyncio.cluster.RedisCluster.from_url(self.url, **self._cluster_options())
+            )
+        client = redis.asyncio.Redis.from_url(self.url, **self._client_options())
+        if self._cluster is None:
+            try:
+                cluster = cluster_enabled(await client.info("cluster"))
+            except ResponseError:
+                cluster = False
+            except BaseException:
+                await client.aclose()
+                raise
+            self._cluster = cluster
+            if cluster:
+                await client.aclose()
+                return await _initialized(
+                    redis.asyncio.cluster.RedisCluster.from_url(self.url, **self._cluster_options())
+                )
+        return client
+
+    async def _async_client_for_loop(self) -> AsyncClient:
         """The asyncio client for the running loop.
 
         redis.asyncio connections belong to the loop that opened them; Jupyter,
@@ -88,15 +310,22 @@ class RedisConnector:
         loop = asyncio.get_running_loop()
         client = self._async_clients.get(loop)
         if client is None:
-            assert self.url is not None
-            client = redis.asyncio.Redis.from_url(self.url, **self._client_options())
-            self._async_clients[loop] = client
+            # Making a client awaits (cluster discovery, INFO): one task makes it
+            # while the loop's other tasks wait, so no client is made twice.
+            lock = self._async_locks.setdefault(loop, asyncio.Lock())
+            async with lock:
+                client = self._async_clients.get(loop)
+                if client is None:
+                    client = await self._new_async_client()
+                    self._async_clients[loop] = client
         return client
 
     # -- executing requests ------------------------------------------------------------
 
     def execute(self, request: Request) -> Any:
         client = self.sync_client
+        if isinstance(client, redis.cluster.RedisCluster):
+            return self._execute_on_cluster(client, request)
         if isinstance(request, Call):
             return client.execute_command(*request.command)  # type: ignore[no-untyped-call]
         pipe = client.pipeline(transaction=False)
@@ -105,7 +334,10 @@ class RedisConnector:
         return pipe.execute(raise_on_error=False)
 
     async def aexecute(self, request: Request) -> Any:
-        client = self.async_client()
+        client = await self._async_client_for_loop()
+        if isinstance(client, redis.asyncio.cluster.RedisCluster):
+            await client.initialize()  # no-op once discovered (see _initialized)
+            return await self._aexecute_on_cluster(client, request)
         if isinstance(request, Call):
             return await client.execute_command(*request.command)  # type: ignore[no-untyped-call]
         assert isinstance(request, Pipeline)
@@ -113,6 +345,38 @@ class RedisConnector:
         for command in request.commands:
             pipe.execute_command(*command)
         return await pipe.execute(raise_on_error=False)
+
+    # One cluster executor for sync and async: a flow of client steps (see below).
+
+    def _execute_on_cluster(self, client: redis.cluster.RedisCluster, request: Request) -> Any:
+        def step(item: _ClusterStep) -> Any:
+            if isinstance(item, _Batch):
+                pipe = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
+                for command in item.commands:
+                    pipe.execute_command(*command)
+                return pipe.execute(raise_on_error=False)
+            if item.target is None:
+                return client.execute_command(*item.command)  # type: ignore[no-untyped-call]
+            return client.execute_command(  # type: ignore[no-untyped-call]
+                *item.command, target_nodes=item.target
+            )
+
+        return run_sync(_cluster_flow(client.get_primaries, request), step)
+
+    async def _aexecute_on_cluster(
+        self, client: redis.asyncio.cluster.RedisCluster, request: Request
+    ) -> Any:
+        async def step(item: _ClusterStep) -> Any:
+            if isinstance(item, _Batch):
+                pipe = client.pipeline(transaction=False)
+                for command in item.commands:
+                    pipe.execute_command(*command)
+                return await pipe.execute(raise_on_error=False)
+            if item.target is None:
+                return await client.execute_command(*item.command)
+            return await client.execute_command(*item.command, target_nodes=item.target)
+
+        return await run_async(_cluster_flow(client.get_primaries, request), step)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -139,10 +403,12 @@ class RedisConnector:
         state = self.__dict__.copy()
         state["_client"] = None
         state["_async_clients"] = None
+        state["_async_locks"] = None
         state["_lock"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._async_clients = weakref.WeakKeyDictionary()
+        self._async_locks = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()

@@ -21,11 +21,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 import redis
+import redis.cluster
 
 from ..errors import ConfigurationError
 
@@ -80,7 +82,31 @@ def free_port() -> int:
         return port
 
 
-class EmbeddedRedis:
+_S = TypeVar("_S", bound="_Server")
+
+
+class _Server:
+    """``with`` support: :meth:`start` on entry, :meth:`stop` on exit."""
+
+    def start(self: _S) -> _S:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedRedis(_Server):
     """One ``redis-server`` process on a loopback port, stopped by PID.
 
     Args:
@@ -253,13 +279,194 @@ class EmbeddedRedis:
         assert self.process is not None
         self.process.send_signal(signal.SIGCONT)
 
-    def __enter__(self) -> EmbeddedRedis:
-        return self.start()
 
-    def __exit__(
+class EmbeddedCluster(_Server):
+    """A Redis Cluster of ``masters`` masters with ``replicas`` replicas each, on loopback.
+
+    Every node is an :class:`EmbeddedRedis` started with ``--cluster-enabled yes``;
+    the cluster is formed with plain commands (``CLUSTER ADDSLOTSRANGE``,
+    ``CLUSTER MEET``, ``CLUSTER REPLICATE``), so nothing beyond ``redis-server``
+    and redis-py is needed. :meth:`start` returns once every node reports
+    ``cluster_state:ok`` and every replica is in sync with its master.
+
+    Args:
+        masters: Number of masters; the 16384 hash slots are split evenly.
+        replicas: Replicas per master.
+        node_timeout_ms: ``cluster-node-timeout``: how long a master may be
+            unreachable before its replica takes over (Redis' default is 15 s).
+        extra_args: More ``redis-server`` arguments for every node.
+
+    Example:
+        >>> with EmbeddedCluster() as cluster:
+        ...     cache = RedisLLMCache(redis_url=cluster.url, cluster=True)
+    """
+
+    SLOTS = 16384
+
+    def __init__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        *,
+        masters: int = 3,
+        replicas: int = 1,
+        node_timeout_ms: int = 1000,
+        extra_args: Sequence[str] = (),
+        server_path: str | None = None,
     ) -> None:
-        self.stop()
+        if masters < 1 or replicas < 0:
+            raise ConfigurationError("a cluster needs masters >= 1 and replicas >= 0")
+        self.masters = masters
+        self.replicas = replicas
+        self.node_timeout_ms = node_timeout_ms
+        self.extra_args = tuple(extra_args)
+        self.server_path = server_path
+        self.nodes: list[EmbeddedRedis] = []
+        self._bus_ports: list[int] = []
+
+    @property
+    def url(self) -> str:
+        """URL of the first node; a cluster client discovers the others from it."""
+        if not self.nodes:
+            raise RuntimeError("cluster not started")
+        return self.nodes[0].url.rsplit("/", 1)[0]
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url.rsplit("/", 1)[0] for node in self.nodes]
+
+    def _node_args(self, bus_port: int) -> list[str]:
+        return [
+            "--cluster-enabled", "yes",
+            # The bus port is chosen, not port + 10000, which may be past 65535.
+            "--cluster-port", str(bus_port),
+            "--cluster-node-timeout", str(self.node_timeout_ms),
+            # A replica may fail over however long it was disconnected: in a test
+            # cluster availability matters more than the freshest data.
+            "--cluster-replica-validity-factor", "0",
+            *self.extra_args,
+        ]  # fmt: skip
+
+    def start(self, timeout: float = 60.0) -> EmbeddedCluster:
+        """Start the nodes, form the cluster, wait until it serves every slot."""
+        if self.nodes:
+            raise RuntimeError("cluster already started")
+        deadline = time.monotonic() + timeout
+        try:
+            for _ in range(self.masters * (1 + self.replicas)):
+                bus_port = free_port()
+                node = EmbeddedRedis(
+                    extra_args=self._node_args(bus_port), server_path=self.server_path
+                )
+                self.nodes.append(node.start())
+                self._bus_ports.append(bus_port)
+            self._form(deadline)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _client(self, node: EmbeddedRedis) -> redis.Redis:
+        assert node.port is not None
+        return redis.Redis(host="127.0.0.1", port=node.port, socket_timeout=5.0)
+
+    def _form(self, deadline: float) -> None:
+        clients = [self._client(node) for node in self.nodes]
+        try:
+            ids = [_command(client, "CLUSTER", "MYID").decode() for client in clients]
+            per_master = self.SLOTS // self.masters
+            for i in range(self.masters):
+                first = i * per_master
+                last = self.SLOTS - 1 if i == self.masters - 1 else first + per_master - 1
+                _command(clients[i], "CLUSTER", "ADDSLOTSRANGE", first, last)
+            for client in clients[1:]:
+                # Every node meets the first; gossip tells the rest.
+                _command(
+                    client, "CLUSTER", "MEET", "127.0.0.1", self.nodes[0].port, self._bus_ports[0]
+                )
+            self._wait(deadline, "every node knows every other", lambda: all(
+                len(_command(c, "CLUSTER", "NODES").decode().strip().splitlines())
+                == len(self.nodes)
+                for c in clients
+            ))  # fmt: skip
+            for r in range(self.replicas):
+                for m in range(self.masters):
+                    replica = clients[self.masters * (1 + r) + m]
+                    _command(replica, "CLUSTER", "REPLICATE", ids[m])
+            self._wait(deadline, "cluster_state:ok and replicas in sync", lambda: all(
+                _healthy(c) for c in clients
+            ))  # fmt: skip
+        finally:
+            for client in clients:
+                client.close()
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        """Return once every running node reports ``cluster_state:ok`` and every
+        running replica is in sync (e.g. after a failover)."""
+        deadline = time.monotonic() + timeout
+        running = [node for node in self.nodes if node.process is not None]
+        clients = [self._client(node) for node in running]
+        try:
+            self._wait(deadline, "cluster healthy", lambda: all(_healthy(c) for c in clients))
+        finally:
+            for client in clients:
+                client.close()
+
+    @staticmethod
+    def _wait(deadline: float, what: str, check: Callable[[], bool]) -> None:
+        last_error = ""
+        while time.monotonic() < deadline:
+            try:
+                if check():
+                    return
+            except redis.exceptions.RedisError as exc:
+                last_error = f" (last error: {exc})"
+            time.sleep(0.05)  # poll interval, not a guess at how long it takes
+        raise RuntimeError(f"Redis Cluster: timed out waiting for {what}{last_error}")
+
+    def master_of(self, key: str) -> EmbeddedRedis:
+        """The node that serves ``key``'s hash slot as master, as the cluster reports now."""
+        running = [node for node in self.nodes if node.process is not None]
+        client = redis.cluster.RedisCluster(
+            startup_nodes=[
+                redis.cluster.ClusterNode("127.0.0.1", n.port)  # type: ignore[no-untyped-call]
+                for n in running
+            ],
+            socket_timeout=5.0,
+        )
+        try:
+            port = client.get_node_from_key(key).port  # type: ignore[no-untyped-call]
+        finally:
+            client.close()
+        return next(node for node in self.nodes if node.port == port)
+
+    def kill(self, node: EmbeddedRedis) -> None:
+        """SIGKILL ``node`` (no shutdown, no goodbye to the cluster); its port and
+        data directory stay, so :meth:`EmbeddedRedis.restart` brings it back
+        (it rejoins, as a replica if it was failed over)."""
+        assert node.process is not None
+        node.process.send_signal(signal.SIGKILL)
+        node.process.wait(timeout=10)
+        node.shutdown()
+
+    def stop(self) -> None:
+        """Stop every node and remove their temporary directories."""
+        for node in self.nodes:
+            node.stop()
+        self.nodes = []
+        self._bus_ports = []
+
+
+def _command(client: redis.Redis, *args: object) -> Any:
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+def _healthy(client: redis.Redis) -> bool:
+    info = _command(client, "CLUSTER", "INFO").decode()
+    if "cluster_state:ok" not in info:
+        return False
+    replication = client.info("replication")
+    if replication.get("role") == "slave":
+        return bool(
+            replication.get("master_link_status") == "up"
+            and not replication.get("master_sync_in_progress")
+        )
+    return True

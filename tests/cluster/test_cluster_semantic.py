@@ -1,0 +1,130 @@
+"""The semantic tier on the Redis Cluster, through the LangChain cache.
+
+* The vector index contract (:mod:`index_contract`) runs on the cluster for the
+  two strategies that work there -- ``vectorset`` (Redis 8 vector sets: every
+  set is one key, so one partition lives on one master) and ``client`` -- driven
+  by the cache's own :class:`RedisConnector`, as in production.
+* The LangChain semantic-cache suite runs unchanged with both strategies.
+* ``auto`` picks ``vectorset`` on a Redis 8 cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis.cluster
+from index_contract import Run, VectorIndexContract
+from langchain_core.messages import HumanMessage
+from test_semantic_cache import (  # noqa: F401
+    LLM,
+    THRESHOLD,
+    answer,
+    chat,
+    embedder,
+    test_async_semantic_hit,
+    test_chat_model_round_trip,
+    test_clear_removes_semantic_entries,
+    test_concurrent_writers,
+    test_entries_count_their_semantic_hits,
+    test_entries_of_another_process_are_visible,
+    test_exact_tier_answers_first,
+    test_nearer_entry_of_another_partition_does_not_hide_a_hit,
+    test_paraphrase_hits_and_reports_itself,
+    test_partitions_never_share_answers,
+    test_ttl_expiry_ends_semantic_hits,
+    test_unrelated_and_near_miss_questions_miss,
+)
+from test_server_indexes import local_vectors  # noqa: F401
+
+from redis_llm_cache.config import CacheSettings
+from redis_llm_cache.core.client_index import ClientIndex
+from redis_llm_cache.core.ops import run_sync
+from redis_llm_cache.core.vectorset_index import VectorSetIndex
+from redis_llm_cache.embedders import LocalEmbedder
+from redis_llm_cache.langchain import RedisLLMCache
+from redis_llm_cache.redis.connection import RedisConnector
+from redis_llm_cache.redis.embedded import EmbeddedCluster
+
+
+class ClusterIndexContract(VectorIndexContract):
+    """The index contract with requests run by the cache's cluster connector."""
+
+    @pytest.fixture
+    def server_url(self, redis_cluster: EmbeddedCluster) -> str:
+        return redis_cluster.url
+
+    @pytest.fixture
+    def client(self, server_url: str) -> Iterator[redis.cluster.RedisCluster]:  # type: ignore[override]
+        client = redis.cluster.RedisCluster.from_url(server_url)
+        yield client
+        client.close()
+
+    def connect(self, server_url: str) -> RedisConnector:
+        return RedisConnector(url=server_url, settings=CacheSettings(timeout=5.0, cluster=True))
+
+    connect_async = connect
+
+    @pytest.fixture
+    def run(self, server_url: str) -> Iterator[Run]:  # type: ignore[override]
+        connector = RedisConnector(url=server_url, settings=CacheSettings(timeout=5.0))
+        yield lambda op: run_sync(op, connector.execute)
+        assert connector.is_cluster is True  # found out by itself
+        connector.close()
+
+
+class TestVectorSetIndexOnCluster(ClusterIndexContract):
+    factory = VectorSetIndex
+
+
+class TestClientIndexOnCluster(ClusterIndexContract):
+    factory = ClientIndex
+
+
+STRATEGIES = ["vectorset", "client"]
+
+
+@pytest.fixture(params=STRATEGIES)
+def semantic_cache(
+    request: pytest.FixtureRequest,
+    redis_cluster: EmbeddedCluster,
+    namespace: str,
+    embedder: LocalEmbedder,  # noqa: F811
+) -> Iterator[Callable[..., RedisLLMCache]]:
+    made: list[RedisLLMCache] = []
+
+    def make(**kwargs: Any) -> RedisLLMCache:
+        kwargs.setdefault("redis_url", redis_cluster.url)
+        kwargs.setdefault("namespace", namespace)
+        kwargs.setdefault("embedder", embedder)
+        kwargs.setdefault("semantic_strategy", request.param)
+        kwargs.setdefault("semantic_threshold", THRESHOLD)
+        kwargs.setdefault("timeout", 2.0)
+        kwargs.setdefault("connect_timeout", 2.0)
+        cache = RedisLLMCache(**kwargs)
+        made.append(cache)
+        return cache
+
+    yield make
+    for cache in made:
+        cache.clear()
+        cache.close()
+
+
+def test_auto_strategy_on_a_cluster_is_vectorset(
+    redis_cluster: EmbeddedCluster,
+    namespace: str,
+    embedder: LocalEmbedder,  # noqa: F811
+) -> None:
+    cache = RedisLLMCache(
+        redis_url=redis_cluster.url, namespace=namespace, embedder=embedder, timeout=2.0
+    )
+    try:
+        cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("a"))
+        assert cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM) == answer("a")
+        assert cache.stats()["semantic"]["strategy"] == "vectorset"
+        assert cache.core.connector.is_cluster is True
+    finally:
+        cache.clear()
+        cache.close()
