@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import Generation
 
@@ -122,3 +123,33 @@ def _first(*values: Any) -> int | None:
         if count is not None:
             return count
     return None
+
+
+def describe_stored(body: bytes) -> dict[str, Any]:
+    """What an operator may see of a stored answer (no text): how many generations,
+    the model that made it and its tokens. Reads the codec's JSON as data;
+    anything unexpected gives ``{}``."""
+    try:
+        data = orjson.loads(body)
+        items = data["g"]
+        first = items[0]
+        if first.get("k") == "c":
+            message = first["m"]
+        elif first.get("k") == "lc":
+            message = first["o"]["kwargs"]["message"]["kwargs"]
+        else:
+            return {"generations": len(items)}
+        metadata = _mapping(message.get("response_metadata"))
+        usage = _mapping(message.get("usage_metadata"))
+        model = next(
+            (metadata[f] for f in ("model_name", "model") if isinstance(metadata.get(f), str)),
+            None,
+        )
+        return {
+            "generations": len(items),
+            "model": model,
+            "input_tokens": _count(usage.get("input_tokens")),
+            "output_tokens": _count(usage.get("output_tokens")),
+        }
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+        return {}
