@@ -30,7 +30,7 @@ from .core.ops import Embed, Operation, Wait, WaitingOperation, run_async, run_s
 from .core.semantic import TIER as SEMANTIC_TIER
 from .core.semantic import SemanticQuery, SemanticSettings, SemanticTier
 from .core.stampede import Stampede
-from .core.stats import CacheStats
+from .core.stats import CacheStats, TokenUsage
 from .core.vector_index import VectorIndex
 from .errors import BackendError, CacheError, ConfigurationError
 from .redis.capabilities import detect_strategy
@@ -98,6 +98,7 @@ class ResponseCache(Generic[T]):
         embedder: Embedder | None = None,
         semantic: SemanticSettings | None = None,
         semantic_query: Callable[[str], SemanticQuery | None] | None = None,
+        usage_of: Callable[[T], TokenUsage | None] | None = None,
     ) -> None:
         self.settings = settings if settings is not None else CacheSettings()
         self.stats_counter = CacheStats()
@@ -126,6 +127,8 @@ class ResponseCache(Generic[T]):
         self._semantic: SemanticTier[T] | None = None
         self._semantic_lock = threading.Lock()
         self._recent_hits: deque[dict[str, Any]] = deque(maxlen=RECENT_HITS)
+        # What a hit saved (tokens of the stored answer); must not raise.
+        self._usage_of = usage_of
         if embedder is not None and self.semantic_settings.strategy != "auto":
             self._semantic = self._build_semantic(self.semantic_settings.strategy)
 
@@ -295,6 +298,8 @@ class ResponseCache(Generic[T]):
     def _record(self, started: float, found: tuple[T | None, str | None]) -> T | None:
         value, tier = found
         self.stats_counter.record_lookup(time.perf_counter() - started, tier)
+        if tier is not None and self._usage_of is not None:
+            self.stats_counter.record_saved(tier, self._usage_of(value))  # type: ignore[arg-type]
         return value
 
     # -- public API ------------------------------------------------------------------------------

@@ -3,11 +3,58 @@
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import Counter, deque
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Recent lookup latencies kept for percentiles; old ones fall off.
 LATENCY_WINDOW = 4096
+
+#: Upper bounds (seconds) of the cumulative lookup-latency histogram (Prometheus
+#: ``le`` buckets): an exact hit takes ~0.2-1 ms, a semantic lookup a few ms plus
+#: the embedding, a timed-out one the cache's ``timeout``.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+)  # fmt: skip
+
+
+#: The counters every snapshot reports (0 until counted).
+COUNTER_NAMES = (
+    "hits",
+    "hits_exact",
+    "hits_semantic",
+    "misses",
+    "writes",
+    "errors",
+    "corrupt_removed",
+    "skipped_writes",
+    "evictions",
+    "breaker_skips",
+    "breaker_opens",
+    "stampede_waits",
+    "stampede_served",
+    "stampede_takeovers",
+    "stampede_timeouts",
+)
+
+
+class TokenUsage(NamedTuple):
+    """Tokens of one stored answer (what a hit saves), and the model that made it."""
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+
+
+class ProviderUsage(NamedTuple):
+    """Prompt tokens of one model response, and how many of them the provider
+    served from its own prefix cache (``cache_read``) or wrote to it
+    (``cache_creation``)."""
+
+    model: str
+    input_tokens: int
+    cache_read_tokens: int
+    cache_creation_tokens: int
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -27,6 +74,10 @@ class CacheStats:
     ``stampede_waits`` (misses that waited for a concurrent caller's answer),
     ``stampede_served`` (... and got it), ``stampede_takeovers`` (... whose holder
     never answered, so this caller computed), ``stampede_timeouts`` (gave up).
+
+    Also kept: a cumulative lookup-latency histogram per outcome (for Prometheus),
+    the tokens our hits saved (:meth:`record_saved`) and the provider's own
+    prompt-cache reads reported by responses (:meth:`record_provider_usage`).
     """
 
     def __init__(self) -> None:
@@ -38,6 +89,11 @@ class CacheStats:
         # Lookups are counted in plain fields: this runs on every lookup.
         self._misses = 0
         self._hits_by_tier: dict[str, int] = {}
+        # outcome ("miss" or the tier that hit) -> [bucket counts..., +Inf count], sum
+        self._histogram: dict[str, list[int]] = {}
+        self._histogram_sum: dict[str, float] = {}
+        self._saved: dict[tuple[str, str], list[int]] = {}  # (tier, model) -> [hits, in, out]
+        self._provider: dict[str, list[int]] = {}  # model -> [responses, in, read, creation]
 
     def incr(self, name: str, amount: int = 1) -> None:
         with self._lock:
@@ -55,12 +111,39 @@ class CacheStats:
 
     def record_lookup(self, seconds: float, tier: str | None) -> None:
         """One finished lookup: ``tier`` is the tier that hit, ``None`` for a miss."""
+        outcome = "miss" if tier is None else tier
+        bucket = bisect_left(LATENCY_BUCKETS, seconds)
         with self._lock:
             self._lookup_latency.append(seconds)
             if tier is None:
                 self._misses += 1
             else:
                 self._hits_by_tier[tier] = self._hits_by_tier.get(tier, 0) + 1
+            counts = self._histogram.get(outcome)
+            if counts is None:
+                counts = self._histogram[outcome] = [0] * (len(LATENCY_BUCKETS) + 1)
+                self._histogram_sum[outcome] = 0.0
+            counts[bucket] += 1
+            self._histogram_sum[outcome] += seconds
+
+    def record_saved(self, tier: str, usage: TokenUsage | None) -> None:
+        """A hit of ``tier`` served an answer that cost ``usage`` tokens when it was
+        made (``None``: the answer carries no usage; the hit is still counted)."""
+        model, tokens_in, tokens_out = usage if usage is not None else ("unknown", 0, 0)
+        with self._lock:
+            row = self._saved.setdefault((tier, model), [0, 0, 0])
+            row[0] += 1
+            row[1] += tokens_in
+            row[2] += tokens_out
+
+    def record_provider_usage(self, usage: ProviderUsage) -> None:
+        """One model response and the prompt tokens its provider served from cache."""
+        with self._lock:
+            row = self._provider.setdefault(usage.model, [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += usage.input_tokens
+            row[2] += usage.cache_read_tokens
+            row[3] += usage.cache_creation_tokens
 
     def snapshot(self) -> dict[str, Any]:
         """A consistent copy: counters, error kinds, and lookup latency in ms."""
@@ -72,27 +155,14 @@ class CacheStats:
             errors_by_kind = dict(self._errors_by_kind)
             skipped = dict(self._skipped_by_reason)
             latencies = sorted(self._lookup_latency)
+            histogram = {
+                outcome: {"buckets": list(counts), "sum": self._histogram_sum[outcome]}
+                for outcome, counts in self._histogram.items()
+            }
+            saved = {key: list(row) for key, row in self._saved.items()}
+            provider = {model: list(row) for model, row in self._provider.items()}
         lookups = counts.get("hits", 0) + counts.get("misses", 0)
-        out: dict[str, Any] = {
-            name: counts.get(name, 0)
-            for name in (
-                "hits",
-                "hits_exact",
-                "hits_semantic",
-                "misses",
-                "writes",
-                "errors",
-                "corrupt_removed",
-                "skipped_writes",
-                "evictions",
-                "breaker_skips",
-                "breaker_opens",
-                "stampede_waits",
-                "stampede_served",
-                "stampede_takeovers",
-                "stampede_timeouts",
-            )
-        }
+        out: dict[str, Any] = {name: counts.get(name, 0) for name in COUNTER_NAMES}
         out["hit_rate"] = out["hits"] / lookups if lookups else 0.0
         out["errors_by_kind"] = errors_by_kind
         out["skipped_by_reason"] = skipped
@@ -103,6 +173,9 @@ class CacheStats:
             "mean": (sum(latencies) / len(latencies) * 1000) if latencies else 0.0,
             "max": (latencies[-1] * 1000) if latencies else 0.0,
         }
+        out["lookup_seconds_histogram"] = {"le": list(LATENCY_BUCKETS), "by_outcome": histogram}
+        out["tokens_saved"] = _tokens_saved(saved)
+        out["provider_cache"] = _provider_cache(provider)
         return out
 
     def reset(self) -> None:
@@ -113,3 +186,31 @@ class CacheStats:
             self._lookup_latency.clear()
             self._misses = 0
             self._hits_by_tier.clear()
+            self._histogram.clear()
+            self._histogram_sum.clear()
+            self._saved.clear()
+            self._provider.clear()
+
+
+def _tokens_saved(saved: dict[tuple[str, str], list[int]]) -> dict[str, Any]:
+    by_model: dict[str, dict[str, int]] = {}
+    by_tier: dict[str, dict[str, int]] = {}
+    for (tier, model), (hits, tokens_in, tokens_out) in saved.items():
+        for table, name in ((by_model, model), (by_tier, tier)):
+            row = table.setdefault(name, {"hits": 0, "input": 0, "output": 0})
+            row["hits"] += hits
+            row["input"] += tokens_in
+            row["output"] += tokens_out
+    return {
+        "input": sum(row["input"] for row in by_tier.values()),
+        "output": sum(row["output"] for row in by_tier.values()),
+        "by_model": by_model,
+        "by_tier": by_tier,
+    }
+
+
+def _provider_cache(provider: dict[str, list[int]]) -> dict[str, Any]:
+    names = ("responses", "input_tokens", "cache_read_tokens", "cache_creation_tokens")
+    by_model = {model: dict(zip(names, row, strict=True)) for model, row in provider.items()}
+    totals = {name: sum(row[name] for row in by_model.values()) for name in names}
+    return {**totals, "by_model": by_model}

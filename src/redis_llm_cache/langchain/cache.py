@@ -17,6 +17,7 @@ from ..core.semantic import SemanticSettings, Strategy
 from ..errors import ConfigurationError
 from .codec import GenerationCodec
 from .prompt import ContextScope, semantic_query
+from .usage import generations_usage
 
 
 class RedisLLMCache(BaseCache):
@@ -108,6 +109,7 @@ class RedisLLMCache(BaseCache):
             embedder=_as_embedder(embedder, embedder_model),
             semantic=semantic,
             semantic_query=lambda prompt: semantic_query(prompt, semantic_context),
+            usage_of=generations_usage,
         )
 
     @property

@@ -1,0 +1,289 @@
+"""The ``redis-llm-cache`` CLI, in-process (``main``) and as the installed console
+script, against the real Redis servers of the fixtures."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+from redis_llm_cache import cli
+from redis_llm_cache.core.calibration import calibrate, load_pairs, pair_similarities
+from redis_llm_cache.core.keys import scope_digest
+from redis_llm_cache.embedders import LocalEmbedder
+from redis_llm_cache.langchain import RedisLLMCache
+from redis_llm_cache.redis.embedded import free_port
+
+SCRIPT = str(Path(sys.executable).parent / "redis-llm-cache")
+
+QA = [
+    ("What is Redis?", "An in-memory data store."),
+    ("Who wrote Hamlet?", "William Shakespeare."),
+]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
+    """Run in-process with --json; returns the exit code and the parsed output."""
+    code = cli.main([*argv, "--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else None
+
+
+def script(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SCRIPT, *argv], input=stdin, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def chat_model() -> GenericFakeChatModel:
+    """A model that fails if it is ever called: every answer must come from the cache."""
+    return GenericFakeChatModel(messages=iter([]))
+
+
+@pytest.fixture
+def qa_file(tmp_path: Path) -> Path:
+    path = tmp_path / "qa.jsonl"
+    path.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in QA))
+    return path
+
+
+@pytest.fixture
+def cleanup(redis_url: str, namespace: str) -> Iterator[None]:
+    yield
+    cli.main(["clear", "--yes", "--url", redis_url, "--namespace", namespace])
+
+
+def test_doctor_reports_server_and_strategy(
+    capsys: pytest.CaptureFixture[str], redis_url: str, redis_kind: str
+) -> None:
+    code, report = run(capsys, "doctor", "--url", redis_url)
+    assert code == 0
+    assert report["reachable"] is True
+    assert report["server"]["version"].startswith("8.")
+    assert report["semantic_strategy"] == {"stack": "search", "plain": "vectorset"}[redis_kind]
+    assert any(m.startswith("search") for m in report["modules"]) == (redis_kind == "stack")
+    assert report["round_trip_ms"]["p50"] > 0
+    assert any("noeviction" in hint for hint in report["hints"])
+
+
+def test_doctor_as_console_script_and_unreachable_server(redis_url: str) -> None:
+    done = script("doctor", "--url", redis_url)
+    assert done.returncode == 0, done.stderr
+    assert "semantic:" in done.stdout and "round trip:" in done.stdout
+    nowhere = f"redis://:secret@127.0.0.1:{free_port()}/0"
+    failed = script("doctor", "--url", nowhere, "--timeout", "1")
+    assert failed.returncode == 1
+    assert "nothing listens there" in failed.stdout
+    assert "secret" not in failed.stdout + failed.stderr  # the password is masked
+
+
+def test_warm_then_the_app_is_served_from_the_cache(
+    capsys: pytest.CaptureFixture[str],
+    redis_url: str,
+    namespace: str,
+    qa_file: Path,
+    chat_model: GenericFakeChatModel,
+    make_cache: Callable[..., RedisLLMCache],
+    cleanup: None,
+) -> None:
+    llm_string = chat_model._get_llm_string()
+    code, result = run(
+        capsys, "warm", str(qa_file), "--url", redis_url, "--namespace", namespace,
+        "--llm-string", llm_string, "--tenant", "acme",
+    )  # fmt: skip
+    assert (code, result) == (0, {"stored": 2, "skipped": 0})
+
+    cache = make_cache(tenant="acme")
+    model = chat_model.model_copy(update={"cache": cache})
+    assert model.invoke("Who wrote Hamlet?").content == "William Shakespeare."
+    assert cache.stats()["hits_exact"] == 1
+    other_tenant = chat_model.model_copy(update={"cache": make_cache(tenant="other")})
+    with pytest.raises(StopIteration):  # a miss reaches the (empty) model
+        other_tenant.invoke("Who wrote Hamlet?")
+
+    code, stats = run(
+        capsys, "stats", "--url", redis_url, "--namespace", namespace, "--tenant", "acme"
+    )
+    assert code == 0
+    assert stats["exact"]["entries"] == 2
+    assert stats["exact"]["by_scope"] == [
+        {
+            "tenant_digest": scope_digest("tenant", "acme"),
+            "llm_digest": scope_digest("llm", llm_string),
+            "entries": 2,
+        }
+    ]
+    assert stats["names"][scope_digest("tenant", "acme")] == "tenant 'acme'"
+
+
+@pytest.mark.parametrize(
+    ("strategy", "kind"), [("search", "stack"), ("vectorset", "plain"), ("client", "plain")]
+)
+def test_warm_semantic_then_inspect_shows_hits_and_text_only_on_request(
+    capsys: pytest.CaptureFixture[str],
+    redis_servers: dict[str, str],
+    namespace: str,
+    tmp_path: Path,
+    chat_model: GenericFakeChatModel,
+    strategy: str,
+    kind: str,
+) -> None:
+    url = redis_servers[kind]
+    path = tmp_path / "qa.csv"
+    path.write_text(
+        "question,answer\n" + "".join(f'"{q}","{a}"\n' for q, a in QA), encoding="utf-8"
+    )
+    llm_string = chat_model._get_llm_string()
+    embedder = LocalEmbedder()
+    base = ["--url", url, "--namespace", namespace]
+    try:
+        assert cli.main(["warm", str(path), *base, "--llm-string", llm_string,
+                         "--embedder", "local", "--semantic-strategy", strategy]) == 0  # fmt: skip
+        capsys.readouterr()
+        cache = RedisLLMCache(
+            redis_url=url, namespace=namespace, embedder=embedder, semantic_threshold=0.9,
+            semantic_strategy=strategy, timeout=2.0,
+        )  # fmt: skip
+        model = chat_model.model_copy(update={"cache": cache})
+        assert model.invoke("Who was the author of Hamlet?").content == "William Shakespeare."
+        assert cache.stats()["hits_semantic"] == 1
+        cache.close()
+
+        code, rows = run(capsys, "inspect", *base)
+        assert code == 0 and len(rows) == 2
+        assert all("question" not in row for row in rows)
+        assert sorted(row["semantic_hits"] for row in rows) == [0, 1]
+        assert all(row["created_ms"] > 0 and row["ttl_ms"] is None for row in rows)
+
+        code, rows = run(capsys, "inspect", *base, "--show-text")
+        hit = next(row for row in rows if row["semantic_hits"] == 1)
+        assert hit["question"] == "Who wrote Hamlet?"
+        assert hit["last_semantic_hit_ms"] >= hit["created_ms"]
+
+        code, stats = run(capsys, "stats", *base)
+        semantic = stats["semantic"]
+        counted = {
+            "search": semantic["search_entries"],
+            "vectorset": semantic["vectorset_elements"],
+            "client": semantic["client_entries"],
+        }
+        assert counted == {name: 2 if name == strategy else 0 for name in counted}
+        assert semantic["usage_hits"] == 1
+        if strategy == "search":
+            assert semantic["search_indexes"][0]["num_docs"] == 2
+    finally:
+        cli.main(["clear", "--yes", *base])
+    capsys.readouterr()
+    code, stats = run(capsys, "stats", *base)
+    assert stats["exact"]["entries"] == 0
+    assert all(count == 0 for key, count in stats["semantic"].items() if key != "search_indexes")
+
+
+def test_clear_asks_first_and_is_scoped(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+    namespace: str,
+    qa_file: Path,
+    cleanup: None,
+) -> None:
+    base = ["--url", redis_url, "--namespace", namespace]
+    for tenant in ("acme", "globex"):
+        assert cli.main(["warm", str(qa_file), *base, "--llm-string", "m", "--tenant", tenant]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
+    assert cli.main(["clear", *base, "--tenant", "acme"]) == 2
+    assert "Remove 2 entries" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
+    assert cli.main(["clear", *base, "--tenant", "acme"]) == 0
+    capsys.readouterr()
+    code, stats = run(capsys, "stats", *base)
+    assert code == 0
+    assert [row["tenant_digest"] for row in stats["exact"]["by_scope"]] == [
+        scope_digest("tenant", "globex")
+    ]
+
+
+def test_clear_without_confirmation_from_a_script(
+    capsys: pytest.CaptureFixture[str],
+    redis_url: str,
+    namespace: str,
+    qa_file: Path,
+    cleanup: None,
+) -> None:
+    base = ["--url", redis_url, "--namespace", namespace]
+    assert cli.main(["warm", str(qa_file), *base, "--llm-string", "m"]) == 0
+    done = script("clear", *base)  # no terminal, stdin at EOF: nothing is confirmed
+    assert done.returncode == 2
+    assert "nothing removed" in done.stderr
+    capsys.readouterr()
+    code, stats = run(capsys, "stats", *base)
+    assert (code, stats["exact"]["entries"]) == (0, 2)
+
+
+def test_warm_rejects_a_bad_file(
+    capsys: pytest.CaptureFixture[str], redis_url: str, namespace: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "answer": "a"}\n{"question": "q2"}\n')
+    assert cli.main(["warm", str(bad), "--url", redis_url, "--namespace", namespace,
+                     "--llm-string", "m"]) == 1  # fmt: skip
+    assert "bad.jsonl:2" in capsys.readouterr().err
+    cli.main(["clear", "--yes", "--url", redis_url, "--namespace", namespace])
+
+
+def test_calibrate_matches_the_library(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pairs = [
+        ("How do I reset my password?", "How can I reset my password?", True),
+        ("What are your opening hours?", "When are you open?", True),
+        ("Do you ship to Canada?", "Can you deliver to Canada?", True),
+        ("How do I reset my password?", "How do I reset my router?", False),
+        ("Do you ship to Canada?", "Do you ship to Mexico?", False),
+        ("What are your opening hours?", "What are your prices?", False),
+    ]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps({"a": a, "b": b, "label": lab}) + "\n"
+                            for a, b, lab in pairs))  # fmt: skip
+    code, data = run(capsys, "calibrate", str(path), "--target", "0")
+    expected = calibrate(
+        pair_similarities(LocalEmbedder(), load_pairs(path)),
+        [lab for _, _, lab in pairs],
+        target_wrong_hit_rate=0.0,
+    )
+    assert code == 0
+    assert data["threshold"] == expected.threshold
+    chosen = next(row for row in data["rows"] if row["threshold"] == expected.threshold)
+    assert chosen["wrong_hit_rate"] == 0.0
+    assert (data["paraphrase_pairs"], data["near_miss_pairs"]) == (3, 3)
+    assert cli.main(["calibrate", str(path)]) == 0
+    assert "chosen threshold" in capsys.readouterr().out
+
+
+def test_redis_start_keeps_data_across_stop_and_start(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "redis")
+    started = script("redis", "start", "--dir", data_dir, "--modules", "none", "--json")
+    assert started.returncode == 0, started.stderr
+    state = json.loads(started.stdout)
+    try:
+        client = redis.Redis.from_url(state["url"])
+        client.set("kept", "yes")
+        client.close()
+        again = json.loads(script("redis", "start", "--dir", data_dir, "--json").stdout)
+        assert again["already_running"] is True and again["pid"] == state["pid"]
+        assert script("redis", "status", "--dir", data_dir).returncode == 0
+        assert script("redis", "stop", "--dir", data_dir).returncode == 0
+        status = script("redis", "status", "--dir", data_dir)
+        assert status.returncode == 3 and "not running" in status.stdout
+        restarted = json.loads(script("redis", "start", "--dir", data_dir, "--json").stdout)
+        assert restarted["port"] == state["port"]
+        client = redis.Redis.from_url(restarted["url"])
+        assert client.get("kept") == b"yes"
+        client.close()
+    finally:
+        script("redis", "stop", "--dir", data_dir)

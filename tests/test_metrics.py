@@ -1,0 +1,143 @@
+"""Prometheus metrics and their JSON twin, read from real caches on real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from prometheus_client.parser import text_string_to_metric_families
+
+from redis_llm_cache.errors import ConfigurationError
+from redis_llm_cache.langchain import CachedEmbeddings, RedisLLMCache
+from redis_llm_cache.langchain.callbacks import ProviderCacheCallback
+from redis_llm_cache.metrics import CacheMetrics, ModelPrice, estimate_savings, metrics_json
+
+PRICES = {
+    "gpt-4o-mini": ModelPrice(
+        input_per_million=0.15, output_per_million=0.60, cached_input_per_million=0.075
+    )
+}
+
+
+def answer(text: str) -> AIMessage:
+    return AIMessage(
+        content=text,
+        usage_metadata={
+            "input_tokens": 1000,
+            "output_tokens": 500,
+            "total_tokens": 1500,
+            "input_token_details": {"cache_read": 800},
+        },
+        response_metadata={"model_name": "gpt-4o-mini"},
+    )
+
+
+def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a scrape: (name, sorted labels) -> value."""
+    out = {}
+    for family in text_string_to_metric_families(text.decode()):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def value(scrape: dict[Any, float], name: str, **labels: str) -> float:
+    matches = [v for (n, ls), v in scrape.items() if n == name and set(labels.items()) <= set(ls)]
+    assert len(matches) == 1, (name, labels, matches)
+    return matches[0]
+
+
+@pytest.fixture
+def used_cache(make_cache: Callable[..., RedisLLMCache]) -> RedisLLMCache:
+    """Two misses (one model call each) and three exact hits."""
+    cache = make_cache()
+    callback = ProviderCacheCallback(cache)
+    chat = GenericFakeChatModel(
+        messages=iter([answer("A1"), answer("A2")]), cache=cache, callbacks=[callback]
+    )
+    for question in ("q1", "q2", "q1", "q1", "q2"):
+        chat.invoke(question)
+    return cache
+
+
+def test_prometheus_text_reflects_stats(used_cache: RedisLLMCache) -> None:
+    metrics = CacheMetrics(prices=PRICES)
+    metrics.register(used_cache, name="chat")
+    scrape = samples(metrics.prometheus_text())
+    ns = used_cache.settings.namespace
+    assert value(scrape, "redis_llm_cache_hits_total", tier="exact", namespace=ns) == 3
+    assert value(scrape, "redis_llm_cache_hits_total", tier="semantic") == 0
+    assert value(scrape, "redis_llm_cache_misses_total", cache="chat") == 2
+    assert value(scrape, "redis_llm_cache_writes_total") == 2
+    assert value(scrape, "redis_llm_cache_lookup_seconds_count", outcome="exact") == 3
+    assert value(scrape, "redis_llm_cache_lookup_seconds_count", outcome="miss") == 2
+    assert value(scrape, "redis_llm_cache_lookup_seconds_bucket", outcome="miss", le="+Inf") == 2
+    assert value(scrape, "redis_llm_cache_lookup_seconds_sum", outcome="exact") > 0
+    tokens = "redis_llm_cache_tokens_saved_total"
+    assert value(scrape, tokens, direction="input", model="gpt-4o-mini") == 3000
+    assert value(scrape, tokens, direction="output", model="gpt-4o-mini") == 1500
+    assert value(scrape, "redis_llm_cache_provider_cache_read_tokens_total") == 1600
+    cost = "redis_llm_cache_estimated_cost_saved_usd_total"
+    assert value(scrape, cost, source="llm_cache") == pytest.approx(
+        (3000 * 0.15 + 1500 * 0.60) / 1e6
+    )
+    assert value(scrape, cost, source="provider_cache") == pytest.approx(1600 * 0.075 / 1e6)
+    assert value(scrape, "redis_llm_cache_breaker_open") == 0
+
+
+def test_json_twin_has_the_same_numbers_and_no_prompt_text(used_cache: RedisLLMCache) -> None:
+    data = metrics_json(used_cache, prices=PRICES)
+    chat = data["caches"][used_cache.settings.namespace]
+    assert (chat["hits_exact"], chat["misses"]) == (3, 2)
+    assert chat["estimated_savings_usd"]["total_usd"] == pytest.approx(
+        (3000 * 0.15 + 1500 * 0.60 + 1600 * 0.075) / 1e6
+    )
+    assert chat["estimated_savings_usd"]["unpriced_models"] == []
+
+
+def test_without_prices_models_are_listed_not_guessed(used_cache: RedisLLMCache) -> None:
+    savings = estimate_savings(used_cache.stats(), {})
+    assert savings["total_usd"] == 0
+    assert savings["unpriced_models"] == ["gpt-4o-mini"]
+
+
+def test_embedding_cache_and_failing_cache(redis_url: str, namespace: str) -> None:
+    embeddings = CachedEmbeddings(
+        DeterministicFakeEmbedding(size=8), redis_url=redis_url, namespace=namespace,
+        model_id="fake-8",
+    )  # fmt: skip
+    try:
+        embeddings.embed_documents(["a", "b", "a"])
+        embeddings.embed_documents(["a", "c"])
+
+        class Broken:
+            def stats(self) -> dict[str, Any]:
+                raise RuntimeError("boom")
+
+        metrics = CacheMetrics()
+        metrics.register(embeddings, name="emb")
+        metrics.register(Broken(), name="broken")
+        scrape = samples(metrics.prometheus_text())
+        assert value(scrape, "redis_llm_cache_embedding_hits_total", tier="redis") == 1
+        assert value(scrape, "redis_llm_cache_embedding_texts_embedded_total") == 3
+        assert value(scrape, "redis_llm_cache_scrape_errors_total") == 1
+    finally:
+        embeddings.clear()
+
+
+def test_registration_and_prices_are_validated(used_cache: RedisLLMCache) -> None:
+    metrics = CacheMetrics()
+    metrics.register(used_cache, name="x")
+    metrics.register(used_cache, name="x")  # the same object again is fine
+    with pytest.raises(ValueError, match="already registered"):
+        metrics.register(ProviderCacheCallback(), name="x")
+    with pytest.raises(TypeError, match="no stats"):
+        metrics.register(object())
+    with pytest.raises(ConfigurationError):
+        ModelPrice(input_per_million=-1, output_per_million=0)
+    with pytest.raises(ConfigurationError):
+        CacheMetrics(prices={"m": 1.0})  # type: ignore[dict-item]
