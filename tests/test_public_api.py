@@ -23,6 +23,7 @@ def test_package_all() -> None:
 def test_langchain_all() -> None:
     assert sorted(redis_llm_cache.langchain.__all__) == [
         "CachedEmbeddings",
+        "CachedStreamingChatModel",
         "EmbedderEmbeddings",
         "GenerationCodec",
         "OllamaEmbeddings",

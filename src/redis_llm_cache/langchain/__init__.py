@@ -4,6 +4,7 @@
 * :class:`CachedEmbeddings` -- any ``Embeddings`` (or core ``Embedder``), cached in Redis.
 * :class:`EmbedderEmbeddings` -- any core ``Embedder`` as LangChain ``Embeddings``.
 * :class:`OllamaEmbeddings` -- Ollama (bge-m3 by default) as LangChain ``Embeddings``.
+* :class:`CachedStreamingChatModel` -- ``stream()`` / ``astream()`` through the LLM cache.
 
 Importing this package does not import the ``ollama`` client library (the
 Ollama adapter loads it on its first embed).
@@ -19,9 +20,11 @@ from .cache import RedisLLMCache
 from .codec import GenerationCodec
 from .embeddings import CachedEmbeddings, EmbedderEmbeddings
 from .ollama import OllamaEmbeddings
+from .streaming import CachedStreamingChatModel
 
 __all__ = [
     "CachedEmbeddings",
+    "CachedStreamingChatModel",
     "EmbedderEmbeddings",
     "GenerationCodec",
     "OllamaEmbeddings",

@@ -1,0 +1,87 @@
+"""``make demo`` end to end: a fresh process, no stdin, no API keys, no network."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from redis_llm_cache.demo import SESSION, SimulatedChatModel, choose_llm
+
+
+def table_rows(output: str) -> dict[str, str]:
+    """The summary table's rows, by name (two or more spaces separate the columns)."""
+    rule = re.compile(r"^-{20,}$", re.MULTILINE)
+    parts = rule.split(output)
+    assert len(parts) == 3, f"expected one table between two rules:\n{output}"
+    rows = {}
+    for line in parts[1].strip("\n").splitlines():
+        name, value = re.split(r"\s{2,}", line.strip(), maxsplit=1)
+        rows[name] = value
+    return rows
+
+
+def test_demo_runs_and_its_table_shows_what_happened() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OLLAMA_HOST")}
+    result = subprocess.run(
+        [sys.executable, "-m", "redis_llm_cache.demo"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=280,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = result.stdout
+    rows = table_rows(output)
+
+    repeats = sum(kind == "repeat" for _, kind in SESSION)
+    paraphrases = sum(kind == "paraphrase" for _, kind in SESSION)
+    near_misses = sum(kind == "near-miss" for _, kind in SESSION)
+    new = sum(kind == "new" for _, kind in SESSION)
+    assert rows["LLM"] == "simulated"
+    assert rows["questions asked"] == str(len(SESSION))
+    assert rows["hits, exact tier"] == f"{repeats} (of {repeats} repeats)"
+    assert rows["hits, semantic tier"] == (
+        f"{paraphrases} (paraphrases served: {paraphrases}/{paraphrases})"
+    )
+    assert rows["wrong hits avoided"] == (
+        f"{near_misses}/{near_misses} near-misses sent to the LLM (wrong hits served: 0)"
+    )
+    assert rows["LLM calls made"] == str(new + near_misses)
+    assert rows["LLM calls saved"].startswith(f"{repeats + paraphrases} of {len(SESSION)}")
+    assert rows["cache errors"] == "0"
+    assert re.fullmatch(r"\$0\.\d{5} of \$0\.\d{5} \(\d+ tokens\)", rows["est. cost saved"])
+    assert rows["streamed repeat"].endswith(("exact", "semantic"))
+    first_ingest = re.fullmatch(
+        r"(\d+) of (\d+) chunks embedded by the model in \d+ model calls?, \d+ ms",
+        rows["RAG ingest, 1st"],
+    )
+    assert first_ingest is not None and first_ingest[1] == first_ingest[2] != "0"
+    assert re.fullmatch(
+        rf"0 embedded in 0 model calls, {first_ingest[2]} from Redis, \d+ ms",
+        rows["RAG ingest, 2nd"],
+    )
+    # The progress lines name the near-miss that must not be served the password answer.
+    assert re.search(r"\[LLM  \].*How do I reset my router\?", output)
+    assert "Prices assumed" in output
+
+
+def test_a_named_real_llm_without_its_package_falls_back_to_the_simulation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if importlib.util.find_spec("langchain_openai") is not None:
+        pytest.skip("langchain-openai is installed: the demo would call OpenAI")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-used")
+    monkeypatch.delenv("OLLAMA_HOST", raising=False)
+    said: list[str] = []
+    chat = choose_llm(said.append, (0.0, 0.0))
+    assert isinstance(chat, SimulatedChatModel)
+    assert said == [
+        "OPENAI_API_KEY is set, but langchain-openai is not installed "
+        "(pip install langchain-openai): using the simulated model."
+    ]
