@@ -22,7 +22,15 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 demo: $(VENV)/.installed-dev
 	$(PY) -m redis_llm_cache.demo
 
+# The TLS tests need a redis-server built with TLS (the bundled 8.2 is not):
+# Debian's redis-server (7.0). Installed here when missing and run as root (CI);
+# otherwise those tests skip and say why.
+TLS_REDIS ?= /usr/bin/redis-server
+
 test: $(VENV)/.installed-dev
+	@if [ ! -x $(TLS_REDIS) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	fi
 	$(PY) -m pytest
 
 # The quick ones; bench/README.md has the commands for the semantic benchmarks

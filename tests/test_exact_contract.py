@@ -161,8 +161,10 @@ def test_clear_leaves_foreign_keys_alone(
 
 @pytest.mark.parametrize(
     "planted",
-    [b"garbage \xff\xfe", MAGIC + b'{"g": [{"k": "g", "tex', MAGIC, b"", b"\x80\x04pickle"],
-)
+    [b"garbage \xff\xfe", MAGIC + b'{"g": [{"k": "g", "tex', MAGIC, b"", b"\x80\x04pickle",
+     b'rlc0j{"g": [{"k": "g", "text": "older framing"}]}'],
+    ids=["garbage", "truncated", "header-only", "empty", "pickle", "other-version"],
+)  # fmt: skip
 def test_corrupt_or_foreign_values_are_misses_counted_and_removed(
     make_cache: Callable[..., RedisLLMCache], redis_client: redis.Redis, planted: bytes
 ) -> None:

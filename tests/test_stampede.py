@@ -16,11 +16,9 @@ from typing import Any
 
 import pytest
 from langchain_core.globals import get_llm_cache, set_llm_cache
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult, Generation
-from pydantic import PrivateAttr
+from langchain_core.outputs import Generation
 
+from chat_models import CountingChatModel
 from redis_llm_cache.langchain import RedisLLMCache
 
 CALLERS = 50
@@ -30,31 +28,9 @@ QUESTION = "What is the boiling point of water at sea level?"
 pytestmark = pytest.mark.parametrize("redis_kind", ["plain"], indirect=True)
 
 
-class SlowCountingModel(BaseChatModel):
-    """Answers ``answer <n>`` after ``delay`` seconds, ``n`` counting real calls;
-    with ``fail_first`` the first call raises instead (an LLM error)."""
-
-    delay: float = 0.3
-    fail_first: bool = False
-    _calls: int = PrivateAttr(default=0)
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
-
-    @property
-    def _llm_type(self) -> str:
-        return "slow-counting"
-
-    @property
-    def calls(self) -> int:
-        return self._calls
-
-    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
-        with self._lock:
-            self._calls += 1
-            number = self._calls
-        time.sleep(self.delay)
-        if self.fail_first and number == 1:
-            raise RuntimeError("the model failed")
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(f"answer {number}"))])
+def slow_model(**kwargs: Any) -> CountingChatModel:
+    """Answers ``answer <n>`` after 0.3 s: long enough for 50 callers to pile up."""
+    return CountingChatModel(delay=0.3, numbered=True, **kwargs)
 
 
 def answers_from_threads(call: Callable[[], Any]) -> list[Any]:
@@ -83,7 +59,7 @@ def waited(stats: dict[str, Any]) -> int:
 
 def test_fifty_threads_cause_one_llm_call(make_cache: Callable[..., RedisLLMCache]) -> None:
     cache = make_cache()
-    model = SlowCountingModel(cache=cache)
+    model = slow_model(cache=cache)
     answers = answers_from_threads(lambda: model.invoke(QUESTION))
     assert model.calls == 1
     assert answers == ["answer 1"] * CALLERS
@@ -102,7 +78,7 @@ async def test_fifty_tasks_through_set_llm_cache_cause_one_llm_call(
     previous = get_llm_cache()
     set_llm_cache(cache)
     try:
-        model = SlowCountingModel()
+        model = slow_model()
         answers = await answers_from_tasks(lambda: model.ainvoke(QUESTION))
     finally:
         set_llm_cache(previous)
@@ -118,7 +94,7 @@ def test_failing_first_caller_lease_expires_and_another_proceeds(
     make_cache: Callable[..., RedisLLMCache],
 ) -> None:
     cache = make_cache(stampede_lease=0.5, stampede_wait=20.0)
-    model = SlowCountingModel(cache=cache, fail_first=True)
+    model = slow_model(cache=cache, fail_first=True)
     answers = answers_from_threads(lambda: model.invoke(QUESTION))
     failures = [a for a in answers if isinstance(a, Exception)]
     assert len(failures) == 1 and "the model failed" in str(failures[0])
@@ -133,7 +109,7 @@ async def test_async_failing_first_caller(
 ) -> None:
     cache = make_cache(stampede_lease=0.5, stampede_wait=20.0)
     async_cleanup.append(cache)
-    model = SlowCountingModel(cache=cache, fail_first=True)
+    model = slow_model(cache=cache, fail_first=True)
     answers = await answers_from_tasks(lambda: model.ainvoke(QUESTION))
     assert sum(isinstance(a, Exception) for a in answers) == 1
     assert model.calls == 2
@@ -204,7 +180,7 @@ def test_clear_removes_leases(make_cache: Callable[..., RedisLLMCache]) -> None:
 
 def test_opt_out_lets_every_caller_through(make_cache: Callable[..., RedisLLMCache]) -> None:
     cache = make_cache(stampede_protection=False)
-    model = SlowCountingModel(cache=cache)
+    model = slow_model(cache=cache)
     answers = answers_from_threads(lambda: model.invoke(QUESTION))
     assert all(isinstance(a, str) for a in answers)
     assert model.calls > 1

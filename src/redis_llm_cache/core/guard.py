@@ -16,6 +16,12 @@ logger = logging.getLogger("redis_llm_cache")
 LOG_INTERVAL_S = 30.0
 
 
+def _answered_by_server(exc: BaseException) -> bool:
+    """A reply error from a reachable server (redis-py's ``ResponseError`` family;
+    by class name: the core does not import the client)."""
+    return any(c.__name__ == "ResponseError" for c in type(exc).__mro__)
+
+
 class FailureGuard:
     """Decides whether a call may use Redis, and records how calls went.
 
@@ -24,6 +30,11 @@ class FailureGuard:
     :meth:`allow` answers ``False`` at no cost; then one caller is let through
     as a probe -- its success closes the breaker, its failure re-opens it.
     Caching therefore resumes by itself when Redis comes back.
+
+    Only failures that cost time count toward opening it (connection refused or
+    lost, timeouts). An error the server answers at once (out of memory, no
+    permission, wrong type) is counted but does not open it: under ``noeviction``
+    writes fail while hits keep being served.
     """
 
     def __init__(self, settings: CacheSettings, stats: CacheStats) -> None:
@@ -68,7 +79,7 @@ class FailureGuard:
         kind = f"{label}:{type(exc).__name__}" if internal else type(exc).__name__
         self._stats.record_error(kind)
         with self._lock:
-            if not internal:
+            if not internal and not _answered_by_server(exc):
                 self._consecutive_failures += 1
                 if self._consecutive_failures >= self._threshold and not self._open_until:
                     self._open_until = time.monotonic() + self._cooldown

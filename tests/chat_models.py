@@ -1,0 +1,43 @@
+"""A real LangChain chat model for the reliability tests: it counts its calls."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
+
+
+class CountingChatModel(BaseChatModel):
+    """Answers ``answer to <last message>`` (``answer <n>`` with ``numbered``, ``n``
+    counting real calls) after ``delay`` seconds; with ``fail_first`` the first call
+    raises instead (an LLM error). Thread-safe counting."""
+
+    delay: float = 0.0
+    numbered: bool = False
+    fail_first: bool = False
+    _calls: int = PrivateAttr(default=0)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "counting"
+
+    @property
+    def calls(self) -> int:
+        return self._calls
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        with self._lock:
+            self._calls += 1
+            number = self._calls
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail_first and number == 1:
+            raise RuntimeError("the model failed")
+        text = f"answer {number}" if self.numbered else f"answer to {messages[-1].content}"
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
