@@ -16,9 +16,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-import redis
-import redis.asyncio
-
 from .config import CacheSettings
 from .core.codec import ValueCodec
 from .core.embedder import Embedder
@@ -32,7 +29,7 @@ from .core.stats import CacheStats
 from .core.vector_index import VectorIndex
 from .errors import BackendError, CacheError, ConfigurationError
 from .redis.capabilities import detect_strategy
-from .redis.connection import RedisConnector
+from .redis.connection import AsyncClient, RedisConnector, SyncClient
 from .redis.errors import BACKEND_ERRORS
 
 T = TypeVar("T")
@@ -91,8 +88,8 @@ class ResponseCache(Generic[T]):
         codec: ValueCodec[T],
         settings: CacheSettings | None = None,
         redis_url: str | None = None,
-        redis_client: redis.Redis | None = None,
-        async_redis_client: redis.asyncio.Redis | None = None,
+        redis_client: SyncClient | None = None,
+        async_redis_client: AsyncClient | None = None,
         embedder: Embedder | None = None,
         semantic: SemanticSettings | None = None,
         semantic_query: Callable[[str], SemanticQuery | None] | None = None,
