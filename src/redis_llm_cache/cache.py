@@ -17,9 +17,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-import redis
-import redis.asyncio
-
 from .config import CacheSettings
 from .core.codec import ValueCodec
 from .core.embedder import Embedder
@@ -34,7 +31,7 @@ from .core.stats import CacheStats, TokenUsage
 from .core.vector_index import VectorIndex
 from .errors import BackendError, CacheError, ConfigurationError
 from .redis.capabilities import detect_strategy
-from .redis.connection import RedisConnector
+from .redis.connection import AsyncClient, RedisConnector, SyncClient
 from .redis.errors import BACKEND_ERRORS
 
 T = TypeVar("T")
@@ -93,8 +90,8 @@ class ResponseCache(Generic[T]):
         codec: ValueCodec[T],
         settings: CacheSettings | None = None,
         redis_url: str | None = None,
-        redis_client: redis.Redis | None = None,
-        async_redis_client: redis.asyncio.Redis | None = None,
+        redis_client: SyncClient | None = None,
+        async_redis_client: AsyncClient | None = None,
         embedder: Embedder | None = None,
         semantic: SemanticSettings | None = None,
         semantic_query: Callable[[str], SemanticQuery | None] | None = None,

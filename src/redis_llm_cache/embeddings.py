@@ -13,9 +13,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
-import redis
-import redis.asyncio
-
 from .core.embedder import EmbedderIdentity, Matrix, Role
 from .core.embedding_store import (
     EmbeddingRequest,
@@ -26,7 +23,7 @@ from .core.embedding_store import (
 )
 from .core.ops import Embed, Operation, Request, run_async, run_sync
 from .errors import BackendError, ConfigurationError
-from .redis.connection import RedisConnector
+from .redis.connection import AsyncClient, RedisConnector, SyncClient
 from .redis.errors import BACKEND_ERRORS
 from .runner import GuardedRedis
 
@@ -73,8 +70,8 @@ class EmbeddingCache:
         identity_key: str | None = None,
         dimensions: int | None = None,
         redis_url: str | None = None,
-        redis_client: redis.Redis | None = None,
-        async_redis_client: redis.asyncio.Redis | None = None,
+        redis_client: SyncClient | None = None,
+        async_redis_client: AsyncClient | None = None,
         settings: EmbeddingSettings | None = None,
         **setting_values: Any,
     ) -> None:

@@ -88,28 +88,18 @@ STRATEGIES = ["vectorset", "client"]
 @pytest.fixture(params=STRATEGIES)
 def semantic_cache(
     request: pytest.FixtureRequest,
-    redis_cluster: EmbeddedCluster,
-    namespace: str,
+    make_cache: Callable[..., RedisLLMCache],
     embedder: LocalEmbedder,  # noqa: F811
-) -> Iterator[Callable[..., RedisLLMCache]]:
-    made: list[RedisLLMCache] = []
+) -> Callable[..., RedisLLMCache]:
+    """``make_cache`` (on the cluster: ``redis_url`` is overridden) with the semantic tier."""
 
     def make(**kwargs: Any) -> RedisLLMCache:
-        kwargs.setdefault("redis_url", redis_cluster.url)
-        kwargs.setdefault("namespace", namespace)
         kwargs.setdefault("embedder", embedder)
         kwargs.setdefault("semantic_strategy", request.param)
         kwargs.setdefault("semantic_threshold", THRESHOLD)
-        kwargs.setdefault("timeout", 2.0)
-        kwargs.setdefault("connect_timeout", 2.0)
-        cache = RedisLLMCache(**kwargs)
-        made.append(cache)
-        return cache
+        return make_cache(**kwargs)
 
-    yield make
-    for cache in made:
-        cache.clear()
-        cache.close()
+    return make
 
 
 def test_auto_strategy_on_a_cluster_is_vectorset(

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import redis
-import redis.asyncio
 from langchain_core.caches import BaseCache
 from langchain_core.outputs import Generation
 
@@ -15,6 +13,7 @@ from ..config import DEFAULT_TIMEOUT_S, CacheSettings
 from ..core.embedder import Embedder
 from ..core.semantic import SemanticSettings, Strategy
 from ..errors import ConfigurationError
+from ..redis.connection import AsyncClient, SyncClient
 from .codec import GenerationCodec
 from .prompt import ContextScope, semantic_query
 from .usage import generations_usage
@@ -65,8 +64,8 @@ class RedisLLMCache(BaseCache):
         self,
         redis_url: str | None = None,
         *,
-        redis_client: redis.Redis | None = None,
-        async_redis_client: redis.asyncio.Redis | None = None,
+        redis_client: SyncClient | None = None,
+        async_redis_client: AsyncClient | None = None,
         namespace: str = "llmcache",
         tenant: str = "",
         ttl: float | None = None,

@@ -7,14 +7,13 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-import redis
-import redis.asyncio
 from langchain_core.embeddings import Embeddings
 
 from ..core.embedder import Embedder, Matrix, Role
 from ..core.embedding_store import EmbeddingSettings, SupportsEmbed, model_key
 from ..embeddings import EmbeddingCache
 from ..errors import ConfigurationError
+from ..redis.connection import AsyncClient, SyncClient
 
 
 class LangChainModel:
@@ -114,8 +113,8 @@ class CachedEmbeddings(Embeddings):
         inner: Embeddings | Embedder,
         *,
         redis_url: str | None = None,
-        redis_client: redis.Redis | None = None,
-        async_redis_client: redis.asyncio.Redis | None = None,
+        redis_client: SyncClient | None = None,
+        async_redis_client: AsyncClient | None = None,
         model_id: str | None = None,
         dimensions: int | None = None,
         options: dict[str, object] | None = None,

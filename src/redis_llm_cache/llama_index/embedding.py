@@ -116,6 +116,7 @@ class CachedEmbedding(BaseEmbedding):
     memory_max_entries: int | None = None
     timeout: float = DEFAULT_EMBEDDING_TIMEOUT_S
     fail_open: bool = True
+    cluster: bool | None = None
 
     _cache: EmbeddingCache = PrivateAttr()
 
@@ -138,6 +139,7 @@ class CachedEmbedding(BaseEmbedding):
             memory_max_entries=self.memory_max_entries,
             timeout=self.timeout,
             fail_open=self.fail_open,
+            cluster=self.cluster,
         )
         # Pin the resolved URL so an unpickled copy in another process (spawned
         # with another environment) talks to the same Redis.
