@@ -294,9 +294,10 @@ class ResponseCache(Generic[T]):
 
     def _record(self, started: float, found: tuple[T | None, str | None]) -> T | None:
         value, tier = found
-        self.stats_counter.record_lookup(time.perf_counter() - started, tier)
+        usage = None
         if tier is not None and self._usage_of is not None:
-            self.stats_counter.record_saved(tier, self._usage_of(value))  # type: ignore[arg-type]
+            usage = self._usage_of(value)  # type: ignore[arg-type]
+        self.stats_counter.record_lookup(time.perf_counter() - started, tier, usage)
         return value
 
     # -- public API ------------------------------------------------------------------------------

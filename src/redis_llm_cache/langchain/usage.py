@@ -33,7 +33,7 @@ UNKNOWN_MODEL = "unknown"
 
 
 def _count(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if type(value) is not int or value < 0:  # bool is not a count
         return None
     return value
 
@@ -61,17 +61,22 @@ def _message_of(generation: Generation) -> BaseMessage | None:
 def generations_usage(generations: Sequence[Generation]) -> TokenUsage | None:
     """Tokens the stored answer cost when it was made, or ``None`` if it carries
     no ``usage_metadata``. Integrations attach the response's usage to every
-    generation of it (``n > 1``), so the first one that has usage is the answer's."""
+    generation of it (``n > 1``), so the first one that has usage is the answer's.
+
+    Runs on every hit: plain ``dict`` checks, no ``Mapping`` ABC lookups."""
     try:
         for generation in generations:
-            message = _message_of(generation)
-            usage = _mapping(getattr(message, "usage_metadata", None))
-            if message is None or not usage:
+            message = getattr(generation, "message", None)
+            usage = getattr(message, "usage_metadata", None)
+            if not usage or type(usage) is not dict:
                 continue
-            return TokenUsage(
-                model_name(message),
-                _count(usage.get("input_tokens")) or 0,
-                _count(usage.get("output_tokens")) or 0,
+            metadata = message.response_metadata  # type: ignore[union-attr]
+            model = metadata.get("model_name") or metadata.get("model")
+            tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
+            return (
+                model if type(model) is str else UNKNOWN_MODEL,
+                tokens_in if type(tokens_in) is int and tokens_in > 0 else 0,
+                tokens_out if type(tokens_out) is int and tokens_out > 0 else 0,
             )
     except Exception:  # a hit must never fail on bookkeeping
         return None
