@@ -12,6 +12,7 @@ from langchain_core.globals import get_llm_cache, set_llm_cache
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk, Generation
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from redis_llm_cache.embedders import LocalEmbedder
 from redis_llm_cache.langchain import CachedStreamingChatModel, RedisLLMCache
@@ -230,6 +231,28 @@ def test_callbacks_see_each_replayed_chunk(global_cache: RedisLLMCache) -> None:
     chunks = list(chat.stream(QUESTION, config={"callbacks": [handler]}))
     assert handler.tokens == [str(c.content) for c in chunks]
     assert "".join(handler.tokens) == ANSWER
+
+
+class ToolCallingModel(StreamingModel):
+    """Binds tools the way provider integrations do: as call keyword arguments."""
+
+    def bind_tools(self, tools: Any, *, tool_choice: Any = None, **kwargs: Any) -> Any:
+        return self.bind(tools=[convert_to_openai_tool(tool) for tool in tools], **kwargs)
+
+
+def test_bound_tools_are_part_of_the_key(global_cache: RedisLLMCache) -> None:
+    def get_weather(city: str) -> str:
+        """Weather in a city."""
+        return city
+
+    inner = ToolCallingModel(messages=iter([ANSWER, "with tools", "never"]))
+    chat = CachedStreamingChatModel(model=inner)
+    with_tools = chat.bind_tools([get_weather])
+    assert total(list(chat.stream(QUESTION))).content == ANSWER
+    assert total(list(with_tools.stream(QUESTION))).content == "with tools"
+    assert total(list(with_tools.stream(QUESTION))).content == "with tools"
+    assert total(list(chat.stream(QUESTION))).content == ANSWER
+    assert inner.calls == 2  # one miss per partition; the repeats were replayed
 
 
 def test_the_cache_belongs_on_the_wrapped_model(make_cache: Callable[..., RedisLLMCache]) -> None:
