@@ -208,6 +208,22 @@ def test_paraphrase_is_replayed_from_the_semantic_tier(
     assert "cache" not in near_miss.response_metadata
 
 
+async def test_astream_events_of_a_hit_come_from_the_cache(global_cache: RedisLLMCache) -> None:
+    # How LangGraph and chains stream: invoke() under astream_events takes _astream.
+    inner = streaming_model(ANSWER)
+    chat = CachedStreamingChatModel(model=inner)
+    [_chunk async for _chunk in chat.astream(QUESTION)]
+    streamed = [
+        event["data"]["chunk"]
+        async for event in chat.astream_events(QUESTION, version="v2")
+        if event["event"] == "on_chat_model_stream"
+    ]
+    assert inner.calls == 1
+    assert len(streamed) > 1
+    assert total(streamed).content == ANSWER
+    await global_cache.aclose()
+
+
 def test_model_without_cache_streams_uncached(global_cache: RedisLLMCache) -> None:
     inner = streaming_model(ANSWER, ANSWER, cache=False)
     chat = CachedStreamingChatModel(model=inner)
