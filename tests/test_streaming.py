@@ -17,6 +17,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from redis_llm_cache.embedders import LocalEmbedder
 from redis_llm_cache.langchain import CachedStreamingChatModel, RedisLLMCache
 from redis_llm_cache.langchain.streaming import replay_chunks, split_for_replay
+from redis_llm_cache.redis.embedded import EmbeddedRedis
 
 QUESTION = "How do I reset my password?"
 ANSWER = (
@@ -222,6 +223,28 @@ async def test_astream_events_of_a_hit_come_from_the_cache(global_cache: RedisLL
     assert len(streamed) > 1
     assert total(streamed).content == ANSWER
     await global_cache.aclose()
+
+
+@pytest.mark.disruptive
+def test_a_failed_store_never_reaches_the_reader(
+    private_redis: EmbeddedRedis, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # fail_open=False makes the write raise; the reader still gets the whole answer.
+    cache = RedisLLMCache(
+        redis_url=private_redis.url, namespace=namespace, fail_open=False, timeout=0.2
+    )
+    chat = CachedStreamingChatModel(model=streaming_model(ANSWER, cache=cache))
+    stream = chat.stream(QUESTION)
+    first = next(stream)  # the lookup is done, the model is streaming
+    private_redis.pause()  # Redis hangs before the answer is stored
+    try:
+        rest = list(stream)
+    finally:
+        private_redis.resume()
+    assert "".join(str(c.content) for c in [first, *rest]) == ANSWER
+    assert "a streamed answer was not cached (BackendError)" in caplog.text
+    assert ANSWER[:20] not in caplog.text
+    cache.close()
 
 
 def test_model_without_cache_streams_uncached(global_cache: RedisLLMCache) -> None:
