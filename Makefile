@@ -46,3 +46,9 @@ lint: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# JupyterLab on the notebooks (notebooks/README.md); not needed to run them in the tests.
+.PHONY: notebook
+notebook: $(VENV)/.installed-dev
+	$(PY) -m pip install --quiet jupyterlab
+	$(VENV)/bin/jupyter lab notebooks/

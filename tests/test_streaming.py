@@ -12,10 +12,12 @@ from langchain_core.globals import get_llm_cache, set_llm_cache
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk, Generation
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from redis_llm_cache.embedders import LocalEmbedder
 from redis_llm_cache.langchain import CachedStreamingChatModel, RedisLLMCache
 from redis_llm_cache.langchain.streaming import replay_chunks, split_for_replay
+from redis_llm_cache.redis.embedded import EmbeddedRedis
 
 QUESTION = "How do I reset my password?"
 ANSWER = (
@@ -207,6 +209,44 @@ def test_paraphrase_is_replayed_from_the_semantic_tier(
     assert "cache" not in near_miss.response_metadata
 
 
+async def test_astream_events_of_a_hit_come_from_the_cache(global_cache: RedisLLMCache) -> None:
+    # How LangGraph and chains stream: invoke() under astream_events takes _astream.
+    inner = streaming_model(ANSWER)
+    chat = CachedStreamingChatModel(model=inner)
+    [_chunk async for _chunk in chat.astream(QUESTION)]
+    streamed = [
+        event["data"]["chunk"]
+        async for event in chat.astream_events(QUESTION, version="v2")
+        if event["event"] == "on_chat_model_stream"
+    ]
+    assert inner.calls == 1
+    assert len(streamed) > 1
+    assert total(streamed).content == ANSWER
+    await global_cache.aclose()
+
+
+@pytest.mark.disruptive
+def test_a_failed_store_never_reaches_the_reader(
+    private_redis: EmbeddedRedis, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # fail_open=False makes the write raise; the reader still gets the whole answer.
+    cache = RedisLLMCache(
+        redis_url=private_redis.url, namespace=namespace, fail_open=False, timeout=0.2
+    )
+    chat = CachedStreamingChatModel(model=streaming_model(ANSWER, cache=cache))
+    stream = chat.stream(QUESTION)
+    first = next(stream)  # the lookup is done, the model is streaming
+    private_redis.pause()  # Redis hangs before the answer is stored
+    try:
+        rest = list(stream)
+    finally:
+        private_redis.resume()
+    assert "".join(str(c.content) for c in [first, *rest]) == ANSWER
+    assert "a streamed answer was not cached (BackendError)" in caplog.text
+    assert ANSWER[:20] not in caplog.text
+    cache.close()
+
+
 def test_model_without_cache_streams_uncached(global_cache: RedisLLMCache) -> None:
     inner = streaming_model(ANSWER, ANSWER, cache=False)
     chat = CachedStreamingChatModel(model=inner)
@@ -230,6 +270,28 @@ def test_callbacks_see_each_replayed_chunk(global_cache: RedisLLMCache) -> None:
     chunks = list(chat.stream(QUESTION, config={"callbacks": [handler]}))
     assert handler.tokens == [str(c.content) for c in chunks]
     assert "".join(handler.tokens) == ANSWER
+
+
+class ToolCallingModel(StreamingModel):
+    """Binds tools the way provider integrations do: as call keyword arguments."""
+
+    def bind_tools(self, tools: Any, *, tool_choice: Any = None, **kwargs: Any) -> Any:
+        return self.bind(tools=[convert_to_openai_tool(tool) for tool in tools], **kwargs)
+
+
+def test_bound_tools_are_part_of_the_key(global_cache: RedisLLMCache) -> None:
+    def get_weather(city: str) -> str:
+        """Weather in a city."""
+        return city
+
+    inner = ToolCallingModel(messages=iter([ANSWER, "with tools", "never"]))
+    chat = CachedStreamingChatModel(model=inner)
+    with_tools = chat.bind_tools([get_weather])
+    assert total(list(chat.stream(QUESTION))).content == ANSWER
+    assert total(list(with_tools.stream(QUESTION))).content == "with tools"
+    assert total(list(with_tools.stream(QUESTION))).content == "with tools"
+    assert total(list(chat.stream(QUESTION))).content == ANSWER
+    assert inner.calls == 2  # one miss per partition; the repeats were replayed
 
 
 def test_the_cache_belongs_on_the_wrapped_model(make_cache: Callable[..., RedisLLMCache]) -> None:

@@ -236,9 +236,14 @@ def ask(chat: BaseChatModel, question: str, kind: Kind) -> Turn:
 
 def ingest_twice(redis_url: str, say: Callable[[str], None]) -> list[Ingest]:
     """Build a LlamaIndex vector index of :data:`HELP_CENTER` twice, each time with
-    a new ``CachedEmbedding`` (as a re-run of an ingest script would)."""
-    from llama_index.core import Document, VectorStoreIndex
-    from llama_index.core.node_parser import SentenceSplitter
+    a new ``CachedEmbedding`` (as a re-run of an ingest script would); nothing
+    (and says so) when LlamaIndex is not installed."""
+    try:
+        from llama_index.core import Document, VectorStoreIndex
+        from llama_index.core.node_parser import SentenceSplitter
+    except ImportError:
+        say("  LlamaIndex is not installed (pip install 'redis-llm-cache[llama-index]'): skipped.")
+        return []
 
     from .llama_index import CachedEmbedding, EmbedderEmbedding
 
@@ -363,7 +368,6 @@ def table(report: DemoReport) -> list[str]:
     tokens_saved = sum(turn.usage.get("total_tokens", 0) for turn in served)
     cost_saved = sum(cost(turn.usage) for turn in served)
     cost_spent = sum(cost(turn.usage) for turn in turns if not turn.tier)
-    first, second = report.ingests
     rows = [
         ("LLM", report.llm),
         ("questions asked", f"{len(turns)}"),
@@ -401,17 +405,21 @@ def table(report: DemoReport) -> list[str]:
             f"{report.stream_chunks} chunks, {report.stream_seconds * 1000:.1f} ms, "
             f"{report.stream_tier or 'LLM'}",
         ),
-        (
-            "RAG ingest, 1st",
-            f"{first.embedded_by_model} of {first.nodes} chunks embedded by the model "
-            f"in {_calls(first.model_batches)}, {first.seconds * 1000:.0f} ms",
-        ),
-        (
-            "RAG ingest, 2nd",
-            f"{second.embedded_by_model} embedded in {_calls(second.model_batches)}, "
-            f"{second.from_cache} from Redis, {second.seconds * 1000:.0f} ms",
-        ),
     ]
+    if report.ingests:
+        first, second = report.ingests
+        rows += [
+            (
+                "RAG ingest, 1st",
+                f"{first.embedded_by_model} of {first.nodes} chunks embedded by the model "
+                f"in {_calls(first.model_batches)}, {first.seconds * 1000:.0f} ms",
+            ),
+            (
+                "RAG ingest, 2nd",
+                f"{second.embedded_by_model} embedded in {_calls(second.model_batches)}, "
+                f"{second.from_cache} from Redis, {second.seconds * 1000:.0f} ms",
+            ),
+        ]
     width = max(len(name) for name, _ in rows)
     rule = "-" * (width + 60)
     return [rule, *(f"  {name:<{width}}  {value}" for name, value in rows), rule]

@@ -14,12 +14,14 @@ tool calls ride on the last chunk, so adding the chunks up gives the cached
 message back. Each replay gets a fresh message id (the run's id, as LangChain
 gives any stream). A miss streams from the model as it is and stores the
 assembled result only after the stream ended normally: a stream that raises, is
-cancelled or is abandoned midway stores nothing.
+cancelled or is abandoned midway stores nothing, and a failure to store a
+completed one is logged (its type only) and never reaches the reader.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
@@ -27,6 +29,7 @@ from langchain_core.caches import BaseCache
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
 from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -34,6 +37,8 @@ from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, Generation
 from langchain_core.runnables import Runnable, RunnableBinding
 from pydantic import Field, field_validator
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_REPLAY_CHUNK_CHARS = 24
 
@@ -86,6 +91,10 @@ class CachedStreamingChatModel(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model": self.model._identifying_params}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        # Traces name the wrapped model's provider and model, not the wrapper.
+        return self.model._get_ls_params(stop=stop, **kwargs)
 
     def bind_tools(
         self,
@@ -153,7 +162,10 @@ class CachedStreamingChatModel(BaseChatModel):
         # Reached only when the model's stream ended normally and the consumer
         # asked for more after the last chunk: nothing partial is ever stored.
         if cache is not None and chunks:
-            cache.update(prompt, llm_string, assembled(chunks))
+            try:
+                cache.update(prompt, llm_string, assembled(chunks))
+            except Exception as exc:  # the answer is delivered; caching it must not fail it
+                _log_store_failure(exc)
 
     async def _astream(
         self,
@@ -176,7 +188,10 @@ class CachedStreamingChatModel(BaseChatModel):
             chunks.append(chunk)
             yield chunk
         if cache is not None and chunks:
-            await cache.aupdate(prompt, llm_string, assembled(chunks))
+            try:
+                await cache.aupdate(prompt, llm_string, assembled(chunks))
+            except Exception as exc:
+                _log_store_failure(exc)
 
     def _cache_key(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
@@ -219,6 +234,11 @@ class CachedStreamingChatModel(BaseChatModel):
             return
         async for chunk in self.model._astream(messages, stop=stop, **kwargs):
             yield chunk
+
+
+def _log_store_failure(exc: Exception) -> None:
+    # The exception's type only: its message may quote the answer.
+    logger.warning("redis-llm-cache: a streamed answer was not cached (%s)", type(exc).__name__)
 
 
 def split_for_replay(text: str, size: int) -> list[str]:
