@@ -180,6 +180,8 @@ class ResponseCache(Generic[T]):
                 "matched_prompt": hit.candidate.text,
                 "prompt": query.text,
                 "threshold": semantic.threshold,
+                "verifier_score": hit.verdict.score if hit.verdict is not None else None,
+                "judged_by": hit.verdict.judged_by if hit.verdict is not None else None,
             }
         )
         return hit.value, SEMANTIC_TIER
@@ -357,6 +359,33 @@ class ResponseCache(Generic[T]):
 
         return self._run(op(), during="semantic_usage", fallback={}, fail_open=False)
 
+    def _report_wrong_hit_op(self, prompt: str, llm_string: str) -> Operation[bool]:
+        if self.embedder is None:
+            return False
+        query = self._semantic_query(prompt)
+        semantic = yield from self._semantic_tier()
+        if query is None or not semantic.eligible(query):
+            return False
+        matched = yield from semantic.report_wrong_hit(llm_string, query)
+        return matched is not None
+
+    def report_wrong_hit(self, prompt: str, llm_string: str) -> bool:
+        """Feedback: the semantic hit served for ``prompt`` answered another question.
+
+        The stored question that answers ``prompt`` semantically stops answering any
+        paraphrase (it leaves the vector index; its own exact prompt still hits), and
+        the report is counted (``stats()["semantic"]["wrong_hits_reported"]`` and the
+        entry's usage ``wrong_hits``). Returns ``False`` when no entry answers
+        ``prompt`` semantically, or on failure (counted, fail-open).
+        """
+        op = self._report_wrong_hit_op(prompt, llm_string)
+        return self._run(op, during="report_wrong_hit", fallback=False)
+
+    async def areport_wrong_hit(self, prompt: str, llm_string: str) -> bool:
+        """Async :meth:`report_wrong_hit`."""
+        op = self._report_wrong_hit_op(prompt, llm_string)
+        return await self._arun(op, during="report_wrong_hit", fallback=False)
+
     def stats(self) -> dict[str, Any]:
         """Counters and lookup latency (ms) of this object since it was built; with
         the semantic tier, its threshold, index strategy and recent semantic hits
@@ -375,6 +404,8 @@ class ResponseCache(Generic[T]):
                 "recent_hits": list(self._recent_hits),
                 # Foreign or dropped index structures found and recreated/removed.
                 "index_repairs": getattr(semantic.index, "repairs", 0) if semantic else 0,
+                "verifier": type(semantic.verifier).__name__ if semantic is not None else None,
+                **(semantic.decisions() if semantic is not None else {}),
             }
         return snapshot
 

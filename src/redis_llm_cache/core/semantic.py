@@ -18,9 +18,11 @@ Both are operations (see :mod:`.ops`). Besides Redis requests they yield
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -29,6 +31,7 @@ import numpy as np
 from ..config import CacheSettings
 from ..errors import ConfigurationError
 from ._index_common import ENTRY_HEX, entry_id, semantic_prefix
+from .eligibility import DEFAULT_BYPASS, BypassRule, bypass_reason, resolve_rules
 from .embedder import EmbedderIdentity, Matrix, as_normalized_matrix
 from .exact import ExactTier
 from .keys import escape_glob
@@ -37,8 +40,11 @@ from .scan import scan_each, unlink_batch
 from .stats import CacheStats
 from .thresholds import default_threshold, validate_threshold
 from .vector_index import Candidate, IndexEntry, VectorIndex, partition_id
+from .verifier import CandidatePair, Verdict, Verifier, resolve_verifier
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 TIER = "semantic"
 
@@ -61,6 +67,15 @@ class SemanticSettings:
         dtype: Storage precision of vectors: ``"float32"`` or ``"float16"``.
         max_text_chars: Longer texts skip the semantic tier (they are documents,
             not questions, and paraphrase matching of them is unreliable).
+        verifier: Second check of each candidate that passed the threshold:
+            ``"default"`` (:class:`~.verifier.PairVerifier`: numbers, negation, word
+            order, differing key words, with shipped weights), ``None`` (the
+            threshold alone decides), or any object with ``verify(pair) -> Verdict``
+            (e.g. :class:`~.verifier.JudgedVerifier` with an LLM judge).
+        bypass: Rules that send a prompt past the semantic tier (exact only):
+            built-in names ``"personal"``, ``"time_sensitive"``, ``"tool_calling"``
+            (all three by default, see :mod:`.eligibility`) or callables
+            ``(text, llm_string) -> bool``. ``()`` turns bypassing off.
     """
 
     threshold: float | None = None
@@ -68,8 +83,13 @@ class SemanticSettings:
     candidates: int = 4
     dtype: Literal["float32", "float16"] = "float32"
     max_text_chars: int = 2000
+    verifier: str | Verifier | None = "default"
+    bypass: Sequence[str | BypassRule] = DEFAULT_BYPASS
 
     def __post_init__(self) -> None:
+        resolve_verifier(self.verifier)  # validates; the tier builds its own
+        resolve_rules(self.bypass)
+        object.__setattr__(self, "bypass", tuple(self.bypass))
         if self.threshold is not None:
             validate_threshold(self.threshold)
         if self.strategy not in ("auto", "search", "vectorset", "client"):
@@ -100,6 +120,7 @@ class SemanticQuery:
 class SemanticHit(Generic[T]):
     value: T
     candidate: Candidate
+    verdict: Verdict | None = None
 
 
 class _VectorMemo:
@@ -136,6 +157,56 @@ def _embeddable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+class _Decisions:
+    """Counts of what the verifier and the bypass rules decided, and the latency
+    of the verifier and of a judge (recent calls), for ``stats()``."""
+
+    def __init__(self, window: int = 1024) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._verify_s: deque[float] = deque(maxlen=window)
+        self._judge_ms: deque[float] = deque(maxlen=window)
+
+    def count(self, name: str) -> None:
+        with self._lock:
+            self._counts[name] += 1
+
+    def verified(self, verdict: Verdict, seconds: float) -> None:
+        with self._lock:
+            self._counts["verified"] += 1
+            self._counts["verifier_accepted" if verdict.accept else "verifier_rejected"] += 1
+            if verdict.judge_ms is not None:
+                self._counts["judged"] += 1
+                self._counts["judge_errors"] += verdict.judged_by == "judge_error"
+                self._judge_ms.append(verdict.judge_ms)
+            else:
+                self._verify_s.append(seconds)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            counts = dict(self._counts)
+            verify_ms = sorted(s * 1000 for s in self._verify_s)
+            judge_ms = sorted(self._judge_ms)
+        out: dict[str, Any] = {
+            name: counts.pop(name, 0)
+            for name in (
+                "verified",
+                "verifier_accepted",
+                "verifier_rejected",
+                "verifier_errors",
+                "judged",
+                "judge_errors",
+                "wrong_hits_reported",
+            )
+        }
+        out["bypassed"] = {k.removeprefix("bypassed_"): v for k, v in counts.items()}
+        out["verifier_ms_p50"] = verify_ms[len(verify_ms) // 2] if verify_ms else None
+        out["judge_ms"] = {
+            "count": len(judge_ms),
+            "p50": judge_ms[len(judge_ms) // 2] if judge_ms else None,
+            "max": judge_ms[-1] if judge_ms else None,
+        }
+        return out
 
 
 class SemanticTier(Generic[T]):
@@ -164,6 +235,9 @@ class SemanticTier(Generic[T]):
             self.threshold, self.calibrated = default_threshold(identity)
         self._prepared = False
         self._memo = _VectorMemo()
+        self.verifier = resolve_verifier(settings.verifier)
+        self._bypass = resolve_rules(settings.bypass)
+        self._decisions = _Decisions()
         # Per-entry usage (created, hits, last hit): one small hash per answered
         # question, beside the index, with the answer's TTL. Any strategy.
         self._usage_prefix = f"{semantic_prefix(cache_settings.namespace)}usage:"
@@ -195,28 +269,16 @@ class SemanticTier(Generic[T]):
             self._prepared = True
 
     def lookup(self, llm_string: str, query: SemanticQuery) -> Operation[SemanticHit[T] | None]:
-        """Best answered paraphrase of ``query`` in its partition, or ``None``."""
-        yield from self._prepare()
-        vector = yield from self._vector(query.text)
-        partition = partition_id(self._tenant, llm_string, query.context)
-        candidates = yield from self.index.search(
-            vector, partition, k=self.settings.candidates, min_similarity=self.threshold
-        )
-        stale: list[str] = []
-        hit: SemanticHit[T] | None = None
-        for candidate in candidates:
-            details: dict[str, Any] = {
-                "similarity": round(candidate.similarity, 4),
-                "matched_prompt": candidate.text,
-            }
-            value = yield from self.exact.read(candidate.exact_key, tier=TIER, details=details)
-            if value is None:  # answer expired, evicted or corrupt: not a hit
-                stale.append(candidate.exact_key)
-                continue
-            hit = SemanticHit(value, candidate)
-            break
-        if stale:
-            yield from self.index.remove(stale)
+        """Best answered paraphrase of ``query`` in its partition, or ``None``.
+
+        Candidates at or above the threshold are checked by the verifier in order of
+        similarity; the first one it accepts (and whose answer still exists) is
+        served. A prompt a bypass rule matches gets ``None`` without a search."""
+        reason = bypass_reason(self._bypass, query.text, llm_string)
+        if reason is not None:
+            self._decisions.count(f"bypassed_{reason}")
+            return None
+        hit = yield from self._find(llm_string, query)
         if hit is not None:
             usage = self.usage_key(hit.candidate.exact_key)
             # Best effort: a failed count must not cost the hit (errors are per command).
@@ -228,8 +290,77 @@ class SemanticTier(Generic[T]):
             )
         return hit
 
+    def _find(self, llm_string: str, query: SemanticQuery) -> Operation[SemanticHit[T] | None]:
+        yield from self._prepare()
+        vector = yield from self._vector(query.text)
+        partition = partition_id(self._tenant, llm_string, query.context)
+        candidates = yield from self.index.search(
+            vector, partition, k=self.settings.candidates, min_similarity=self.threshold
+        )
+        stale: list[str] = []
+        hit: SemanticHit[T] | None = None
+        for candidate in candidates:
+            verdict = self._verify(query.text, vector, candidate)
+            if verdict is not None and not verdict.accept:
+                continue
+            details: dict[str, Any] = {
+                "similarity": round(candidate.similarity, 4),
+                "matched_prompt": candidate.text,
+            }
+            if verdict is not None:
+                details["verifier_score"] = round(verdict.score, 4)
+                details["judged_by"] = verdict.judged_by
+            value = yield from self.exact.read(candidate.exact_key, tier=TIER, details=details)
+            if value is None:  # answer expired, evicted or corrupt: not a hit
+                stale.append(candidate.exact_key)
+                continue
+            hit = SemanticHit(value, candidate, verdict)
+            break
+        if stale:
+            yield from self.index.remove(stale)
+        return hit
+
+    def _verify(self, text: str, vector: Matrix, candidate: Candidate) -> Verdict | None:
+        """The verifier's verdict (``None`` without a verifier); a verifier that
+        raises rejects the candidate and is counted."""
+        if self.verifier is None:
+            return None
+        pair = CandidatePair(text, candidate.text, candidate.similarity, vector)
+        started = time.perf_counter()
+        try:
+            verdict = self.verifier.verify(pair)
+        except Exception as exc:
+            logger.warning(
+                "redis-llm-cache: verifier failed (%s); candidate rejected", type(exc).__name__
+            )
+            self._decisions.count("verifier_errors")
+            return Verdict(accept=False, score=0.0, judged_by="error")
+        self._decisions.verified(verdict, time.perf_counter() - started)
+        return verdict
+
+    def report_wrong_hit(self, llm_string: str, query: SemanticQuery) -> Operation[str | None]:
+        """Stop the entry that now answers ``query`` semantically from answering any
+        paraphrase: it leaves the vector index (its answer still serves its own
+        exact prompt) and its usage hash counts ``wrong_hits``. Returns the matched
+        prompt, or ``None`` when no entry answers ``query`` semantically."""
+        hit = yield from self._find(llm_string, query)
+        if hit is None:
+            return None
+        yield from self.index.remove([hit.candidate.exact_key])
+        usage = self.usage_key(hit.candidate.exact_key)
+        yield Pipeline((("HINCRBY", usage, "wrong_hits", 1),))
+        self._decisions.count("wrong_hits_reported")
+        return hit.candidate.text
+
+    def decisions(self) -> dict[str, Any]:
+        """Verifier, bypass and feedback counters, and judge latency (this process)."""
+        return self._decisions.snapshot()
+
     def add(self, exact_key: str, llm_string: str, query: SemanticQuery) -> Operation[None]:
-        """Index ``query`` as answered by the value under ``exact_key``."""
+        """Index ``query`` as answered by the value under ``exact_key`` (not done for a
+        prompt a bypass rule matches: it must not answer others either)."""
+        if bypass_reason(self._bypass, query.text, llm_string) is not None:
+            return
         yield from self._prepare()
         vector = yield from self._vector(query.text)
         entry = IndexEntry(

@@ -142,6 +142,16 @@ class RedisLLMCache(BaseCache):
         """Async :meth:`clear`."""
         await self._cache.aclear(**_clear_scope(kwargs))
 
+    def report_wrong_hit(self, prompt: str, llm_string: str) -> bool:
+        """Feedback: the semantic hit for ``prompt`` answered another question; that
+        stored question stops answering paraphrases. See
+        :meth:`ResponseCache.report_wrong_hit`."""
+        return self._cache.report_wrong_hit(prompt, llm_string)
+
+    async def areport_wrong_hit(self, prompt: str, llm_string: str) -> bool:
+        """Async :meth:`report_wrong_hit`."""
+        return await self._cache.areport_wrong_hit(prompt, llm_string)
+
     def stats(self) -> dict[str, Any]:
         """Hits, misses, errors, evictions and lookup latency of this object."""
         return self._cache.stats()
