@@ -100,6 +100,11 @@ def test_scan_walks_every_master_with_an_opaque_cursor(redis_url: str, namespace
 
         total = run_sync(scan_each(f"{namespace}:s*", collect), connector.execute)
         assert total == 300 and set(seen) == keys
+        # A cursor from another set of masters (as after a failover) is refused.
+        first_cursor, _ = connector.execute(Call(("SCAN", 0, "MATCH", "none", "COUNT", 1)))
+        stale = "000000000000" + str(first_cursor)[12:]
+        with pytest.raises(redis.exceptions.RedisClusterException, match="masters changed"):
+            connector.execute(Call(("SCAN", stale, "MATCH", "none", "COUNT", 1)))
     finally:
         connector.execute(Call(("UNLINK", *keys)))
         connector.close()
