@@ -202,6 +202,7 @@ def run_load(
             "first_app_error": next((r.first_error for r in results if r.first_error), ""),
             "cache_errors": stats["errors"],
             "cache_errors_by_kind": stats["errors_by_kind"],
+            "breaker_opens": stats["breaker_opens"],
             "wrong_answers": sum(r.wrong_answers for r in results),
             "hits_missed": sum(r.degraded for r in results),
             "rss_mb": {"warm": round(rss_warm / 2**20, 1), "end": round(rss_end / 2**20, 1)},
@@ -258,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             f"\n{name}: {r['threads']} threads x {r['seconds']} s, {r['ops']} ops "
             f"({r['ops_per_s']}/s); app errors {r['app_errors']}, cache errors "
             f"{r['cache_errors']} {r['cache_errors_by_kind'] or ''}, wrong answers "
-            f"{r['wrong_answers']}, hits missed {r['hits_missed']}"
+            f"{r['wrong_answers']}, hits missed {r['hits_missed']} (breaker opened "
+            f"{r['breaker_opens']}x)"
         )
         for kind, lat in r["latency_ms"].items():
             p50, p99 = lat["p50"], lat["p99"]

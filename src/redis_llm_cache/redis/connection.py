@@ -341,7 +341,12 @@ class RedisConnector:
         return pipe.execute(raise_on_error=False)
 
     async def aexecute(self, request: Request) -> Any:
-        client = await self._async_client_for_loop()
+        # Hot path: the loop's client exists; only its first request awaits making it.
+        client = self._async_client
+        if client is None:
+            client = self._async_clients.get(asyncio.get_running_loop())
+            if client is None:
+                client = await self._async_client_for_loop()
         if isinstance(client, redis.asyncio.cluster.RedisCluster):
             await client.initialize()  # no-op once discovered (see _initialized)
             return await self._aexecute_on_cluster(client, request)
