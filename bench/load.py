@@ -5,7 +5,8 @@ Runs the same workload against a single Redis and against a Redis Cluster
 ``RedisLLMCache`` (the LangChain adapter) with its default settings unless told
 otherwise. Every thread loops until the time is up, choosing per operation:
 
-* ``hit``   -- lookup of a prompt written before the run (must return its answer),
+* ``hit``   -- lookup of a prompt written before the run (must return its answer;
+  ``None`` is counted apart, as ``hits_missed``: the cache failed open),
 * ``miss``  -- lookup of a prompt never written (must return ``None``),
 * ``write`` -- update of a prompt from a bounded pool (same answer each time).
 
@@ -89,6 +90,7 @@ class WorkerResult:
     )
     app_errors: int = 0
     wrong_answers: int = 0
+    degraded: int = 0
     first_error: str = ""
 
 
@@ -114,7 +116,10 @@ def worker(cache: RedisLLMCache, seed: int, stop: threading.Event, result: Worke
         try:
             if kind == "hit":
                 prompt = f"warm prompt {rng.randrange(WARM_PROMPTS)}"
-                ok = cache.lookup(prompt, LLM_STRING) == answer_of(prompt)
+                found = cache.lookup(prompt, LLM_STRING)
+                if found is None:  # Redis failed or the breaker was open: fail-open
+                    result.degraded += 1
+                ok = found is None or found == answer_of(prompt)
             elif kind == "miss":
                 misses += 1
                 ok = cache.lookup(f"never asked {seed} {misses}", LLM_STRING) is None
@@ -161,6 +166,7 @@ def run_load(
         time.sleep(seconds / 5)
         rss_warm = rss_bytes()
         heap_warm = tracemalloc.get_traced_memory()[0] if trace_memory else 0
+        snapshot_warm = tracemalloc.take_snapshot() if trace_memory else None
         time.sleep(max(0.0, seconds - (time.monotonic() - started)))
         stop.set()
         for thread in pool:
@@ -168,7 +174,10 @@ def run_load(
         elapsed = time.monotonic() - started
         rss_end = rss_bytes()
         heap_end = tracemalloc.get_traced_memory()[0] if trace_memory else 0
-        if trace_memory:
+        growth: list[str] = []
+        if snapshot_warm is not None:
+            diff = tracemalloc.take_snapshot().compare_to(snapshot_warm, "lineno")
+            growth = [str(stat) for stat in diff[:5]]
             tracemalloc.stop()
         merged = {kind: Histogram() for kind in KINDS}
         for result in results:
@@ -193,13 +202,16 @@ def run_load(
             "first_app_error": next((r.first_error for r in results if r.first_error), ""),
             "cache_errors": stats["errors"],
             "cache_errors_by_kind": stats["errors_by_kind"],
+            "breaker_opens": stats["breaker_opens"],
             "wrong_answers": sum(r.wrong_answers for r in results),
+            "hits_missed": sum(r.degraded for r in results),
             "rss_mb": {"warm": round(rss_warm / 2**20, 1), "end": round(rss_end / 2**20, 1)},
             "heap_mb": (
                 {"warm": round(heap_warm / 2**20, 2), "end": round(heap_end / 2**20, 2)}
                 if trace_memory
                 else None
             ),
+            "heap_growth_top": growth,
         }
     finally:
         cache.core.clear()
@@ -247,13 +259,16 @@ def main(argv: list[str] | None = None) -> int:
             f"\n{name}: {r['threads']} threads x {r['seconds']} s, {r['ops']} ops "
             f"({r['ops_per_s']}/s); app errors {r['app_errors']}, cache errors "
             f"{r['cache_errors']} {r['cache_errors_by_kind'] or ''}, wrong answers "
-            f"{r['wrong_answers']}"
+            f"{r['wrong_answers']}, hits missed {r['hits_missed']} (breaker opened "
+            f"{r['breaker_opens']}x)"
         )
         for kind, lat in r["latency_ms"].items():
             p50, p99 = lat["p50"], lat["p99"]
             print(f"  {kind:5}  n={lat['count']:7}  p50 {p50:8.3f} ms  p99 {p99:8.3f} ms")
         heap = f", heap {r['heap_mb']['warm']} -> {r['heap_mb']['end']} MB" if r["heap_mb"] else ""
         print(f"  memory: RSS {r['rss_mb']['warm']} -> {r['rss_mb']['end']} MB{heap}")
+        for line in r["heap_growth_top"]:
+            print(f"    {line}")
     return 0
 
 

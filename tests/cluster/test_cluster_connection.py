@@ -21,8 +21,9 @@ from redis_llm_cache.core.ops import Call, Pipeline, RedisOperation, run_sync
 from redis_llm_cache.core.scan import scan_each
 from redis_llm_cache.errors import ConfigurationError
 from redis_llm_cache.langchain import RedisLLMCache
+from redis_llm_cache.redis.capabilities import detect_strategy
 from redis_llm_cache.redis.connection import RedisConnector, split_by_slot
-from redis_llm_cache.redis.embedded import EmbeddedCluster
+from redis_llm_cache.redis.embedded import EmbeddedCluster, find_module
 
 LLM = "model=cluster-test"
 
@@ -99,6 +100,11 @@ def test_scan_walks_every_master_with_an_opaque_cursor(redis_url: str, namespace
 
         total = run_sync(scan_each(f"{namespace}:s*", collect), connector.execute)
         assert total == 300 and set(seen) == keys
+        # A cursor from another set of masters (as after a failover) is refused.
+        first_cursor, _ = connector.execute(Call(("SCAN", 0, "MATCH", "none", "COUNT", 1)))
+        stale = "000000000000" + str(first_cursor)[12:]
+        with pytest.raises(redis.exceptions.RedisClusterException, match="masters changed"):
+            connector.execute(Call(("SCAN", stale, "MATCH", "none", "COUNT", 1)))
     finally:
         connector.execute(Call(("UNLINK", *keys)))
         connector.close()
@@ -153,3 +159,21 @@ def test_cluster_setting_on_a_single_redis(redis_servers: dict[str, str], namesp
         cache.close()
     with pytest.raises(ConfigurationError):
         CacheSettings(cluster="yes")  # type: ignore[arg-type]
+
+
+def test_auto_strategy_passes_over_search_on_a_cluster(
+    make_cluster: Callable[..., EmbeddedCluster],
+) -> None:
+    # A one-master cluster whose node has RediSearch loaded: a single server with
+    # this module would get "search"; a cluster cannot search across shards.
+    cluster = make_cluster(
+        masters=1, replicas=0, extra_args=("--loadmodule", find_module("search"))
+    )
+    connector = RedisConnector(url=cluster.url, settings=CacheSettings(timeout=2.0))
+    try:
+        modules = connector.execute(Call(("MODULE", "LIST")))
+        assert any(b"search" in str(entry).encode() for entry in modules)
+        assert run_sync(detect_strategy(), connector.execute) == "vectorset"
+        assert connector.is_cluster is True
+    finally:
+        connector.close()

@@ -48,7 +48,7 @@ def test_short_load_run(
     )
     assert result["app_errors"] == 0, result["first_app_error"]
     assert result["cache_errors"] == 0, result["cache_errors_by_kind"]
-    assert result["wrong_answers"] == 0
+    assert result["wrong_answers"] == 0 and result["hits_missed"] == 0
     assert all(lat["count"] > 0 for lat in result["latency_ms"].values())
     growth = result["heap_mb"]["end"] - result["heap_mb"]["warm"]
     assert growth < MAX_HEAP_GROWTH_MB, (result["ops"], result["heap_mb"])

@@ -13,9 +13,10 @@ stay cluster-agnostic; three things are adapted here, in one place:
 * multi-key commands whose keys live in different hash slots (``UNLINK``,
   ``DEL``, ``EXISTS``, ``TOUCH``: replies are counts) are split into one command
   per slot and their counts added -- a cluster refuses them with ``CROSSSLOT``;
-* ``SCAN`` walks every master in turn; the cursor the operation sees is opaque
-  (``0`` still means "done"). A walk that finds the masters changed under it
-  (a failover) fails rather than silently skipping a node;
+* ``SCAN`` walks every master in turn (sorted by name); the cursor the
+  operation sees is opaque (``0`` still means "done") and carries a fingerprint
+  of the masters, so a walk that finds them changed under it (a failover) fails
+  rather than silently skipping a node;
 * pipelines are never transactions; redis-py's cluster pipeline sends each
   command to the master of its key's slot.
 """
@@ -23,6 +24,7 @@ stay cluster-agnostic; three things are adapted here, in one place:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import threading
 import weakref
@@ -109,31 +111,36 @@ def _is_scan(command: Command) -> bool:
     return _name(command) == "SCAN"
 
 
+def _masters_tag(nodes: list[Any]) -> str:
+    """Short fingerprint of the set of masters a cluster ``SCAN`` walks."""
+    names = "\n".join(node.name for node in nodes).encode()
+    return hashlib.blake2b(names, digest_size=6).hexdigest()
+
+
 def _scan_position(cursor: Any, nodes: list[Any]) -> tuple[int, int]:
     """(index of the master, that master's cursor) of an opaque cluster cursor
-    ``"<node name>@<cursor>"``; ``0`` starts at the first master."""
+    ``"<masters tag>:<index>:<cursor>"``; ``0`` starts at the first master."""
     if cursor in (0, "0", b"0"):
         return 0, 0
     raw = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
-    name, _, node_cursor = raw.rpartition("@")
-    names = [node.name for node in nodes]
-    if name not in names:
+    tag, index, node_cursor = raw.split(":")
+    if tag != _masters_tag(nodes):
         raise RedisClusterException(
             "the cluster's masters changed during SCAN (failover?): run the clear again"
         )
-    return names.index(name), int(node_cursor)
+    return int(index), int(node_cursor)
 
 
 def _scan_next(nodes: list[Any], index: int, reply: Any) -> tuple[Any, list[Any]]:
     """The opaque cursor after master ``index`` answered ``reply``, and its keys."""
-    # A targeted SCAN comes back as redis-py's cluster shape {node: cursor}, keys.
+    # A targeted SCAN comes back in redis-py's cluster shape: ({node: cursor}, keys).
     cursors, keys = reply
     node_cursor = int(next(iter(cursors.values())) if isinstance(cursors, dict) else cursors)
-    if node_cursor != 0:
-        return f"{nodes[index].name}@{node_cursor}", list(keys)
-    if index + 1 < len(nodes):
-        return f"{nodes[index + 1].name}@0", list(keys)
-    return 0, list(keys)
+    if node_cursor == 0:
+        index, node_cursor = index + 1, 0
+        if index == len(nodes):
+            return 0, list(keys)
+    return f"{_masters_tag(nodes)}:{index}:{node_cursor}", list(keys)
 
 
 class _Direct(NamedTuple):
@@ -334,7 +341,12 @@ class RedisConnector:
         return pipe.execute(raise_on_error=False)
 
     async def aexecute(self, request: Request) -> Any:
-        client = await self._async_client_for_loop()
+        # Hot path: the loop's client exists; only its first request awaits making it.
+        client = self._async_client
+        if client is None:
+            client = self._async_clients.get(asyncio.get_running_loop())
+            if client is None:
+                client = await self._async_client_for_loop()
         if isinstance(client, redis.asyncio.cluster.RedisCluster):
             await client.initialize()  # no-op once discovered (see _initialized)
             return await self._aexecute_on_cluster(client, request)
