@@ -314,3 +314,19 @@ def test_redis_start_keeps_data_across_stop_and_start(tmp_path: Path) -> None:
         client.close()
     finally:
         script("redis", "stop", "--dir", data_dir)
+
+
+def test_doctor_hints_at_credentials_and_masks_the_password(
+    capsys: pytest.CaptureFixture[str], private_redis: Any
+) -> None:
+    admin = redis.Redis.from_url(private_redis.url)
+    admin.config_set("requirepass", "s3cret")
+    admin.close()
+    code, report = run(capsys, "doctor", "--url", private_redis.url)
+    assert code == 1 and report["reachable"] is False
+    assert any("credentials" in hint for hint in report["hints"])
+    with_password = private_redis.url.replace("redis://", "redis://:s3cret@")
+    code, report = run(capsys, "doctor", "--url", with_password)
+    assert code == 0 and report["reachable"] is True
+    assert report["user"] == "default"
+    assert "s3cret" not in json.dumps(report) and ":***@" in report["url"]

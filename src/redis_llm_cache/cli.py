@@ -127,7 +127,10 @@ def connection_hints(url: str, error: BaseException) -> list[str]:
     message = f"{type(error).__name__}: {error}".lower()
     scheme = urlsplit(url).scheme
     hints = []
-    if "noauth" in message or "wrongpass" in message or "invalid username-password" in message:
+    if any(
+        word in message
+        for word in ("noauth", "wrongpass", "invalid username-password", "authentication")
+    ):
         hints.append("the server wants credentials: redis://USER:PASSWORD@HOST:PORT/0")
     if "refused" in message:
         hints.append("nothing listens there; start a local one: redis-llm-cache redis start")
