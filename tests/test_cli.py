@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
 
 from redis_llm_cache import cli
 from redis_llm_cache.core.calibration import calibrate, load_pairs, pair_similarities
@@ -118,6 +119,7 @@ def test_warm_then_the_app_is_served_from_the_cache(
             "tenant_digest": scope_digest("tenant", "acme"),
             "llm_digest": scope_digest("llm", llm_string),
             "entries": 2,
+            "model": None,  # the warmed answers name no model
         }
     ]
     assert stats["names"][scope_digest("tenant", "acme")] == "tenant 'acme'"
@@ -184,6 +186,31 @@ def test_warm_semantic_then_inspect_shows_hits_and_text_only_on_request(
     code, stats = run(capsys, "stats", *base)
     assert stats["exact"]["entries"] == 0
     assert all(count == 0 for key, count in stats["semantic"].items() if key != "search_indexes")
+
+
+def test_stats_and_inspect_name_the_model_of_stored_answers(
+    capsys: pytest.CaptureFixture[str],
+    redis_url: str,
+    namespace: str,
+    make_cache: Callable[..., RedisLLMCache],
+) -> None:
+    answer = AIMessage(
+        content="42",
+        usage_metadata={"input_tokens": 7, "output_tokens": 1, "total_tokens": 8},
+        response_metadata={"model_name": "gpt-4o-mini"},
+    )
+    model = GenericFakeChatModel(messages=iter([answer]), cache=make_cache())
+    model.invoke("What is six times seven?")
+    base = ["--url", redis_url, "--namespace", namespace]
+    code, stats = run(capsys, "stats", *base)
+    assert code == 0
+    assert [row["model"] for row in stats["exact"]["by_scope"]] == ["gpt-4o-mini"]
+    code, rows = run(capsys, "inspect", *base)
+    assert (rows[0]["model"], rows[0]["input_tokens"], rows[0]["output_tokens"]) == (
+        "gpt-4o-mini", 7, 1,
+    )  # fmt: skip
+    assert cli.main(["stats", *base]) == 0
+    assert "model gpt-4o-mini" in capsys.readouterr().out
 
 
 def test_clear_asks_first_and_is_scoped(
@@ -287,3 +314,19 @@ def test_redis_start_keeps_data_across_stop_and_start(tmp_path: Path) -> None:
         client.close()
     finally:
         script("redis", "stop", "--dir", data_dir)
+
+
+def test_doctor_hints_at_credentials_and_masks_the_password(
+    capsys: pytest.CaptureFixture[str], private_redis: Any
+) -> None:
+    admin = redis.Redis.from_url(private_redis.url)
+    admin.config_set("requirepass", "s3cret")
+    admin.close()
+    code, report = run(capsys, "doctor", "--url", private_redis.url)
+    assert code == 1 and report["reachable"] is False
+    assert any("credentials" in hint for hint in report["hints"])
+    with_password = private_redis.url.replace("redis://", "redis://:s3cret@")
+    code, report = run(capsys, "doctor", "--url", with_password)
+    assert code == 0 and report["reachable"] is True
+    assert report["user"] == "default"
+    assert "s3cret" not in json.dumps(report) and ":***@" in report["url"]

@@ -129,6 +129,26 @@ def test_embedding_cache_and_failing_cache(redis_url: str, namespace: str) -> No
         embeddings.clear()
 
 
+def test_other_counters_are_exported_as_events() -> None:
+    class WithVerifier:
+        """What a cache with a verifying second stage might report."""
+
+        def stats(self) -> dict[str, Any]:
+            return {
+                "namespace": "n",
+                "hits_exact": 1,
+                "verifier_rejections": 3,
+                "semantic": {"threshold": 0.9, "strategy": "search", "rejected": 2},
+            }
+
+    metrics = CacheMetrics()
+    metrics.register(WithVerifier(), name="v")
+    scrape = samples(metrics.prometheus_text())
+    assert value(scrape, "redis_llm_cache_events_total", event="verifier_rejections") == 3
+    assert value(scrape, "redis_llm_cache_semantic_events_total", event="rejected") == 2
+    assert value(scrape, "redis_llm_cache_semantic_threshold", strategy="search") == 0.9
+
+
 def test_registration_and_prices_are_validated(used_cache: RedisLLMCache) -> None:
     metrics = CacheMetrics()
     metrics.register(used_cache, name="x")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -12,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis_llm_cache.embedders import LocalEmbedder
 from redis_llm_cache.errors import ConfigurationError
 from redis_llm_cache.langchain import RedisLLMCache
-from redis_llm_cache.redis.embedded import EmbeddedRedis
+from redis_llm_cache.redis.embedded import EmbeddedRedis, free_port
 from redis_llm_cache.service import EchoChatModel, create_app
 
 
@@ -168,3 +171,34 @@ async def test_bad_requests_and_configuration(
         create_app(make_cache())
     with pytest.raises(ConfigurationError, match="RedisLLMCache"):
         create_app(object(), EchoChatModel())  # type: ignore[arg-type]
+
+
+def test_module_entry_point_serves_over_http() -> None:
+    """``python -m redis_llm_cache.service``: uvicorn, a private Redis, the echo model."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "redis_llm_cache.service", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            try:
+                if httpx.get(f"{base}/health", timeout=2).json()["status"] == "ok":
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "service did not come up"
+            time.sleep(0.1)  # poll interval, bounded by the deadline
+        first = httpx.post(f"{base}/ask", json={"question": "ping?"}, timeout=10).json()
+        second = httpx.post(f"{base}/ask", json={"question": "ping?"}, timeout=10).json()
+        assert (first["cached"], second["cached"], second["tier"]) == (False, True, "exact")
+        assert "redis_llm_cache_hits_total" in httpx.get(f"{base}/metrics", timeout=10).text
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+        if process.stderr is not None:
+            process.stderr.close()

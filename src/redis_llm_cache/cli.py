@@ -127,7 +127,10 @@ def connection_hints(url: str, error: BaseException) -> list[str]:
     message = f"{type(error).__name__}: {error}".lower()
     scheme = urlsplit(url).scheme
     hints = []
-    if "noauth" in message or "wrongpass" in message or "invalid username-password" in message:
+    if any(
+        word in message
+        for word in ("noauth", "wrongpass", "invalid username-password", "authentication")
+    ):
         hints.append("the server wants credentials: redis://USER:PASSWORD@HOST:PORT/0")
     if "refused" in message:
         hints.append("nothing listens there; start a local one: redis-llm-cache redis start")
@@ -263,7 +266,8 @@ def _render_stats(report: dict[str, Any], names: dict[str, str]) -> str:
     for row in exact["by_scope"]:
         tenant = names.get(row["tenant_digest"], f"tenant#{row['tenant_digest']}")
         llm = names.get(row["llm_digest"], f"llm#{row['llm_digest']}")
-        lines.append(f"  {row['entries']:>8}  {tenant}  {llm}")
+        model = f"  model {row['model']}" if row.get("model") else ""
+        lines.append(f"  {row['entries']:>8}  {tenant}  {llm}{model}")
     if exact["lru_tracked"]:
         lines.append(f"  max_entries bookkeeping tracks {exact['lru_tracked']} entries")
     sem = report["semantic"]
@@ -291,7 +295,9 @@ def _render_stats(report: dict[str, Any], names: dict[str, str]) -> str:
 
 def cmd_stats(args: argparse.Namespace, session: Session) -> int:
     report = session.run(
-        namespace_inventory(session.namespace, embedding_namespace=args.embedding_namespace)
+        namespace_inventory(
+            session.namespace, embedding_namespace=args.embedding_namespace, describe=_describe()
+        )
     )
     names = _names(args)
     if args.json:

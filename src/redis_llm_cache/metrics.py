@@ -306,6 +306,12 @@ class _Families:
             1.0 if stats.get("breaker_open") else 0.0,
         )  # fmt: skip
         semantic = _mapping(stats.get("semantic"))
+        for event, count in semantic.items():  # e.g. a verifier's rejections
+            if isinstance(count, int) and not isinstance(count, bool):
+                self.counter(
+                    "semantic_events", "Other counters of the semantic tier.",
+                    {**base, "event": event}, count,
+                )  # fmt: skip
         if isinstance(semantic.get("threshold"), (int, float)):
             self.gauge(
                 "semantic_threshold", "Minimum cosine similarity of a semantic hit.",

@@ -26,6 +26,8 @@ Example:
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -211,6 +213,10 @@ def main(argv: list[str] | None = None) -> None:
         embedder = LocalEmbedder()
     url = args.url or (server.url if server else None)
     cache = RedisLLMCache(redis_url=url, mark_hits=True, embedder=embedder)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler
+    # found before it started; exiting through SystemExit runs the cleanup below
+    # (the private Redis would otherwise outlive us).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         uvicorn.run(create_app(cache), host=args.host, port=args.port)
     finally:

@@ -65,23 +65,32 @@ def _keys(pattern: str) -> RedisOperation[list[str]]:
 
 
 def namespace_inventory(
-    namespace: str, *, embedding_namespace: str | None = None
+    namespace: str, *, embedding_namespace: str | None = None, describe: Describe | None = None
 ) -> RedisOperation[dict[str, Any]]:
     """Counts of what ``namespace`` holds: exact entries by tenant and
-    ``llm_string`` digest, semantic entries by index kind (with RediSearch index
-    info), usage records and hits they counted; and, with ``embedding_namespace``,
-    cached vectors by model digest."""
+    ``llm_string`` digest (with ``describe``: the model named by one entry of
+    each), semantic entries by index kind (with RediSearch index info), usage
+    records and hits they counted; and, with ``embedding_namespace``, cached
+    vectors by model digest."""
     space = KeySpace(namespace)
     entries = yield from _keys(space.entry_pattern())
     by_scope: Counter[tuple[str, str]] = Counter()
+    sample: dict[tuple[str, str], str] = {}
     for key in entries:
         tenant16, llm16 = key[len(space.prefix) :].split(":")[:2]
         by_scope[(tenant16, llm16)] += 1
+        sample.setdefault((tenant16, llm16), key)
+    models: dict[tuple[str, str], Any] = {}
+    if describe is not None and sample:
+        values = yield Pipeline(tuple(("GET", key) for key in sample.values()))
+        for scope, raw in zip(sample, values, strict=True):
+            if isinstance(raw, bytes) and raw.startswith(MAGIC):
+                models[scope] = describe(raw[len(MAGIC) :]).get("model")
     lru_size = yield Call(("ZCARD", space.lru_key))
     exact = {
         "entries": len(entries),
         "by_scope": [
-            {"tenant_digest": t, "llm_digest": m, "entries": n}
+            {"tenant_digest": t, "llm_digest": m, "entries": n, "model": models.get((t, m))}
             for (t, m), n in sorted(by_scope.items())
         ],
         "lru_tracked": int(lru_size),
