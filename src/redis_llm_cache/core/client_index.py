@@ -73,10 +73,10 @@ snapshot (array references and row count taken under the lock) that no writer
 mutates under it.
 
 **Memory per entry in each process:** ``4 * dimensions`` bytes of float32 vector
-(4 KiB at 1024-d) and ``dimensions / 8`` bytes of sign code, plus about 300 bytes (id string, dict slot, expiry), plus up to
-50% slack from amortized growth. float32 even for ``dtype="float16"`` (which
-halves what Redis stores): numpy has no fast float16 matrix product (measured
-~25x slower than float32), and the search is bound by memory bandwidth anyway.
+(4 KiB at 1024-d) and ``dimensions / 8`` bytes of sign code, plus about 300
+bytes (id string, dict slot, expiry), plus up to 50% slack from amortized
+growth. float32 even for ``dtype="float16"`` (which halves what Redis stores):
+numpy has no fast float16 matrix product (measured ~25x slower than float32).
 
 **Failure modes.** The journal, registry and entries are ordinary keys: under
 ``maxmemory`` with an ``allkeys-*`` policy Redis may evict them. A lost journal is
