@@ -1,11 +1,14 @@
 """Pick HNSW / quantization parameters: recall@1 of the server-side indexes vs exact search.
 
-5k clustered random vectors at d=384 (centres + noise, normalized: neighbours are
-close, like paraphrases), one partition holding every entry (the pre-filter's worst
-case), queries = perturbed copies of stored vectors. Prints recall@1, the largest
-similarity error against float64 truth, p50 latency and Redis bytes per entry.
+5k clustered random vectors at d=384 (``--dim``; centres + noise, normalized:
+neighbours are close, like paraphrases), one partition holding every entry (the
+pre-filter's worst case), queries = perturbed copies of stored vectors. Prints
+recall@1, the largest similarity error against float64 truth, p50 (and, for vector
+sets, minimum) latency and Redis bytes per entry. Vector sets: quantization x
+``VSIM`` ``EF`` / ``FILTER-EF`` (with the expiry filter the index always sends).
 
-Run: ``.venv/bin/python bench/index_recall.py [--n 5000] [--queries 300]``
+Run: ``.venv/bin/python bench/index_recall.py [--n 5000] [--queries 300] [--dim 1024]
+[--search-only | --vectorset-only]``
 """
 
 from __future__ import annotations
@@ -123,13 +126,16 @@ def bench_vectorset(client: redis.Redis, data: np.ndarray, queries: np.ndarray, 
                 pipe.execute()
         pipe.execute()
         per_entry = (used_memory(client) - before) / len(data)
-        for ef in (None, 100, 200):
+        # EF / FILTER-EF: None is the server's default (FILTER-EF = COUNT * 100).
+        for ef, filter_ef in ((None, None), (64, None), (None, 64), (64, 64), (200, 200)):
             hits, errs, lat = 0, 0.0, []
             for q, (best, best_sim) in zip(queries, truth, strict=True):
-                cmd: tuple[Any, ...] = ("VSIM", key, "FP32", q.tobytes(), "WITHSCORES", "COUNT", 1)
+                cmd: tuple[Any, ...] = ("VSIM", key, "FP32", q.tobytes(), "WITHSCORES", "COUNT", 4)
                 if ef:
                     cmd += ("EF", ef)
                 cmd += ("FILTER", ".x > 1")
+                if filter_ef:
+                    cmd += ("FILTER-EF", filter_ef)
                 t0 = time.perf_counter()
                 reply = client.execute_command(*cmd)
                 lat.append(time.perf_counter() - t0)
@@ -138,8 +144,9 @@ def bench_vectorset(client: redis.Redis, data: np.ndarray, queries: np.ndarray, 
                     hits += 1
                     errs = max(errs, abs(2 * score - 1 - best_sim))
             print(
-                f"vectorset {quant:7s} EF={ef!s:4s}: recall@1={hits / len(queries):.3f} "
-                f"max|sim err|={errs:.1e} p50={statistics.median(lat) * 1e6:.0f}us "
+                f"vectorset {quant:7s} EF={ef!s:4s} FILTER-EF={filter_ef!s:4s}: "
+                f"recall@1={hits / len(queries):.3f} max|sim err|={errs:.1e} "
+                f"p50={statistics.median(lat) * 1e6:.0f}us min={min(lat) * 1e6:.0f}us "
                 f"bytes/entry={per_entry:.0f}"
             )
         client.delete(key)
@@ -152,10 +159,14 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=1.5, help="cluster noise (x centre)")
     parser.add_argument("--noise", type=float, default=0.5, help="query noise (norm)")
     parser.add_argument("--search-only", action="store_true")
+    parser.add_argument("--vectorset-only", action="store_true")
+    parser.add_argument("--dim", type=int, default=DIM)
     parser.add_argument(
         "--fresh", action="store_true", help="queries are new points of the same clusters"
     )
     args = parser.parse_args()
+    global DIM
+    DIM = args.dim
     points = clustered(args.n + args.queries, 1, args.spread)
     data = points[: args.n]
     # --fresh, the hard case: the nearest stored vector is not a near copy of the query.
@@ -171,7 +182,8 @@ def main() -> None:
     )
     with EmbeddedRedis(modules=("search",)) as server:
         client = redis.Redis.from_url(server.url)
-        bench_search(client, data, queries, truth)
+        if not args.vectorset_only:
+            bench_search(client, data, queries, truth)
         if not args.search_only:
             bench_vectorset(client, data, queries, truth)
         client.close()

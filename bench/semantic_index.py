@@ -65,7 +65,14 @@ def perturbed(base: np.ndarray, count: int, seed: int) -> np.ndarray:
     return (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
 
 
-def real_vectors(data: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+def real_vectors(data: Path, n: int, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings of the first ``n`` questions and of ``QUERIES`` paraphrases; with
+    ``cache`` (a directory outside the repository) they are embedded once:
+    ``stored.npy`` holds the longest prefix embedded so far, ``queries.npy`` the queries."""
+    if cache is not None and (cache / "stored.npy").exists() and (cache / "queries.npy").exists():
+        stored = np.load(cache / "stored.npy")
+        if len(stored) >= n:
+            return stored[:n], np.load(cache / "queries.npy")
     from redis_llm_cache.embedders import LocalEmbedder
 
     a: list[str] = []
@@ -80,7 +87,12 @@ def real_vectors(data: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
         if len(a) >= n:
             break
     embedder = LocalEmbedder()
-    return embedder.embed(a, role="query"), embedder.embed(b[:QUERIES], role="query")
+    stored, queries = embedder.embed(a, role="query"), embedder.embed(b[:QUERIES], role="query")
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(cache / "stored.npy", stored)
+        np.save(cache / "queries.npy", queries)
+    return stored, queries
 
 
 def used_memory(client: redis.Redis) -> int:
@@ -88,13 +100,13 @@ def used_memory(client: redis.Redis) -> int:
 
 
 def run_ours(
-    strategy: str, url: str, stored: np.ndarray, queries: np.ndarray, tag: str
+    strategy: str, dtype: str, url: str, stored: np.ndarray, queries: np.ndarray, tag: str
 ) -> dict[str, Any]:
     n, d = stored.shape
     connector = RedisConnector(url=url, settings=CacheSettings(timeout=30, connect_timeout=5))
     client = redis.Redis.from_url(url)
     index = make_index(strategy, namespace=f"b{tag}", model_key=f"bench-{d}", dimensions=d,
-                       dtype="float32")  # fmt: skip
+                       dtype=dtype)  # fmt: skip
     run_sync(index.prepare(), connector.execute)
     partition = partition_id("", "bench", "")
     before = used_memory(client)
@@ -208,6 +220,8 @@ def main() -> int:
     parser.add_argument("--dims", default="384,1024")
     parser.add_argument("--data", type=Path, help="labelled pairs dir for real 384-d vectors")
     parser.add_argument("--skip", default="", help="comma-separated contenders to skip")
+    parser.add_argument("--dtypes", default="float32,float16", help="our stored vector types")
+    parser.add_argument("--embedding-cache", type=Path, help="directory for real embeddings")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     dims = [int(d) for d in args.dims.split(",")]
@@ -217,7 +231,7 @@ def main() -> int:
         for d in dims:
             for n in sizes:
                 if d == 384 and args.data is not None:
-                    stored, queries = real_vectors(args.data, n)
+                    stored, queries = real_vectors(args.data, n, args.embedding_cache)
                     source = "real e5"
                 else:
                     stored = clustered(n, d, seed=n + d)
@@ -225,8 +239,9 @@ def main() -> int:
                     source = "clustered"
                 tag = f"{n}x{d}"
                 contenders: list[tuple[str, Any, tuple[Any, ...]]] = [
-                    (f"ours: {strategy}", run_ours, (strategy,))
+                    (f"ours: {strategy} ({dtype})", run_ours, (strategy, dtype))
                     for strategy in ("search", "vectorset", "client")
+                    for dtype in args.dtypes.split(",")
                 ]
                 contenders.append(("RedisVL SemanticCache", run_redisvl, ()))
                 if n <= 1000:

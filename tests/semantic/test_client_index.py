@@ -82,6 +82,18 @@ class TestClientIndexFloat16OnPlain(ClientIndexContract):
     tolerance = 1e-2
 
 
+class TestClientIndexTwoStageOnPlain(ClientIndexContract):
+    """The whole contract with every partition searched in two stages, and a
+    coarse stage that hands on only 8 rows (more only when ``k`` asks for more)."""
+
+    kind = "plain"
+
+    @pytest.fixture(autouse=True)
+    def _two_stage_always(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(client_index, "_COARSE_MIN_ROWS", 1)
+        monkeypatch.setattr(client_index, "_RERANK_ROWS", 8)
+
+
 # -- strategy-specific tests ------------------------------------------------------------------
 
 
@@ -467,3 +479,70 @@ async def test_async_searches_run_concurrently_on_one_loop(
     finally:
         await client.delete(writer.log_key, writer.ids_key)
         await client.aclose()
+
+
+# -- the two-stage search of large partitions -------------------------------------------------
+
+
+def test_sign_codes_count_differing_signs() -> None:
+    rng = np.random.default_rng(3)
+    for dim in (7, 64, 100, 384):
+        a, b = rng.standard_normal(dim), rng.standard_normal(dim)
+        codes = client_index.sign_codes(np.stack([a, b]).astype(np.float32))
+        assert codes.shape == (-(-dim // 64), 2) and codes.dtype == np.uint64
+        differing = int(np.bitwise_count(codes[:, 0] ^ codes[:, 1]).sum())
+        assert differing == int(((a > 0) != (b > 0)).sum())
+
+
+def test_two_stage_search_finds_what_exact_search_finds(
+    processes: Callable[..., Process], rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_index, "_COARSE_MIN_ROWS", 500)
+    monkeypatch.setattr(client_index, "_RERANK_ROWS", 32)
+    a, b = processes(), processes()
+    # Clustered, so every query has many near neighbours competing for the top.
+    centres = [unit(rng) for _ in range(20)]
+    vectors = np.stack([with_similarity(centres[i % 20], 0.85, rng) for i in range(1500)])
+    entries = [entry(f"c{i}", v) for i, v in enumerate(vectors)]
+    for e in entries:
+        a.run(a.index.add(e))
+    removed = entries[:100]
+    a.run(a.index.remove([e.exact_key for e in removed]))
+    live = vectors[100:]
+    # Near questions (what a cache hit looks like), among 75 cluster-mates each;
+    # and one near a removed entry, which must not come back.
+    queries = [with_similarity(vectors[i], 0.97, rng) for i in range(100, 1500, 28)]
+    gone = with_similarity(vectors[5], 0.999, rng)
+    # b loads everything by resync, a holds its own adds and removals: same answers.
+    for process in (a, b):
+        for q in queries:
+            found = process.run(process.index.search(q, PART_A, k=1, min_similarity=0.9))
+            exact = live @ q
+            best = int(np.argmax(exact))
+            assert keys_of(found) == [entries[100 + best].exact_key]
+            assert found[0].similarity == pytest.approx(float(exact[best]), abs=1e-5)
+        assert process.run(process.index.search(gone, PART_A, k=1, min_similarity=0.9)) == []
+    rows = b.index._state.parts[PART_A]  # type: ignore[union-attr]
+    assert rows.n == 1400  # one contiguous block for the partition, nothing else in it
+
+
+def test_codes_follow_their_rows_through_growth_and_compaction(
+    processes: Callable[..., Process], rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_index, "_COMPACT_MIN_DEAD", 4)
+    monkeypatch.setattr(client_index, "_COARSE_MIN_ROWS", 1)
+    monkeypatch.setattr(client_index, "_RERANK_ROWS", 4)
+    a = processes()
+    query = unit(rng)
+    short = [entry(f"s{i}", with_similarity(query, 0.99, rng), ttl_ms=1) for i in range(30)]
+    kept = [entry(f"k{i}", with_similarity(query, 0.6, rng)) for i in range(20)]
+    for e in short + kept:
+        a.run(a.index.add(e))
+    # The expired rows are the nearest: the coarse stage must skip them, not
+    # spend its four slots on them.
+    found = a.run(a.index.search(query, PART_A, k=1, min_similarity=0.5))
+    assert keys_of(found) and keys_of(found)[0] in {e.exact_key for e in kept}
+    a.find(query)
+    rows = a.index._state.parts[PART_A]  # type: ignore[union-attr]
+    assert rows.n == 20 and rows.dead == 0
+    assert np.array_equal(rows.codes[:, : rows.n], client_index.sign_codes(rows.vectors[: rows.n]))
