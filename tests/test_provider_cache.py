@@ -8,8 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from langchain_core.language_models import LLM
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
+from langchain_core.outputs import Generation, LLMResult
 
 from redis_llm_cache.core.stats import CacheStats
 from redis_llm_cache.langchain import RedisLLMCache
@@ -96,6 +98,47 @@ async def test_async_calls_are_counted() -> None:
     await chat.ainvoke("second")
     stats = callback.stats()
     assert (stats["responses"], stats["cache_read_tokens"]) == (2, 1024 + 640)
+
+
+class CompletionModel(LLM):
+    """A completion (non-chat) model reporting OpenAI-style raw usage in llm_output."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "completion-test"
+
+    def _call(self, prompt: str, stop: list[str] | None = None, **kwargs: Any) -> str:
+        return "done"
+
+    def _generate(self, prompts: list[str], *args: Any, **kwargs: Any) -> LLMResult:
+        return LLMResult(
+            generations=[[Generation(text="done")] for _ in prompts],
+            llm_output={
+                "model_name": "gpt-3.5-turbo-instruct",
+                "token_usage": {
+                    "prompt_tokens": 300,
+                    "prompt_tokens_details": {"cached_tokens": 256},
+                },
+            },
+        )
+
+
+def test_completion_models_are_counted_once_per_call(
+    make_cache: Callable[..., RedisLLMCache],
+) -> None:
+    cache = make_cache()
+    callback = ProviderCacheCallback(cache)
+    model = CompletionModel(cache=cache, callbacks=[callback])
+    model.generate(["first prompt", "second prompt"])
+    model.invoke("first prompt")  # served by our cache: no provider call
+    stats = cache.stats()
+    assert stats["provider_cache"]["by_model"]["gpt-3.5-turbo-instruct"] == {
+        "responses": 1,
+        "input_tokens": 300,
+        "cache_read_tokens": 256,
+        "cache_creation_tokens": 0,
+    }
+    assert stats["hits_exact"] == 1
 
 
 def test_a_response_without_usage_records_nothing() -> None:

@@ -106,6 +106,7 @@ async def test_semantic_hit_reports_similarity_and_matched_prompt(
     assert stats["semantic"]["recent_hits"] == 1  # counted, prompt text left out
     holdings = (await client.get("/stats", params={"redis": "true"})).json()["redis"]
     assert holdings["semantic"]["usage_hits"] == 1
+    assert holdings["exact"]["by_scope"][0]["model"] == "echo"
 
 
 async def test_matched_prompt_can_be_withheld(

@@ -45,6 +45,7 @@ from .core.ops import Call, run_async
 from .errors import ConfigurationError
 from .langchain import RedisLLMCache
 from .langchain.callbacks import ProviderCacheCallback
+from .langchain.usage import describe_stored
 from .metrics import CacheMetrics, ModelPrice, public_stats
 
 
@@ -162,7 +163,7 @@ def create_app(
     async def stats(redis: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"process": public_stats(cache.stats())}
         if redis:
-            op = namespace_inventory(cache.settings.namespace)
+            op = namespace_inventory(cache.settings.namespace, describe=describe_stored)
             out["redis"] = await run_async(op, cache.core.connector.aexecute)
         return out
 

@@ -39,7 +39,8 @@ COUNTER_NAMES = (
 
 
 #: ``(model, input_tokens, output_tokens)`` of one stored answer: what a hit saves.
-#: A plain tuple, not a NamedTuple: one is built on every hit (~10x cheaper).
+#: A plain tuple, not a NamedTuple: one is built on every hit, and a NamedTuple's
+#: constructor is a Python-level call.
 TokenUsage = tuple[str, int, int]
 
 

@@ -56,12 +56,19 @@ class ProviderCacheCallback(BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
+        completion_counted = False
         for generations in response.generations:
             # The provider reported one usage per response; every generation of it
             # carries that same usage, so only the first one is read.
             for generation in generations[:1]:
                 message = getattr(generation, "message", None)
-                if message is None or served_from_llm_cache(message):
+                if message is None:
+                    # A completion model: LangChain reports the prompts it sent (never
+                    # cached ones) with one combined llm_output; count it once.
+                    if completion_counted:
+                        continue
+                    completion_counted = True
+                elif served_from_llm_cache(message):
                     continue
                 usage = provider_usage(message, response.llm_output)
                 if usage is not None:

@@ -93,15 +93,17 @@ def served_from_llm_cache(message: BaseMessage) -> bool:
 
 
 def provider_usage(
-    message: BaseMessage, llm_output: Mapping[str, Any] | None = None
+    message: BaseMessage | None, llm_output: Mapping[str, Any] | None = None
 ) -> ProviderUsage | None:
     """Prompt tokens of one response and the provider's prefix-cache reads and
-    writes among them; ``None`` when the response reports no token counts."""
+    writes among them; ``None`` when the response reports no token counts.
+    ``message`` is ``None`` for completion models: then only ``llm_output`` counts."""
     usage = _mapping(getattr(message, "usage_metadata", None))
-    metadata = _mapping(message.response_metadata)
+    metadata = _mapping(getattr(message, "response_metadata", None))
     raw = _mapping(metadata.get("token_usage")) or _mapping(_mapping(llm_output).get("token_usage"))
     anthropic = _mapping(metadata.get("usage"))
-    model = model_name(message, str(_mapping(llm_output).get("model_name") or UNKNOWN_MODEL))
+    fallback = str(_mapping(llm_output).get("model_name") or UNKNOWN_MODEL)
+    model = fallback if message is None else model_name(message, fallback)
 
     details = _mapping(usage.get("input_token_details"))
     if not (usage or raw or anthropic):
