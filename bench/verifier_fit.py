@@ -56,9 +56,10 @@ def fit_logistic(
     """Weighted L2 logistic regression with sign constraints; returns [bias, *weights].
 
     Newton's method on the free weights; a weight that ends with the wrong sign is
-    fixed at 0 and the fit repeated (an active-set method; few features)."""
+    fixed at 0 and the fit repeated (an active-set method; few features). ``signs``:
+    +1 / -1 per feature, 0 to leave it out."""
     design = np.hstack([np.ones((len(x), 1)), x])
-    free = np.ones(design.shape[1], dtype=bool)
+    free = np.concatenate([[True], signs != 0])  # sign 0: the feature is left out
     sign = np.concatenate([[0], signs])
     while True:
         beta = np.zeros(design.shape[1])
@@ -86,6 +87,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--target", type=float, default=0.03, help="wrong-hit rate to aim at")
     parser.add_argument("--write", action="store_true", help="write the package's weights file")
+    parser.add_argument("--out", type=Path, default=WEIGHTS, help="where --write writes")
+    parser.add_argument("--drop", nargs="*", default=(), help="features fixed at weight 0")
     parser.add_argument(
         "--generated-weight",
         type=float,
@@ -121,7 +124,7 @@ def main() -> int:
         ys.append(y[keep])
         share = args.generated_weight if name == "generated" else 1.0
         ws.append(np.full(int(keep.sum()), share / max(1, int(keep.sum()))))
-    signs = np.array([SIGNS[f] for f in FEATURES])
+    signs = np.array([0 if f in args.drop else SIGNS[f] for f in FEATURES])
     beta = fit_logistic(np.vstack(xs), np.concatenate(ys), np.concatenate(ws) * 1000, signs)
 
     def scores(x: np.ndarray) -> np.ndarray:
@@ -151,7 +154,7 @@ def main() -> int:
     text = json.dumps(model, indent=2, ensure_ascii=False) + "\n"
     print(text)
     if args.write:
-        WEIGHTS.write_text(text, encoding="utf-8")
+        args.out.write_text(text, encoding="utf-8")
     return 0
 
 

@@ -50,6 +50,9 @@ def semantic_cache(
         kwargs.setdefault("embedder", embedder)
         kwargs.setdefault("semantic_strategy", strategy)
         kwargs.setdefault("semantic_threshold", THRESHOLD)
+        # Retrieval is what these tests check; the verifier has its own tests
+        # (test_verifier_cache.py) and would reject some pairs quoted here.
+        kwargs.setdefault("semantic_verifier", None)
         kwargs.setdefault("timeout", 2.0)
         kwargs.setdefault("connect_timeout", 2.0)
         cache = RedisLLMCache(**kwargs)

@@ -525,7 +525,7 @@ class JudgedVerifier:
         band: Half-width of the borderline band around the base threshold.
     """
 
-    def __init__(self, *, judge: Judge, base: PairVerifier | None = None, band: float = 0.25):
+    def __init__(self, *, judge: Judge, base: PairVerifier | None = None, band: float = 0.1):
         if not callable(judge):
             raise ConfigurationError("judge must be callable (query, candidate) -> bool | float")
         if not (isinstance(band, (int, float)) and 0.0 <= band <= 1.0):

@@ -50,6 +50,13 @@ class RedisLLMCache(BaseCache):
         semantic_strategy: ``"auto"``, ``"search"``, ``"vectorset"`` or ``"client"``.
         semantic_context: What must match besides the question: ``"conversation"``
             (system prompt and earlier turns; default), ``"system"`` or ``"none"``.
+        semantic_verifier: Second check of candidates above the threshold:
+            ``"default"`` (numbers, negation, word order; shipped weights), ``None``
+            (the threshold alone decides) or a ``Verifier`` such as
+            ``JudgedVerifier(judge=ChatModelJudge(your_chat_model))``.
+        semantic: A prepared ``SemanticSettings`` (threshold, strategy, the second-stage
+            ``verifier`` -- default ``"default"`` -- and ``bypass`` rules for
+            personal, time-sensitive and tool-calling prompts).
         settings: A prepared :class:`~redis_llm_cache.CacheSettings` (then the
             individual settings arguments must not be given).
 
@@ -80,6 +87,7 @@ class RedisLLMCache(BaseCache):
         semantic_threshold: float | None = None,
         semantic_strategy: Strategy = "auto",
         semantic_context: ContextScope = "conversation",
+        semantic_verifier: Any = "default",
         semantic: SemanticSettings | None = None,
         settings: CacheSettings | None = None,
         **more_settings: Any,
@@ -96,7 +104,9 @@ class RedisLLMCache(BaseCache):
                 **more_settings,
             )
         if semantic is None:
-            semantic = SemanticSettings(threshold=semantic_threshold, strategy=semantic_strategy)
+            semantic = SemanticSettings(
+                threshold=semantic_threshold, strategy=semantic_strategy, verifier=semantic_verifier
+            )
         if semantic_context not in ("conversation", "system", "none"):
             raise ConfigurationError(f"unknown semantic_context {semantic_context!r}")
         self._cache: ResponseCache[list[Generation]] = ResponseCache(
