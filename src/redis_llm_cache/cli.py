@@ -153,8 +153,10 @@ def doctor(session: Session) -> dict[str, Any]:
     """Server facts, the semantic index strategy ``auto`` picks, round-trip latency
     and configuration hints; ``reachable: False`` with hints when it cannot connect."""
     report: dict[str, Any] = {"url": masked(session.url), "tls": session.url.startswith("rediss")}
-    client = session.client
     try:
+        # Inside the try: getting the client may already talk to Redis (asking
+        # whether it is a cluster).
+        client = session.client
         rtts = []
         for _ in range(20):
             started = time.perf_counter()
