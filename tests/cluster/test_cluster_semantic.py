@@ -97,6 +97,8 @@ def semantic_cache(
         kwargs.setdefault("embedder", embedder)
         kwargs.setdefault("semantic_strategy", request.param)
         kwargs.setdefault("semantic_threshold", THRESHOLD)
+        # As in test_semantic_cache.py: these tests check retrieval, not the verifier.
+        kwargs.setdefault("semantic_verifier", None)
         return make_cache(**kwargs)
 
     return make
