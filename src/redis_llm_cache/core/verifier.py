@@ -13,8 +13,12 @@ negation on one side only, the same words in another order (swapped roles:
 plus the cosine -- and combines them with a small logistic model whose weights ship
 with the package (``verifier_weights.json``). The weights were fit only on the
 PAWS-X Chinese pairs (licence: free for any use, (c) Google LLC) and on pairs the
-project generates itself (``bench/verifier_fit.py``); how right the result is on
-other labelled sets is measured in ``bench/verifier_correctness.py``.
+project generates itself (``bench/verifier_fit.py``), with the sign of every weight
+fixed in advance; in the shipped fit the overlap, length and substituted-word
+features end at weight 0 (they carried no signal with the right sign), so the
+score is the cosine plus penalties for reordering, swapped direction, numbers and
+negation. How right the result is on other labelled sets is measured in
+``bench/verifier_correctness.py``.
 
 Stronger checks a user may have -- a cross-encoder, or an LLM asked "same
 question?" -- plug in as a :class:`Judge`, consulted only for *borderline*
