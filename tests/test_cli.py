@@ -152,6 +152,7 @@ def test_warm_semantic_then_inspect_shows_hits_and_text_only_on_request(
         cache = RedisLLMCache(
             redis_url=url, namespace=namespace, embedder=embedder, semantic_threshold=0.9,
             semantic_strategy=strategy, timeout=2.0,
+            semantic_verifier=None,  # what warm wrote is checked here, not the verifier
         )  # fmt: skip
         model = chat_model.model_copy(update={"cache": cache})
         assert model.invoke("Who was the author of Hamlet?").content == "William Shakespeare."

@@ -153,6 +153,8 @@ class Turn:
     similarity: float | None = None
     matched: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    # Why the semantic tier did not serve it: "refused by the verifier", "bypassed: <rule>".
+    not_served_because: str | None = None
 
 
 @dataclass
@@ -216,10 +218,23 @@ def choose_llm(say: Callable[[str], None], latency_s: tuple[float, float]) -> Ba
     return SimulatedChatModel(latency_s=latency_s)
 
 
-def ask(chat: BaseChatModel, question: str, kind: Kind) -> Turn:
+def _semantic_decisions(cache: RedisLLMCache) -> tuple[int, dict[str, int]]:
+    semantic = cache.stats().get("semantic") or {}
+    return semantic.get("verifier_rejected", 0), dict(semantic.get("bypassed", {}))
+
+
+def ask(chat: BaseChatModel, cache: RedisLLMCache, question: str, kind: Kind) -> Turn:
+    rejected_before, bypassed_before = _semantic_decisions(cache)
     started = time.perf_counter()
     reply = chat.invoke(question)
     seconds = time.perf_counter() - started
+    rejected_after, bypassed_after = _semantic_decisions(cache)
+    because = None
+    if rejected_after > rejected_before:
+        because = "refused by the verifier"
+    for rule, count in bypassed_after.items():
+        if count > bypassed_before.get(rule, 0):
+            because = f"bypassed: {rule}"
     hit = reply.response_metadata.get("cache", {})
     usage: dict[str, Any] = dict(reply.usage_metadata or {})
     return Turn(
@@ -231,6 +246,7 @@ def ask(chat: BaseChatModel, question: str, kind: Kind) -> Turn:
         similarity=hit.get("similarity"),
         matched=hit.get("matched_prompt"),
         usage={k: int(v) for k, v in usage.items() if k.endswith("_tokens")},
+        not_served_because=None if hit.get("tier") else because,
     )
 
 
@@ -301,7 +317,7 @@ def run_demo(
             say(f"Redis at {server.url}; LLM: {llm}. The chatbot answers {len(SESSION)} questions:")
             turns = []
             for number, (question, kind) in enumerate(SESSION, 1):
-                turn = ask(chat, question, kind)
+                turn = ask(chat, cache, question, kind)
                 turns.append(turn)
                 say(describe(number, turn))
 
@@ -345,7 +361,15 @@ def describe(number: int, turn: Turn) -> str:
         how = "  <- exact"
     elif turn.kind == "near-miss":
         how = "  (near-miss: sent to the LLM)"
+    elif turn.kind == "paraphrase":
+        how = f"  (paraphrase: {turn.not_served_because or 'below the threshold'})"
     return f"  {number:2d}. [{source}] {turn.seconds * 1000:7.1f} ms  {turn.question}{how}"
+
+
+def _count_because(turns: list[Turn], reason: str) -> int:
+    return sum(
+        turn.tier is None and (turn.not_served_because or "").startswith(reason) for turn in turns
+    )
 
 
 def cost(usage: dict[str, int]) -> float:
@@ -380,6 +404,12 @@ def table(report: DemoReport) -> list[str]:
             "hits, semantic tier",
             f"{report.hits('semantic')} (paraphrases served: "
             f"{sum(t.tier is not None for t in paraphrases)}/{len(paraphrases)})",
+        ),
+        (
+            "paraphrases not served",
+            f"{_count_because(paraphrases, 'refused by the verifier')} refused by the "
+            f"verifier, {_count_because(paraphrases, 'bypassed')} bypassed "
+            "(see README: How right are semantic hits)",
         ),
         (
             "wrong hits avoided",

@@ -50,9 +50,18 @@ _TOOLS = re.compile(
 )
 
 
+# "How do I cancel my order?" / "如何取消我的订单": the steps are the same for everyone.
+_HOW_TO = re.compile(
+    r"^\s*(?:how\s+(?:do|can|could|should|would)\s+(?:i|we|you)\b|how\s+to\b)"
+    r"|^\s*(?:请问)?(?:怎么|怎样|如何)",
+    re.IGNORECASE,
+)
+
+
 def personal(text: str, llm_string: str) -> bool:
-    """About the asker's own account, order, data ... (en, zh)."""
-    return _PERSONAL.search(text) is not None
+    """About the asker's own account, order, data ... (en, zh); a how-to question
+    about them ("how do I cancel my order") is not."""
+    return _PERSONAL.search(text) is not None and _HOW_TO.search(text) is None
 
 
 def time_sensitive(text: str, llm_string: str) -> bool:
