@@ -79,8 +79,12 @@ async def semantic_caches(
 
     def make(kind: str) -> RedisLLMCache:
         cache = RedisLLMCache(
-            redis_url=redis_servers[kind], namespace=namespace, mark_hits=True,
-            embedder=LocalEmbedder(), semantic_threshold=0.9, timeout=2.0,
+            redis_url=redis_servers[kind],
+            namespace=namespace,
+            mark_hits=True,
+            embedder=LocalEmbedder(),
+            semantic_threshold=0.9,
+            timeout=2.0,
         )  # fmt: skip  (default verifier: it accepts the paraphrase used below)
         made.append(cache)
         return cache

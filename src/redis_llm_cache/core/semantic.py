@@ -157,6 +157,8 @@ def _embeddable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
 class _Decisions:
     """Counts of what the verifier and the bypass rules decided, and the latency
     of the verifier and of a judge (recent calls), for ``stats()``."""
