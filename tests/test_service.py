@@ -85,7 +85,7 @@ async def semantic_caches(
             embedder=LocalEmbedder(),
             semantic_threshold=0.9,
             timeout=2.0,
-        )  # fmt: skip  (default verifier: it accepts the paraphrase used below)
+        )  # the default verifier: it accepts the paraphrase used below
         made.append(cache)
         return cache
 
