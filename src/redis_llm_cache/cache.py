@@ -22,17 +22,16 @@ from .core.codec import ValueCodec
 from .core.embedder import Embedder
 from .core.exact import TIER as EXACT_TIER
 from .core.exact import ExactTier
-from .core.guard import FailureGuard
 from .core.ops import Embed, Operation, Wait, WaitingOperation, run_async, run_sync
 from .core.semantic import TIER as SEMANTIC_TIER
 from .core.semantic import SemanticQuery, SemanticSettings, SemanticTier
 from .core.stampede import Stampede
 from .core.stats import CacheStats, TokenUsage
 from .core.vector_index import VectorIndex
-from .errors import BackendError, CacheError, ConfigurationError
+from .errors import CacheError, ConfigurationError
 from .redis.capabilities import detect_strategy
 from .redis.connection import AsyncClient, RedisConnector, SyncClient
-from .redis.errors import BACKEND_ERRORS
+from .runner import EmbedderFailed, FailurePolicy
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -41,12 +40,6 @@ logger = logging.getLogger(__name__)
 
 #: Semantic hits remembered for ``stats()["recent_semantic_hits"]`` (auditing).
 RECENT_HITS = 20
-
-
-class EmbedderFailed(Exception):
-    """The embedder raised while serving a lookup or update (the cause is chained).
-
-    Counted as ``embedder:<kind>``; it does not trip the Redis circuit breaker."""
 
 
 def make_index(
@@ -106,7 +99,8 @@ class ResponseCache(Generic[T]):
             async_client=async_redis_client,
         )
         self.exact = ExactTier(self.settings, codec, self.stats_counter)
-        self._guard = FailureGuard(self.settings, self.stats_counter)
+        self._policy = FailurePolicy(self.settings, self.stats_counter)
+        self._guard = self._policy.guard  # the breaker's state, for stats()
         self._stampede: Stampede[T] | None = (
             Stampede(self.settings, self.exact, self.stats_counter)
             if self.settings.stampede_protection
@@ -247,52 +241,30 @@ class ResponseCache(Generic[T]):
     def _run(
         self, op: WaitingOperation[R], *, during: str, fallback: R, fail_open: bool = True
     ) -> R:
-        if not self._guard.allow():
+        if not self._policy.admit(during, fail_open=fail_open):
             op.close()
-            return self._skipped(during, fallback, fail_open)
+            return fallback
         try:
             result = run_sync(op, self._execute)
-        except BACKEND_ERRORS as exc:
-            return self._failed(exc, during, fallback, fail_open)
         except Exception as exc:  # a defect or a failing embedder must not break the app
-            return self._failed(exc, during, fallback, fail_open, internal=True)
-        self._guard.success()
+            self._policy.failed(exc, during=during, fail_open=fail_open)
+            return fallback
+        self._policy.succeeded()
         return result
 
     async def _arun(
         self, op: WaitingOperation[R], *, during: str, fallback: R, fail_open: bool = True
     ) -> R:
-        if not self._guard.allow():
+        if not self._policy.admit(during, fail_open=fail_open):
             op.close()
-            return self._skipped(during, fallback, fail_open)
+            return fallback
         try:
             result = await run_async(op, self._aexecute)
-        except BACKEND_ERRORS as exc:
-            return self._failed(exc, during, fallback, fail_open)
         except Exception as exc:  # a defect or a failing embedder must not break the app
-            return self._failed(exc, during, fallback, fail_open, internal=True)
-        self._guard.success()
+            self._policy.failed(exc, during=during, fail_open=fail_open)
+            return fallback
+        self._policy.succeeded()
         return result
-
-    def _skipped(self, during: str, fallback: R, fail_open: bool) -> R:
-        if fail_open and self.settings.fail_open:
-            return fallback
-        raise BackendError(f"{during} skipped: Redis is failing (circuit breaker open)")
-
-    def _failed(
-        self, exc: Exception, during: str, fallback: R, fail_open: bool, internal: bool = False
-    ) -> R:
-        if isinstance(exc, EmbedderFailed) and exc.__cause__ is not None:
-            self._guard.failure(exc.__cause__, during=during, internal=True, label="embedder")
-        else:
-            self._guard.failure(exc, during=during, internal=internal)
-        if fail_open and self.settings.fail_open:
-            return fallback
-        if isinstance(exc, EmbedderFailed) and exc.__cause__ is not None:
-            raise exc.__cause__
-        if internal:
-            raise exc
-        raise BackendError(f"{during} failed: {type(exc).__name__}: {exc}") from exc
 
     def _record(self, started: float, found: tuple[T | None, str | None]) -> T | None:
         value, tier = found

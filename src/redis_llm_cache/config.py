@@ -29,8 +29,61 @@ def _check_positive(name: str, value: float | None, *, allow_none: bool = True) 
         raise ConfigurationError(f"{name} must be a finite number > 0, got {value!r}")
 
 
+def ttl_millis(ttl: float | None) -> int | None:
+    """``ttl`` seconds in whole milliseconds (at least 1), as Redis ``PX`` wants it."""
+    return None if ttl is None else max(1, round(ttl * 1000))
+
+
+def _check_count(name: str, value: int | None, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        allowed = "None or an int >= 1" if allow_none else "an int >= 1"
+        raise ConfigurationError(f"{name} must be {allowed}, got {value!r}")
+
+
+def _check_namespace(namespace: object) -> None:
+    if not isinstance(namespace, str):
+        raise ConfigurationError(f"namespace must be a str, got {type(namespace).__name__}")
+    if not namespace:
+        raise ConfigurationError("namespace must not be empty")
+
+
 @dataclass(frozen=True, kw_only=True)
-class CacheSettings:
+class ConnectionSettings:
+    """How a cache talks to Redis and what it does when Redis fails; shared by
+    :class:`CacheSettings` and the embedding cache's settings.
+
+    Attributes:
+        timeout: Seconds allowed for one Redis round trip (socket read/write).
+        connect_timeout: Seconds allowed to open a connection.
+        fail_open: On Redis failure, answer "miss" / skip the write and count the
+            error (default). ``False`` raises ``BackendError`` instead.
+        breaker_failures: Consecutive failures that open the circuit breaker; while
+            open, calls skip Redis entirely instead of paying the timeout each time.
+        breaker_cooldown: Seconds the breaker stays open before one call probes Redis.
+        cluster: Connect to a Redis Cluster (redis-py ``RedisCluster``). ``None``:
+            ask the server at the first connection (``INFO cluster``).
+    """
+
+    timeout: float = DEFAULT_TIMEOUT_S
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S
+    fail_open: bool = True
+    breaker_failures: int = 3
+    breaker_cooldown: float = 1.0
+    cluster: bool | None = None
+
+    def __post_init__(self) -> None:
+        _check_positive("timeout", self.timeout, allow_none=False)
+        _check_positive("connect_timeout", self.connect_timeout, allow_none=False)
+        _check_positive("breaker_cooldown", self.breaker_cooldown, allow_none=False)
+        if self.cluster is not None and not isinstance(self.cluster, bool):
+            raise ConfigurationError(f"cluster must be True, False or None, got {self.cluster!r}")
+        _check_count("breaker_failures", self.breaker_failures)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheSettings(ConnectionSettings):
     """How one cache namespace behaves.
 
     Attributes:
@@ -43,13 +96,6 @@ class CacheSettings:
         max_entries: Bound on entries per namespace; beyond it the least recently
             used entries are evicted. ``None``: unbounded (Redis ``maxmemory`` rules).
         max_entry_bytes: Encoded values larger than this are not stored (counted).
-        timeout: Seconds allowed for one Redis round trip (socket read/write).
-        connect_timeout: Seconds allowed to open a connection.
-        fail_open: On Redis failure, answer "miss" / skip the write and count the
-            error (default). ``False`` raises ``BackendError`` instead.
-        breaker_failures: Consecutive failures that open the circuit breaker; while
-            open, calls skip Redis entirely instead of paying the timeout each time.
-        breaker_cooldown: Seconds the breaker stays open before one call probes Redis.
         stampede_protection: On a miss, only one caller (across threads, tasks and
             processes) gets the miss and computes the value; concurrent callers of
             the same prompt wait for its answer instead of calling the LLM too.
@@ -58,8 +104,10 @@ class CacheSettings:
             after this long. Set it to about your LLM's slowest answer.
         stampede_wait: Seconds a waiting caller waits at most before it gives up and
             gets a miss (then calls the LLM itself).
-        cluster: Connect to a Redis Cluster (redis-py ``RedisCluster``). ``None``:
-            ask the server at the first connection (``INFO cluster``).
+
+    Plus the connection and failure fields of :class:`ConnectionSettings`
+    (``timeout``, ``connect_timeout``, ``fail_open``, ``breaker_failures``,
+    ``breaker_cooldown``, ``cluster``).
     """
 
     namespace: str = "llmcache"
@@ -68,43 +116,26 @@ class CacheSettings:
     sliding_ttl: bool = False
     max_entries: int | None = None
     max_entry_bytes: int = 8 * 1024 * 1024
-    timeout: float = DEFAULT_TIMEOUT_S
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S
-    fail_open: bool = True
-    breaker_failures: int = 3
-    breaker_cooldown: float = 1.0
     stampede_protection: bool = True
     stampede_lease: float = 10.0
     stampede_wait: float = 10.0
-    cluster: bool | None = None
 
     def __post_init__(self) -> None:
-        for name in ("namespace", "tenant"):
-            value = getattr(self, name)
-            if not isinstance(value, str):
-                raise ConfigurationError(f"{name} must be a str, got {type(value).__name__}")
-        if not self.namespace:
-            raise ConfigurationError("namespace must not be empty")
+        _check_namespace(self.namespace)
+        if not isinstance(self.tenant, str):
+            raise ConfigurationError(f"tenant must be a str, got {type(self.tenant).__name__}")
         _check_positive("ttl", self.ttl)
-        _check_positive("timeout", self.timeout, allow_none=False)
-        _check_positive("connect_timeout", self.connect_timeout, allow_none=False)
-        _check_positive("breaker_cooldown", self.breaker_cooldown, allow_none=False)
+        super().__post_init__()
         _check_positive("stampede_lease", self.stampede_lease, allow_none=False)
         _check_positive("stampede_wait", self.stampede_wait, allow_none=False)
         if not isinstance(self.stampede_protection, bool):
             raise ConfigurationError("stampede_protection must be a bool")
-        if self.cluster is not None and not isinstance(self.cluster, bool):
-            raise ConfigurationError(f"cluster must be True, False or None, got {self.cluster!r}")
         if self.sliding_ttl and self.ttl is None:
             raise ConfigurationError("sliding_ttl=True needs a ttl")
-        for name in ("max_entries", "max_entry_bytes", "breaker_failures"):
-            value = getattr(self, name)
-            if value is None and name == "max_entries":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
+        _check_count("max_entries", self.max_entries, allow_none=True)
+        _check_count("max_entry_bytes", self.max_entry_bytes)
 
     @property
     def ttl_ms(self) -> int | None:
         """TTL in whole milliseconds (at least 1), as Redis ``PX`` wants it."""
-        return None if self.ttl is None else max(1, round(self.ttl * 1000))
+        return ttl_millis(self.ttl)

@@ -94,7 +94,7 @@ class EmbeddingCache:
         self._init_runtime(
             RedisConnector(
                 url=redis_url,
-                settings=settings.cache_settings(),
+                settings=settings,
                 client=redis_client,
                 async_client=async_redis_client,
             ),
@@ -112,7 +112,7 @@ class EmbeddingCache:
             dimensions=dimensions,
             stats=self.stats_counter,
         )
-        self._redis = GuardedRedis(connector, self.settings.cache_settings(), self.stats_counter)
+        self._redis = GuardedRedis(connector, self.settings, self.stats_counter)
 
     # -- pickling: clients, locks and the memory tier are rebuilt -------------------------------
 

@@ -47,7 +47,13 @@ from typing import Any, Literal, Protocol, cast
 import numpy as np
 import orjson
 
-from ..config import DEFAULT_CONNECT_TIMEOUT_S, CacheSettings
+from ..config import (
+    ConnectionSettings,
+    _check_count,
+    _check_namespace,
+    _check_positive,
+    ttl_millis,
+)
 from ..errors import ConfigurationError
 from .embedder import ROLES, Matrix, Role, as_normalized_matrix
 from .keys import EmbeddingKeys
@@ -109,7 +115,7 @@ def model_key(provider: str, model: str, options: dict[str, object] | None = Non
 
 
 @dataclass(frozen=True, kw_only=True)
-class EmbeddingSettings:
+class EmbeddingSettings(ConnectionSettings):
     """How one embedding cache behaves.
 
     Attributes:
@@ -122,13 +128,13 @@ class EmbeddingSettings:
             default: a wrapper returns what the wrapped model returns.
         memory_max_entries: Size of the in-process LRU tier in vectors; ``None``: no tier.
         memory_max_bytes: Bound on the vector bytes that tier holds.
-        timeout: Seconds allowed for one Redis round trip.
-        connect_timeout: Seconds allowed to open a connection.
-        fail_open: On Redis failure embed with the model and count the error
-            (default); ``False`` raises ``BackendError``.
-        breaker_failures: Consecutive failures that open the circuit breaker.
-        breaker_cooldown: Seconds the breaker stays open before a probe.
-        cluster: Connect to a Redis Cluster; ``None``: ask the server.
+        timeout: Seconds allowed for one Redis round trip (default 0.5: a round trip
+            of vectors is larger than an LLM-cache lookup).
+
+    Plus the other fields of :class:`~redis_llm_cache.config.ConnectionSettings`
+    (``connect_timeout``, ``fail_open`` -- on Redis failure embed with the model
+    and count the error; ``False`` raises ``BackendError`` --, ``breaker_failures``,
+    ``breaker_cooldown``, ``cluster``).
     """
 
     namespace: str = "embcache"
@@ -139,41 +145,16 @@ class EmbeddingSettings:
     memory_max_entries: int | None = None
     memory_max_bytes: int = 64 * 1024 * 1024
     timeout: float = DEFAULT_EMBEDDING_TIMEOUT_S
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S
-    fail_open: bool = True
-    breaker_failures: int = 3
-    breaker_cooldown: float = 1.0
-    cluster: bool | None = None
 
     def __post_init__(self) -> None:
+        _check_namespace(self.namespace)
+        _check_positive("ttl", self.ttl)
+        super().__post_init__()
         if self.dtype not in _FORMAT_OF:
             raise ConfigurationError(f"dtype must be 'float32' or 'float16', got {self.dtype!r}")
-        for name in ("batch_size", "memory_max_bytes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
-        value = self.memory_max_entries
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ConfigurationError(
-                f"memory_max_entries must be None or an int >= 1, got {value!r}"
-            )
-        # The shared settings validate namespace, ttl, timeouts and the breaker.
-        self.cache_settings()
-
-    def cache_settings(self) -> CacheSettings:
-        """The subset the connection and the circuit breaker use."""
-        return CacheSettings(
-            namespace=self.namespace,
-            ttl=self.ttl,
-            timeout=self.timeout,
-            connect_timeout=self.connect_timeout,
-            fail_open=self.fail_open,
-            breaker_failures=self.breaker_failures,
-            breaker_cooldown=self.breaker_cooldown,
-            cluster=self.cluster,
-        )
+        _check_count("batch_size", self.batch_size)
+        _check_count("memory_max_bytes", self.memory_max_bytes)
+        _check_count("memory_max_entries", self.memory_max_entries, allow_none=True)
 
 
 class EmbeddingStats(CacheStats):
@@ -342,7 +323,7 @@ class EmbeddingStore:
         self.stats = stats
         self._dimensions = dimensions
         self._format = _FORMAT_OF[settings.dtype]
-        ttl_ms = settings.cache_settings().ttl_ms
+        ttl_ms = ttl_millis(settings.ttl)
         self._set_tail: tuple[Any, ...] = () if ttl_ms is None else ("PX", ttl_ms)
         self.memory: MemoryTier | None = None
         if settings.memory_max_entries is not None:

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 
-from ..config import CacheSettings
+from ..config import ConnectionSettings
 from .stats import CacheStats
 
 logger = logging.getLogger("redis_llm_cache")
@@ -37,7 +37,7 @@ class FailureGuard:
     writes fail while hits keep being served.
     """
 
-    def __init__(self, settings: CacheSettings, stats: CacheStats) -> None:
+    def __init__(self, settings: ConnectionSettings, stats: CacheStats) -> None:
         self._threshold = settings.breaker_failures
         self._cooldown = settings.breaker_cooldown
         self._stats = stats

@@ -40,7 +40,7 @@ from redis.crc import key_slot
 from redis.exceptions import RedisClusterException, ResponseError
 from redis.retry import Retry
 
-from ..config import CacheSettings
+from ..config import ConnectionSettings
 from ..core.ops import Call, Command, Pipeline, Request, run_async, run_sync
 from .capabilities import cluster_enabled
 
@@ -208,7 +208,7 @@ class RedisConnector:
         self,
         *,
         url: str | None,
-        settings: CacheSettings,
+        settings: ConnectionSettings,
         client: SyncClient | None = None,
         async_client: AsyncClient | None = None,
     ) -> None:
