@@ -35,7 +35,7 @@ from .core.keys import scope_digest
 from .core.ops import Call, Embed, Operation, Pipeline, run_sync
 from .errors import CacheError
 from .redis.capabilities import detect_strategy
-from .redis.connection import DEFAULT_URL, RedisConnector
+from .redis.connection import DEFAULT_URL, RedisConnector, SyncClient
 
 #: Where ``redis start`` keeps its data when ``--dir`` is not given.
 DEFAULT_DATA_DIR = Path(
@@ -115,7 +115,7 @@ class Session:
         return self.connector.execute(request)
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> SyncClient:
         return self.connector.sync_client
 
     def close(self) -> None:
