@@ -146,6 +146,18 @@ def run_ours(
     }
 
 
+def run_client_exact(url: str, stored: np.ndarray, queries: np.ndarray, tag: str) -> dict[str, Any]:
+    """The ``client`` index with its two-stage search switched off: the baseline."""
+    from redis_llm_cache.core import client_index
+
+    saved = client_index._COARSE_MIN_ROWS
+    client_index._COARSE_MIN_ROWS = len(stored) + 1
+    try:
+        return run_ours("client", "float16", url, stored, queries, tag + "x")
+    finally:
+        client_index._COARSE_MIN_ROWS = saved
+
+
 def run_redisvl(url: str, stored: np.ndarray, queries: np.ndarray, tag: str) -> dict[str, Any]:
     from redisvl.extensions.cache.llm import SemanticCache
     from redisvl.utils.vectorize import CustomTextVectorizer
@@ -222,6 +234,9 @@ def main() -> int:
     parser.add_argument("--skip", default="", help="comma-separated contenders to skip")
     parser.add_argument("--dtypes", default="float32,float16", help="our stored vector types")
     parser.add_argument("--embedding-cache", type=Path, help="directory for real embeddings")
+    parser.add_argument(
+        "--client-exact", action="store_true", help="also the client index without two stages"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     dims = [int(d) for d in args.dims.split(",")]
@@ -243,6 +258,8 @@ def main() -> int:
                     for strategy in ("search", "vectorset", "client")
                     for dtype in args.dtypes.split(",")
                 ]
+                if args.client_exact:
+                    contenders.append(("ours: client (float16, exact scan)", run_client_exact, ()))
                 contenders.append(("RedisVL SemanticCache", run_redisvl, ()))
                 if n <= 1000:
                     contenders.append(("naive scan", run_naive, ()))
