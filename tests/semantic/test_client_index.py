@@ -492,6 +492,8 @@ def test_sign_codes_count_differing_signs() -> None:
         assert codes.shape == (-(-dim // 64), 2) and codes.dtype == np.uint64
         differing = int(np.bitwise_count(codes[:, 0] ^ codes[:, 1]).sum())
         assert differing == int(((a > 0) != (b > 0)).sum())
+        one = client_index._row_code(a.astype(np.float32), codes.shape[0])
+        assert np.array_equal(one, codes[:, 0])
 
 
 def test_two_stage_search_finds_what_exact_search_finds(

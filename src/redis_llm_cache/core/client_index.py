@@ -198,6 +198,14 @@ def sign_codes(vectors: Matrix) -> npt.NDArray[np.uint64]:
     return np.ascontiguousarray(packed.view(np.uint64).T)
 
 
+def _row_code(vector: Matrix, words: int) -> npt.NDArray[np.uint64]:
+    """:func:`sign_codes` of one vector (a third of its cost: called per add)."""
+    packed = np.packbits(vector > 0)
+    if len(packed) != words * 8:
+        packed = np.pad(packed, (0, words * 8 - len(packed)))
+    return packed.view(np.uint64)
+
+
 class _Rows:
     """The rows of one partition, contiguous. Append-only: readers may hold the arrays."""
 
@@ -239,7 +247,7 @@ class _State:
             self._grow(rows)
         row = rows.n
         rows.vectors[row] = vector
-        rows.codes[:, row] = sign_codes(vector)[:, 0]
+        rows.codes[:, row] = _row_code(vector, rows.codes.shape[0])
         rows.expires[row] = expires
         rows.ids.append(eid)
         rows.n = row + 1  # last: a reader never sees a half-written row
