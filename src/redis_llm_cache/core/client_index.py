@@ -654,9 +654,9 @@ class ClientIndex:
         picked: npt.NDArray[np.intp] | None = None
         if n >= _COARSE_MIN_ROWS and _HAS_POPCOUNT:
             picked = _coarse_rows(codes[:, :n], query, dead, max(_RERANK_ROWS, k))
-            scores = vectors[picked] @ query
+            scores = _dot_rows(vectors[picked], query)
         else:
-            scores = vectors[:n] @ query
+            scores = _dot_rows(vectors[:n], query)
             scores[dead] = -np.inf
         np.clip(scores, -1.0, 1.0, out=scores)  # rounding can leave |cos| a hair above 1
         eligible = np.flatnonzero(scores >= min_similarity)
@@ -676,6 +676,14 @@ class ClientIndex:
                 ):
                     state.compact(rows, now)
         return result
+
+
+def _dot_rows(matrix: Matrix, query: Matrix) -> Matrix:
+    """``matrix @ query`` on this thread. Not BLAS: its threads wait on each other
+    when the CPU is busy (measured under load, 512 x 1024-d: p50 13 ms through
+    BLAS, 0.25 ms here), and a cache shares the CPU with the application."""
+    scores: Matrix = np.einsum("ij,j->i", matrix, query)
+    return scores
 
 
 def _coarse_rows(
