@@ -51,7 +51,7 @@ float32, so every similarity a search returns is exact and the threshold means w
 it means elsewhere. What the coarse pass can cost is recall: an entry whose Hamming
 distance is not among the 512 smallest is missed. Measured (bench/README.md):
 recall@1 1.000 at 100k clustered 1024-d vectors; on 9k real embeddings of the
-bundled model, with only the best 37 rows reranked (the same share as 512 of 100k),
+bundled model, with only the best 46 of 9,000 rows reranked (the share of 512 in 100k),
 0.997 -- the one miss an exact tie. numpy < 2.0 has no vectorized popcount: there
 every search is exact.
 
@@ -291,10 +291,11 @@ class _State:
     def fit_codes(rows: _Rows) -> None:
         """Take the partition's mean as the centre and code every row against it.
 
-        Centred, because embeddings share a large common direction (typical cosine
-        ~0.75 between unrelated questions of the bundled model): raw signs of such
-        vectors say little, signs around the mean split them evenly. Measured on 9k
-        real embeddings, best of 37 rows by Hamming distance: recall@1 0.88 raw,
+        Centred, because embeddings share a large common direction (median cosine
+        0.86 between random pairs of questions of the bundled model): raw signs of such
+        vectors say little, signs around the mean split them evenly. Measured on
+        real embeddings, best 46 of 9,000 rows by Hamming distance reranked
+        (bench/client_index_search.py --data): recall@1 0.88 raw,
         0.997 centred. New arrays, so searches holding the old ones are unaffected.
         """
         n = rows.n
