@@ -7,11 +7,18 @@ resync and answers searches. Reported per (N, d):
 
 * ``resync_s``   -- the one full load a new process does;
 * ``search_ms``  -- p50 / p99 of a whole ``search`` through the sync driver: journal
-  read, exact in-memory search over all N rows, verification of the k=4
+  read, in-memory search over all N rows (exact below 8,192 rows, two stages above:
+  see ``core/client_index.py``), verification of the k=4
   candidates (queries are perturbed stored vectors, so candidates exist);
 * ``memory_ms``  -- p50 of the in-memory part alone (matrix product and top-k).
 
-Run: ``/tmp/venv/bin/python bench/client_index_search.py [--sizes 10000:384,100000:1024]``
+With ``--data DIR`` (labelled pairs; ``--embedding-cache DIR`` as in
+``semantic_index.py``) it also measures the coarse stage on real embeddings of the
+bundled model: recall@1 against exact search when only the best ``R`` rows by
+Hamming distance are reranked, with the sign codes taken raw and around the mean.
+
+Run: ``.venv/bin/python bench/client_index_search.py [--sizes 10000:384,100000:1024]
+[--data DIR --real-n 9000]``
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import contextlib
 import statistics
 import time
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -126,11 +134,39 @@ def bench(url: str, n: int, d: int, searches: int) -> dict[str, float]:
     }
 
 
+def real_recall(data: Path, cache: Path | None, n: int) -> None:
+    from redis_llm_cache.core import client_index
+    from semantic_index import real_vectors
+
+    stored, queries = real_vectors(data, n, cache)
+    exact = queries @ stored.T
+    truth = exact.argmax(axis=1)
+    dead = np.zeros(len(stored), bool)
+    centre = stored.mean(axis=0)
+    for label, shift in (("raw", np.zeros_like(centre)), ("centred", centre)):
+        codes = client_index.sign_codes(stored - shift)
+        # 512 of 100k is the share the index reranks at 100k entries.
+        for rerank in sorted({max(1, round(len(stored) * 512 / 100_000)), 128, 512}):
+            hits = 0
+            for q, best in zip(queries, truth, strict=True):
+                rows = client_index._coarse_rows(codes, q - shift, dead, rerank)
+                hits += int(rows[np.argmax(stored[rows] @ q)] == best)
+            print(
+                f"real n={len(stored)} {label} rerank={rerank}: recall@1 {hits / len(queries):.3f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000:384,100000:1024", help="N:d,N:d,...")
     parser.add_argument("--searches", type=int, default=200)
+    parser.add_argument("--data", type=Path, help="labelled pairs dir: recall on real vectors")
+    parser.add_argument("--embedding-cache", type=Path)
+    parser.add_argument("--real-n", type=int, default=9000)
     args = parser.parse_args()
+    if args.data is not None:
+        real_recall(args.data, args.embedding_cache, args.real_n)
+        return
     with EmbeddedRedis() as server:
         for spec in args.sizes.split(","):
             n, d = (int(x) for x in spec.split(":"))

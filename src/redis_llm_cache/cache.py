@@ -42,10 +42,17 @@ logger = logging.getLogger(__name__)
 RECENT_HITS = 20
 
 
+#: Stored vector type of each strategy when the settings leave it open (measured:
+#: bench/README.md, semantic index section).
+DEFAULT_DTYPES = {"search": "float16", "vectorset": "float32", "client": "float16"}
+
+
 def make_index(
-    strategy: str, *, namespace: str, model_key: str, dimensions: int, dtype: str
+    strategy: str, *, namespace: str, model_key: str, dimensions: int, dtype: str | None
 ) -> VectorIndex:
     """The vector index of ``strategy`` (imported lazily: each has its own module)."""
+    if dtype is None:
+        dtype = DEFAULT_DTYPES.get(strategy, "float32")
     if strategy == "search":
         from .core.search_index import SearchIndex
 

@@ -492,6 +492,8 @@ def test_sign_codes_count_differing_signs() -> None:
         assert codes.shape == (-(-dim // 64), 2) and codes.dtype == np.uint64
         differing = int(np.bitwise_count(codes[:, 0] ^ codes[:, 1]).sum())
         assert differing == int(((a > 0) != (b > 0)).sum())
+        one = client_index._row_code(a.astype(np.float32), codes.shape[0])
+        assert np.array_equal(one, codes[:, 0])
 
 
 def test_two_stage_search_finds_what_exact_search_finds(
@@ -500,8 +502,10 @@ def test_two_stage_search_finds_what_exact_search_finds(
     monkeypatch.setattr(client_index, "_COARSE_MIN_ROWS", 500)
     monkeypatch.setattr(client_index, "_RERANK_ROWS", 32)
     a, b = processes(), processes()
-    # Clustered, so every query has many near neighbours competing for the top.
-    centres = [unit(rng) for _ in range(20)]
+    # Clustered, so every query has many near neighbours competing for the top, and
+    # sharing one strong direction, as real embeddings do (which the codes centre away).
+    common = unit(rng)
+    centres = [with_similarity(common, 0.8, rng) for _ in range(20)]
     vectors = np.stack([with_similarity(centres[i % 20], 0.85, rng) for i in range(1500)])
     entries = [entry(f"c{i}", v) for i, v in enumerate(vectors)]
     for e in entries:
@@ -545,4 +549,6 @@ def test_codes_follow_their_rows_through_growth_and_compaction(
     a.find(query)
     rows = a.index._state.parts[PART_A]  # type: ignore[union-attr]
     assert rows.n == 20 and rows.dead == 0
-    assert np.array_equal(rows.codes[:, : rows.n], client_index.sign_codes(rows.vectors[: rows.n]))
+    assert rows.centre is not None
+    expected = client_index.sign_codes(rows.vectors[: rows.n] - rows.centre)
+    assert np.array_equal(rows.codes[:, : rows.n], expected)

@@ -105,3 +105,23 @@ def test_langchain_embeddings_as_embedder() -> None:
     matrix = embedder.embed(["a", "b"], role="query")
     assert matrix.shape == (2, 16)
     assert abs(float((matrix * matrix).sum(axis=1)[0]) - 1.0) < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("strategy", "dtype", "stored"),
+    [
+        ("search", None, "float16"),
+        ("client", None, "float16"),
+        ("vectorset", None, "float32"),
+        ("client", "float32", "float32"),
+        ("vectorset", "float16", "float16"),
+    ],
+)
+def test_stored_vector_type_defaults_per_strategy(
+    strategy: str, dtype: str | None, stored: str
+) -> None:
+    from redis_llm_cache.cache import make_index
+
+    assert SemanticSettings().dtype is None
+    index = make_index(strategy, namespace="ns", model_key="m", dimensions=8, dtype=dtype)
+    assert getattr(index, "dtype") == stored  # noqa: B009 - not part of the protocol

@@ -24,7 +24,8 @@ returned nor push the right one out of the top ``k``.
 
 Memory per entry, d=384 FLOAT32: ~4.8 KB measured (``used_memory`` growth over 5k
 entries with short texts): the vector twice (hash and HNSW graph, 1.5 KB each),
-M=16 links, doc table, tag index and hash overhead; FLOAT16 halves the vector parts.
+M=16 links, doc table, tag index and hash overhead; FLOAT16 halves the vector parts
+(the strategy's default: similarities off by ~1e-4, see bench/README.md).
 """
 
 from __future__ import annotations

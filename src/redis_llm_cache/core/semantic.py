@@ -64,7 +64,11 @@ class SemanticSettings:
             ``"client"`` (any Redis; in-process index kept in step with Redis).
         candidates: Nearest entries fetched per lookup; more than one lets an
             expired answer be skipped in favour of the next.
-        dtype: Storage precision of vectors: ``"float32"`` or ``"float16"``.
+        dtype: Storage precision of vectors: ``"float32"``, ``"float16"``, or ``None``
+            for the strategy's measured default (bench/README.md): ``float16`` for
+            ``search`` and ``client`` (half the memory, similarities off by ~1e-4),
+            ``float32`` for ``vectorset`` (its ``float16`` is ``Q8``, which lost
+            recall@1 on real embeddings).
         max_text_chars: Longer texts skip the semantic tier (they are documents,
             not questions, and paraphrase matching of them is unreliable).
         verifier: Second check of each candidate that passed the threshold:
@@ -81,7 +85,7 @@ class SemanticSettings:
     threshold: float | None = None
     strategy: Strategy = "auto"
     candidates: int = 4
-    dtype: Literal["float32", "float16"] = "float32"
+    dtype: Literal["float32", "float16"] | None = None
     max_text_chars: int = 2000
     verifier: str | Verifier | None = "default"
     bypass: Sequence[str | BypassRule] = DEFAULT_BYPASS
@@ -94,7 +98,7 @@ class SemanticSettings:
             validate_threshold(self.threshold)
         if self.strategy not in ("auto", "search", "vectorset", "client"):
             raise ConfigurationError(f"unknown strategy {self.strategy!r}")
-        if self.dtype not in ("float32", "float16"):
+        if self.dtype not in ("float32", "float16", None):
             raise ConfigurationError(f"dtype must be 'float32' or 'float16', got {self.dtype!r}")
         for name in ("candidates", "max_text_chars"):
             value = getattr(self, name)
