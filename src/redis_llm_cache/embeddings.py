@@ -22,9 +22,8 @@ from .core.embedding_store import (
     SupportsEmbed,
 )
 from .core.ops import Embed, Operation, Request, run_async, run_sync
-from .errors import BackendError, ConfigurationError
+from .errors import ConfigurationError
 from .redis.connection import AsyncClient, RedisConnector, SyncClient
-from .redis.errors import BACKEND_ERRORS
 from .runner import GuardedRedis
 
 logger = logging.getLogger(__name__)
@@ -209,14 +208,10 @@ class EmbeddingCache:
         """Close the asyncio Redis client this object created for the running loop."""
         await self._redis.connector.aclose()
 
+    # clear and count never fail open: a failure is counted like any other and
+    # raises BackendError (also while the breaker is open).
     def _strict_execute(self, request: Request) -> Any:
-        try:
-            return self._redis.connector.execute(request)
-        except BACKEND_ERRORS as exc:
-            raise BackendError(f"{_DURING}: {type(exc).__name__}: {exc}") from exc
+        return self._redis.execute(request, during=f"{_DURING} clear/count", fail_open=False)
 
     async def _astrict_execute(self, request: Request) -> Any:
-        try:
-            return await self._redis.connector.aexecute(request)
-        except BACKEND_ERRORS as exc:
-            raise BackendError(f"{_DURING}: {type(exc).__name__}: {exc}") from exc
+        return await self._redis.aexecute(request, during=f"{_DURING} clear/count", fail_open=False)

@@ -100,27 +100,28 @@ class GuardedRedis:
     def breaker_open(self) -> bool:
         return self.policy.guard.is_open
 
-    def execute(self, request: Request, *, during: str) -> Any:
+    def execute(self, request: Request, *, during: str, fail_open: bool = True) -> Any:
         """Reply to ``request``; raises ``RedisUnavailable`` (fail-open) or
-        ``BackendError`` when Redis failed or the breaker is open."""
-        if not self.policy.admit(during):
+        ``BackendError`` when Redis failed or the breaker is open (always
+        ``BackendError`` with ``fail_open=False``: clear and count)."""
+        if not self.policy.admit(during, fail_open=fail_open):
             raise RedisUnavailable(f"{during} skipped: circuit breaker open")
         try:
             reply = self.connector.execute(request)
         except Exception as exc:
-            self.policy.failed(exc, during=during)
+            self.policy.failed(exc, during=during, fail_open=fail_open)
             raise RedisUnavailable(f"{during} failed: {type(exc).__name__}") from exc
         self.policy.succeeded()
         return reply
 
-    async def aexecute(self, request: Request, *, during: str) -> Any:
+    async def aexecute(self, request: Request, *, during: str, fail_open: bool = True) -> Any:
         """Async :meth:`execute` on ``redis.asyncio``."""
-        if not self.policy.admit(during):
+        if not self.policy.admit(during, fail_open=fail_open):
             raise RedisUnavailable(f"{during} skipped: circuit breaker open")
         try:
             reply = await self.connector.aexecute(request)
         except Exception as exc:
-            self.policy.failed(exc, during=during)
+            self.policy.failed(exc, during=during, fail_open=fail_open)
             raise RedisUnavailable(f"{during} failed: {type(exc).__name__}") from exc
         self.policy.succeeded()
         return reply

@@ -395,3 +395,34 @@ def test_redis_stopped_mid_run(private_redis: EmbeddedRedis) -> None:
         )
         strict.embed(["x"])
     cache.close()
+
+
+async def test_clear_and_count_raise_and_are_counted_when_redis_is_down(
+    private_redis: EmbeddedRedis,
+) -> None:
+    """clear/count never fail open (the app must know a clear did not happen), but
+    their failures are counted like any other, and the open breaker refuses them."""
+    cache = EmbeddingCache(
+        CountingEmbedder(),
+        redis_url=private_redis.url,
+        namespace="strict",
+        timeout=0.2,
+        breaker_failures=2,
+        breaker_cooldown=30,
+    )
+    cache.embed(["kept"])
+    assert cache.count() == 1
+    private_redis.shutdown()
+    try:
+        with pytest.raises(BackendError, match="clear/count failed"):
+            cache.count()
+        with pytest.raises(BackendError, match="clear/count failed"):
+            await cache.aclear()
+        assert cache.stats()["errors"] == 2
+        assert cache.stats()["breaker_open"]
+        with pytest.raises(BackendError, match="circuit breaker open"):
+            cache.clear()
+    finally:
+        private_redis.restart()
+        cache.close()
+        await cache.aclose()
