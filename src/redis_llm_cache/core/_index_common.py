@@ -37,6 +37,25 @@ def semantic_prefix(namespace: str) -> str:
     return f"{namespace}:sem:{KEY_VERSION}:"
 
 
+# What a semantic-tier key holds: the segment after :func:`semantic_prefix`. The one
+# list of key kinds -- the strategies build their keys from it, and the inventory
+# (:mod:`.inventory`) its scan patterns, so the two cannot drift apart.
+SEARCH_INDEX = "idx"  # search: the RediSearch index name, ``idx:<index16>``
+SEARCH_ENTRY = "h"  # search: one hash per entry, ``h:<index16>:<entry64>``
+CLIENT = "c"  # client: ``c:<index16>:`` + CLIENT_ENTRY / CLIENT_REGISTRY / CLIENT_JOURNAL
+CLIENT_ENTRY = "e"  # ... ``e:<entry64>``, one hash per entry
+CLIENT_REGISTRY = "ids"  # ... the ids sorted set
+CLIENT_JOURNAL = "log"  # ... the change journal (a stream)
+VECTOR_SET = "vs"  # vectorset: one set per partition, ``vs:<index16>:<partition32>``
+VECTOR_SET_POINTER = "vsk"  # vectorset: entry -> partition, ``vsk:<index16>:<entry64>``
+USAGE = "usage"  # any strategy: per-entry usage hash, ``usage:<entry64>``
+
+
+def usage_prefix(namespace: str) -> str:
+    """Prefix of the per-entry usage hashes (created, hits, last hit) of ``namespace``."""
+    return f"{semantic_prefix(namespace)}{USAGE}:"
+
+
 def index_digest(family: str, model_key: str, dimensions: int, stored_as: str) -> str:
     raw = encode_parts(KEY_VERSION, "semantic-index", family, model_key, str(dimensions), stored_as)
     return hashlib.sha256(raw).hexdigest()[:INDEX_HEX]

@@ -96,6 +96,10 @@ import numpy.typing as npt
 
 from ..errors import ConfigurationError
 from ._index_common import (
+    CLIENT,
+    CLIENT_ENTRY,
+    CLIENT_JOURNAL,
+    CLIENT_REGISTRY,
     ENTRY_HEX,
     check_args,
     entry_id,
@@ -365,9 +369,9 @@ class ClientIndex:
         self._stored = np.dtype(dtype)
         self.journal_len = journal_len
         digest = index_digest("client", model_key, dimensions, dtype)
-        self.prefix = f"{semantic_prefix(namespace)}c:{digest}:"
-        self.log_key = f"{self.prefix}log"
-        self.ids_key = f"{self.prefix}ids"
+        self.prefix = f"{semantic_prefix(namespace)}{CLIENT}:{digest}:"
+        self.log_key = f"{self.prefix}{CLIENT_JOURNAL}"
+        self.ids_key = f"{self.prefix}{CLIENT_REGISTRY}"
         self._lock = threading.Lock()
         self._state: _State | None = None  # None: never synced
         # Stream id of an own add -> (entry id, partition, vector, expires).
@@ -381,10 +385,10 @@ class ClientIndex:
         return self._key(entry_id(exact_key))
 
     def _key(self, eid: str) -> str:
-        return f"{self.prefix}e:{eid}"
+        return f"{self.prefix}{CLIENT_ENTRY}:{eid}"
 
     def _entry_pattern(self) -> str:
-        return f"{escape_glob(self.prefix)}e:{'?' * ENTRY_HEX}"
+        return f"{escape_glob(self.prefix)}{CLIENT_ENTRY}:{'?' * ENTRY_HEX}"
 
     # -- introspection ------------------------------------------------------------------------
 

@@ -20,7 +20,23 @@ from typing import Any
 
 import orjson
 
-from ._index_common import ENTRY_HEX, INDEX_HEX, raise_if_error, semantic_prefix, text
+from ._index_common import (
+    CLIENT,
+    CLIENT_ENTRY,
+    CLIENT_JOURNAL,
+    CLIENT_REGISTRY,
+    ENTRY_HEX,
+    INDEX_HEX,
+    SEARCH_ENTRY,
+    SEARCH_INDEX,
+    USAGE,
+    VECTOR_SET,
+    VECTOR_SET_POINTER,
+    raise_if_error,
+    semantic_prefix,
+    text,
+    usage_prefix,
+)
 from .codec import MAGIC
 from .keys import KEY_VERSION, KeySpace, escape_glob
 from .ops import Call, Pipeline, RedisOperation
@@ -39,13 +55,13 @@ def _semantic_patterns(namespace: str) -> dict[str, str]:
     """Fixed-shape patterns of every semantic-tier key kind of ``namespace``."""
     p = escape_glob(semantic_prefix(namespace))
     return {
-        "search_entries": f"{p}h:{_ANY_INDEX}:{_ANY_ENTRY}",
-        "client_entries": f"{p}c:{_ANY_INDEX}:e:{_ANY_ENTRY}",
-        "client_registries": f"{p}c:{_ANY_INDEX}:ids",
-        "client_journals": f"{p}c:{_ANY_INDEX}:log",
-        "vectorset_sets": f"{p}vs:{_ANY_INDEX}:{'?' * PARTITION_HEX}",
-        "vectorset_pointers": f"{p}vsk:{_ANY_INDEX}:{_ANY_ENTRY}",
-        "usage": f"{p}usage:{_ANY_ENTRY}",
+        "search_entries": f"{p}{SEARCH_ENTRY}:{_ANY_INDEX}:{_ANY_ENTRY}",
+        "client_entries": f"{p}{CLIENT}:{_ANY_INDEX}:{CLIENT_ENTRY}:{_ANY_ENTRY}",
+        "client_registries": f"{p}{CLIENT}:{_ANY_INDEX}:{CLIENT_REGISTRY}",
+        "client_journals": f"{p}{CLIENT}:{_ANY_INDEX}:{CLIENT_JOURNAL}",
+        "vectorset_sets": f"{p}{VECTOR_SET}:{_ANY_INDEX}:{'?' * PARTITION_HEX}",
+        "vectorset_pointers": f"{p}{VECTOR_SET_POINTER}:{_ANY_INDEX}:{_ANY_ENTRY}",
+        "usage": f"{p}{USAGE}:{_ANY_ENTRY}",
     }
 
 
@@ -127,10 +143,11 @@ def namespace_inventory(
 def _search_indexes(namespace: str, documents: list[str]) -> RedisOperation[list[dict[str, Any]]]:
     """``FT.INFO`` of each RediSearch index that has documents in ``namespace``."""
     base = semantic_prefix(namespace)
-    digests = sorted({key[len(base) + 2 :].split(":")[0] for key in documents})
+    entries = f"{base}{SEARCH_ENTRY}:"
+    digests = sorted({key[len(entries) :].split(":")[0] for key in documents})
     out: list[dict[str, Any]] = []
     for digest in digests:
-        name = f"{base}idx:{digest}"
+        name = f"{base}{SEARCH_INDEX}:{digest}"
         try:
             info = yield Call(("FT.INFO", name))
         except Exception as exc:  # the index may be gone while documents remain
@@ -180,7 +197,7 @@ def list_entries(
     keys = sorted(keys[:limit])
     if not keys:
         return []
-    usage_prefix = f"{semantic_prefix(namespace)}usage:"
+    usages = usage_prefix(namespace)
     commands: list[tuple[Any, ...]] = []
     for key in keys:
         entry = key.rsplit(":", 1)[-1]
@@ -188,7 +205,7 @@ def list_entries(
             ("PTTL", key),
             ("GET", key),
             ("ZSCORE", space.lru_key, key),
-            ("HGETALL", f"{usage_prefix}{entry}"),
+            ("HGETALL", f"{usages}{entry}"),
         ]
     replies = yield Pipeline(tuple(commands))
     texts = (yield from _question_texts(namespace, keys)) if with_text else {}
@@ -237,7 +254,7 @@ def _question_texts(namespace: str, exact_keys: list[str]) -> RedisOperation[dic
                 continue
             head, entry = key.rsplit(":", 1)
             digest = head.rsplit(":", 1)[-1]
-            vset = f"{semantic_prefix(namespace)}vs:{digest}:{text(partition)}"
+            vset = f"{semantic_prefix(namespace)}{VECTOR_SET}:{digest}:{text(partition)}"
             reads.append((entry, ("VGETATTR", vset, entry)))
     if not reads:
         return {}

@@ -37,6 +37,8 @@ import numpy as np
 
 from ._index_common import (
     ENTRY_HEX,
+    SEARCH_ENTRY,
+    SEARCH_INDEX,
     check_args,
     entry_id,
     index_digest,
@@ -115,8 +117,8 @@ class SearchIndex:
         self._np_dtype = np.dtype("<f4") if dtype == "float32" else np.dtype("<f2")
         digest = index_digest("search", model_key, dimensions, dtype)
         base = semantic_prefix(namespace)
-        self.index_name = f"{base}idx:{digest}"
-        self.key_prefix = f"{base}h:{digest}:"
+        self.index_name = f"{base}{SEARCH_INDEX}:{digest}"
+        self.key_prefix = f"{base}{SEARCH_ENTRY}:{digest}:"
         # Fixed width, escaped: cannot match another namespace's or index's keys.
         self.key_pattern = escape_glob(self.key_prefix) + "?" * ENTRY_HEX
         self._key_len = len(self.key_prefix) + ENTRY_HEX

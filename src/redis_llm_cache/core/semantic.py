@@ -30,7 +30,7 @@ import numpy as np
 
 from ..config import CacheSettings
 from ..errors import ConfigurationError
-from ._index_common import ENTRY_HEX, entry_id, semantic_prefix
+from ._index_common import ENTRY_HEX, entry_id, usage_prefix
 from .eligibility import DEFAULT_BYPASS, BypassRule, bypass_reason, resolve_rules
 from .embedder import EmbedderIdentity, Matrix, as_normalized_matrix
 from .exact import ExactTier
@@ -246,7 +246,7 @@ class SemanticTier(Generic[T]):
         self._decisions = _Decisions()
         # Per-entry usage (created, hits, last hit): one small hash per answered
         # question, beside the index, with the answer's TTL. Any strategy.
-        self._usage_prefix = f"{semantic_prefix(cache_settings.namespace)}usage:"
+        self._usage_prefix = usage_prefix(cache_settings.namespace)
 
     def usage_key(self, exact_key: str) -> str:
         return f"{self._usage_prefix}{entry_id(exact_key)}"

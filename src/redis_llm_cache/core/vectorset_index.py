@@ -65,6 +65,8 @@ import orjson
 from ..errors import ConfigurationError
 from ._index_common import (
     ENTRY_HEX,
+    VECTOR_SET,
+    VECTOR_SET_POINTER,
     check_args,
     entry_id,
     index_digest,
@@ -186,8 +188,8 @@ class VectorSetIndex:
         # process configured differently uses other sets instead of failing.
         digest = index_digest("vectorset", model_key, dimensions, quantization)
         base = semantic_prefix(namespace)
-        self.set_prefix = f"{base}vs:{digest}:"
-        self.pointer_prefix = f"{base}vsk:{digest}:"
+        self.set_prefix = f"{base}{VECTOR_SET}:{digest}:"
+        self.pointer_prefix = f"{base}{VECTOR_SET_POINTER}:{digest}:"
         self.set_pattern = escape_glob(self.set_prefix) + "?" * PARTITION_HEX
         self.pointer_pattern = escape_glob(self.pointer_prefix) + "?" * ENTRY_HEX
         self._withattribs: bool | None = None  # unknown until the first search
