@@ -9,6 +9,8 @@
   restart it (always local, even with ``REDIS_URL``).
 * ``namespace``: a key prefix unique to the test, derived from its node id, so
   tests never see each other's keys on a shared server.
+* ``build_cache`` / ``make_cache``: caches built in that namespace, cleared and
+  closed after the test.
 
 No fakeredis, no mocks of Redis.
 """
@@ -75,26 +77,44 @@ def namespace(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_cache(redis_url: str, namespace: str) -> Iterator[Callable[..., RedisLLMCache]]:
-    """Build RedisLLMCache objects on this test's server and namespace; their
-    keys are cleared and clients closed afterwards."""
-    made: list[RedisLLMCache] = []
+def build_cache(namespace: str) -> Iterator[Callable[..., Any]]:
+    """``build_cache(cls, *args, **kwargs)``: one of the caches -- RedisLLMCache or an
+    embedding cache (EmbeddingCache, CachedEmbeddings, CachedEmbedding) -- in this
+    test's namespace; the caller names the server (``redis_url=...``). After the
+    test its keys are cleared (an embedding cache's for every model) and its
+    clients closed."""
+    made: list[Any] = []
 
-    def make(**kwargs: Any) -> RedisLLMCache:
-        kwargs.setdefault("redis_url", redis_url)
+    def build(cls: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("namespace", namespace)
-        # Correctness tests must not flake on a loaded CI machine: the default
-        # 50 ms budget is exercised by the fail-open tests, which set it themselves.
-        kwargs.setdefault("timeout", TEST_TIMEOUT_S)
-        kwargs.setdefault("connect_timeout", TEST_TIMEOUT_S)
-        cache = RedisLLMCache(**kwargs)
+        if cls is RedisLLMCache:
+            # Correctness tests must not flake on a loaded CI machine: the default
+            # 50 ms budget is exercised by the fail-open tests, which set it themselves.
+            kwargs.setdefault("timeout", TEST_TIMEOUT_S)
+            kwargs.setdefault("connect_timeout", TEST_TIMEOUT_S)
+        cache = cls(*args, **kwargs)
         made.append(cache)
         return cache
 
-    yield make
+    yield build
     for cache in made:
-        cache.clear()
+        if isinstance(cache, RedisLLMCache):
+            cache.clear()
+        else:
+            cache.clear(all_models=True)
         cache.close()
+
+
+@pytest.fixture
+def make_cache(redis_url: str, build_cache: Callable[..., Any]) -> Callable[..., RedisLLMCache]:
+    """RedisLLMCache objects on this test's server (``build_cache``)."""
+
+    def make(**kwargs: Any) -> RedisLLMCache:
+        kwargs.setdefault("redis_url", redis_url)
+        cache: RedisLLMCache = build_cache(RedisLLMCache, **kwargs)
+        return cache
+
+    return make
 
 
 @pytest.fixture

@@ -71,28 +71,21 @@ async def test_ask_misses_then_hits_and_metrics_follow(
 
 
 @pytest.fixture
-async def semantic_caches(
-    redis_servers: dict[str, str], namespace: str
-) -> AsyncIterator[Callable[[str], RedisLLMCache]]:
+def semantic_caches(
+    redis_servers: dict[str, str], build_cache: Callable[..., RedisLLMCache]
+) -> Callable[[str], RedisLLMCache]:
     """Semantic caches with the bundled embedder, on the named server kind."""
-    made: list[RedisLLMCache] = []
 
     def make(kind: str) -> RedisLLMCache:
-        cache = RedisLLMCache(
+        return build_cache(
+            RedisLLMCache,
             redis_url=redis_servers[kind],
-            namespace=namespace,
             mark_hits=True,
             embedder=LocalEmbedder(),
             semantic_threshold=0.9,
-            timeout=2.0,
         )  # the default verifier: it accepts the paraphrase used below
-        made.append(cache)
-        return cache
 
-    yield make
-    for cache in made:
-        cache.clear()
-        cache.close()
+    return make
 
 
 async def test_semantic_hit_reports_similarity_and_matched_prompt(

@@ -105,18 +105,11 @@ def semantic_cache(
 
 
 def test_auto_strategy_on_a_cluster_is_vectorset(
-    redis_cluster: EmbeddedCluster,
-    namespace: str,
+    make_cache: Callable[..., RedisLLMCache],
     embedder: LocalEmbedder,  # noqa: F811
 ) -> None:
-    cache = RedisLLMCache(
-        redis_url=redis_cluster.url, namespace=namespace, embedder=embedder, timeout=2.0
-    )
-    try:
-        cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("a"))
-        assert cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM) == answer("a")
-        assert cache.stats()["semantic"]["strategy"] == "vectorset"
-        assert cache.core.connector.is_cluster is True
-    finally:
-        cache.clear()
-        cache.close()
+    cache = make_cache(embedder=embedder)
+    cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("a"))
+    assert cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM) == answer("a")
+    assert cache.stats()["semantic"]["strategy"] == "vectorset"
+    assert cache.core.connector.is_cluster is True

@@ -245,34 +245,22 @@ def test_ollama_embedder_is_a_core_embedder(make_ollama: Callable[..., OllamaEmb
 
 
 # ---------------------------------------------------------------- caching the adapters
-@pytest.fixture
-def cleanup_caches() -> Iterator[list[Any]]:
-    caches: list[Any] = []
-    yield caches
-    for cache in caches:
-        cache.clear(all_models=True)
-        cache.close()
-
-
 def test_cached_langchain_adapter_second_call_sends_nothing(
     make_lc: Callable[..., OllamaEmbeddings],
     ollama: OllamaTarget,
     redis_url: str,
-    namespace: str,
-    cleanup_caches: list[Any],
+    build_cache: Callable[..., Any],
 ) -> None:
     fake = ollama.require_fake()
     inner = make_lc()
-    cached = CachedEmbeddings(inner, redis_url=redis_url, namespace=namespace)
-    cleanup_caches.append(cached)
+    cached = build_cache(CachedEmbeddings, inner, redis_url=redis_url)
     documents = cached.embed_documents(TEXTS)
     query = cached.embed_query(TEXTS[0])
     assert len(fake.requests) == 2  # one batch of documents, one query
     np.testing.assert_allclose(documents, inner.embed_documents(TEXTS), atol=1e-6)
     fake.requests.clear()
 
-    again = CachedEmbeddings(make_lc(), redis_url=redis_url, namespace=namespace)
-    cleanup_caches.append(again)
+    again = build_cache(CachedEmbeddings, make_lc(), redis_url=redis_url)
     assert again.embed_documents(TEXTS) == documents
     assert again.embed_query(TEXTS[0]) == query
     assert fake.requests == [], "served from Redis: no request reached Ollama"
@@ -284,26 +272,22 @@ def test_adapters_share_the_embedders_identity_in_the_cache(
     make_li: Callable[..., OllamaEmbedding],
     ollama: OllamaTarget,
     redis_url: str,
-    namespace: str,
-    cleanup_caches: list[Any],
+    build_cache: Callable[..., Any],
 ) -> None:
     fake = ollama.require_fake()
-    langchain = CachedEmbeddings(make_lc(), redis_url=redis_url, namespace=namespace)
-    cleanup_caches.append(langchain)
+    langchain = build_cache(CachedEmbeddings, make_lc(), redis_url=redis_url)
     warmed = langchain.embed_documents(TEXTS[:2])
     fake.requests.clear()
 
     # The same embedder settings through LlamaIndex: same keys, no request.
-    llama = CachedEmbedding(make_li(), redis_url=redis_url, namespace=namespace)
-    cleanup_caches.append(llama)
+    llama = build_cache(CachedEmbedding, make_li(), redis_url=redis_url)
     assert llama.core.store.identity_key == langchain.core.store.identity_key
     assert llama.core.store.identity_key == make_lc().embedder.identity.canonical()
     assert llama.get_text_embedding_batch(TEXTS[:2]) == warmed
     assert fake.requests == []
 
     # num_ctx changes the vectors of long texts: another identity, a miss.
-    other = CachedEmbeddings(make_lc(num_ctx=256), redis_url=redis_url, namespace=namespace)
-    cleanup_caches.append(other)
+    other = build_cache(CachedEmbeddings, make_lc(num_ctx=256), redis_url=redis_url)
     assert other.core.store.identity_key != langchain.core.store.identity_key
     other.embed_documents(TEXTS[:2])
     assert [r["input"] for r in fake.requests] == [TEXTS[:2]]
@@ -361,13 +345,11 @@ def test_cached_llama_adapter_second_build_sends_nothing(
     make_li: Callable[..., OllamaEmbedding],
     ollama: OllamaTarget,
     redis_url: str,
-    namespace: str,
-    cleanup_caches: list[Any],
+    build_cache: Callable[..., Any],
     restore_settings: None,
 ) -> None:
     fake = ollama.require_fake()
-    cached = CachedEmbedding(make_li(), redis_url=redis_url, namespace=namespace)
-    cleanup_caches.append(cached)
+    cached = build_cache(CachedEmbedding, make_li(), redis_url=redis_url)
     Settings.embed_model = cached
     first = VectorStoreIndex.from_documents(DOCS)
     first_hits = first.as_retriever(similarity_top_k=2).retrieve("I forgot my password")
@@ -403,16 +385,16 @@ def test_llama_adapter_pickles_and_rebuilds_its_clients(
 def test_cached_llama_adapter_pickles(
     make_li: Callable[..., OllamaEmbedding],
     redis_url: str,
-    namespace: str,
-    cleanup_caches: list[Any],
+    build_cache: Callable[..., Any],
 ) -> None:
-    cached = CachedEmbedding(make_li(), redis_url=redis_url, namespace=namespace)
-    cleanup_caches.append(cached)
+    cached = build_cache(CachedEmbedding, make_li(), redis_url=redis_url)
     first = cached.get_text_embedding_batch(TEXTS[:2])
     copy = pickle.loads(pickle.dumps(cached))
-    cleanup_caches.append(copy)
-    assert copy.get_text_embedding_batch(TEXTS[:2]) == first
-    assert copy.stats()["hits_redis"] == 2
+    try:  # same namespace and model: ``cached`` clears the keys
+        assert copy.get_text_embedding_batch(TEXTS[:2]) == first
+        assert copy.stats()["hits_redis"] == 2
+    finally:
+        copy.close()
 
 
 def test_ingestion_pipeline_with_worker_processes(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -74,20 +74,15 @@ def expected(texts: Sequence[str], role: str = "document", model: str = "fake-a"
 
 
 @pytest.fixture
-def make(redis_url: str, namespace: str) -> Iterator[Callable[..., EmbeddingCache]]:
-    made: list[EmbeddingCache] = []
-
+def make(
+    redis_url: str, build_cache: Callable[..., EmbeddingCache]
+) -> Callable[..., EmbeddingCache]:
     def build(embedder: Any = None, **kwargs: Any) -> EmbeddingCache:
         kwargs.setdefault("redis_url", redis_url)
-        kwargs.setdefault("namespace", namespace)
-        cache = EmbeddingCache(embedder if embedder is not None else CountingEmbedder(), **kwargs)
-        made.append(cache)
-        return cache
+        inner = embedder if embedder is not None else CountingEmbedder()
+        return build_cache(EmbeddingCache, inner, **kwargs)
 
-    yield build
-    for cache in made:
-        cache.clear(all_models=True)
-        cache.close()
+    return build
 
 
 def test_counting_embedder_is_an_embedder() -> None:

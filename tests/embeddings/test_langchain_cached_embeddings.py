@@ -4,7 +4,7 @@ langchain-tests' own embeddings suites, unmodified."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
@@ -52,23 +52,17 @@ class NamedFakeEmbedding(CountingFakeEmbedding):
 
 
 @pytest.fixture
-def make(redis_url: str, namespace: str) -> Iterator[Callable[..., CachedEmbeddings]]:
-    made: list[CachedEmbeddings] = []
-
+def make(
+    redis_url: str, build_cache: Callable[..., CachedEmbeddings]
+) -> Callable[..., CachedEmbeddings]:
     def build(inner: Any = None, **kwargs: Any) -> CachedEmbeddings:
         if inner is None:
             inner = CountingFakeEmbedding(size=16)
             kwargs.setdefault("model_id", "fake-16")
         kwargs.setdefault("redis_url", redis_url)
-        kwargs.setdefault("namespace", namespace)
-        embeddings = CachedEmbeddings(inner, **kwargs)
-        made.append(embeddings)
-        return embeddings
+        return build_cache(CachedEmbeddings, inner, **kwargs)
 
-    yield build
-    for embeddings in made:
-        embeddings.clear(all_models=True)
-        embeddings.close()
+    return build
 
 
 def inner_of(embeddings: CachedEmbeddings) -> CountingFakeEmbedding:

@@ -78,20 +78,14 @@ def counting(**kwargs: Any) -> CountingEmbedding:
 
 
 @pytest.fixture
-def make(redis_url: str, namespace: str) -> Iterator[Callable[..., CachedEmbedding]]:
-    made: list[CachedEmbedding] = []
-
+def make(
+    redis_url: str, build_cache: Callable[..., CachedEmbedding]
+) -> Callable[..., CachedEmbedding]:
     def build(inner: BaseEmbedding | None = None, **kwargs: Any) -> CachedEmbedding:
         kwargs.setdefault("redis_url", redis_url)
-        kwargs.setdefault("namespace", namespace)
-        embedding = CachedEmbedding(inner if inner is not None else counting(), **kwargs)
-        made.append(embedding)
-        return embedding
+        return build_cache(CachedEmbedding, inner if inner is not None else counting(), **kwargs)
 
-    yield build
-    for embedding in made:
-        embedding.clear(all_models=True)
-        embedding.close()
+    return build
 
 
 @pytest.fixture

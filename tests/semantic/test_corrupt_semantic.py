@@ -31,28 +31,21 @@ def embedder() -> LocalEmbedder:
 
 @pytest.fixture
 def build(
-    redis_servers: dict[str, str], namespace: str, embedder: LocalEmbedder
-) -> Iterator[Callable[..., RedisLLMCache]]:
-    made: list[RedisLLMCache] = []
-
+    redis_servers: dict[str, str],
+    build_cache: Callable[..., RedisLLMCache],
+    embedder: LocalEmbedder,
+) -> Callable[..., RedisLLMCache]:
     def make(strategy: str, kind: str = "stack", **kwargs: Any) -> RedisLLMCache:
-        cache = RedisLLMCache(
+        return build_cache(
+            RedisLLMCache,
             redis_url=redis_servers[kind],
-            namespace=namespace,
             embedder=embedder,
-            semantic_strategy=strategy,  # type: ignore[arg-type]
+            semantic_strategy=strategy,
             semantic_threshold=0.9,
-            timeout=2.0,
-            connect_timeout=2.0,
             **kwargs,
         )
-        made.append(cache)
-        return cache
 
-    yield make
-    for cache in made:
-        cache.clear()
-        cache.close()
+    return make
 
 
 @pytest.fixture

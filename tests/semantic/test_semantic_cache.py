@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -38,31 +38,22 @@ def embedder() -> LocalEmbedder:
 def semantic_cache(
     request: pytest.FixtureRequest,
     redis_servers: dict[str, str],
-    namespace: str,
+    build_cache: Callable[..., RedisLLMCache],
     embedder: LocalEmbedder,
-) -> Iterator[Callable[..., RedisLLMCache]]:
+) -> Callable[..., RedisLLMCache]:
     strategy, kind = request.param
-    made: list[RedisLLMCache] = []
 
     def make(**kwargs: Any) -> RedisLLMCache:
         kwargs.setdefault("redis_url", redis_servers[kind])
-        kwargs.setdefault("namespace", namespace)
         kwargs.setdefault("embedder", embedder)
         kwargs.setdefault("semantic_strategy", strategy)
         kwargs.setdefault("semantic_threshold", THRESHOLD)
         # Retrieval is what these tests check; the verifier has its own tests
         # (test_verifier_cache.py) and would reject some pairs quoted here.
         kwargs.setdefault("semantic_verifier", None)
-        kwargs.setdefault("timeout", 2.0)
-        kwargs.setdefault("connect_timeout", 2.0)
-        cache = RedisLLMCache(**kwargs)
-        made.append(cache)
-        return cache
+        return build_cache(RedisLLMCache, **kwargs)
 
-    yield make
-    for cache in made:
-        cache.clear()
-        cache.close()
+    return make
 
 
 def chat(*messages: Any) -> str:
@@ -269,27 +260,21 @@ def test_failing_embedder_is_a_counted_miss(
 @pytest.mark.parametrize(("kind", "expected"), [("stack", "search"), ("plain", "vectorset")])
 def test_auto_strategy_and_default_threshold(
     redis_servers: dict[str, str],
-    namespace: str,
+    build_cache: Callable[..., RedisLLMCache],
     embedder: LocalEmbedder,
     kind: str,
     expected: str,
 ) -> None:
-    cache = RedisLLMCache(
-        redis_url=redis_servers[kind], namespace=namespace, embedder=embedder, timeout=2.0
-    )
-    try:
-        cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("a"))
-        assert cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM) == answer("a")
-        semantic = cache.stats()["semantic"]
-        assert semantic["strategy"] == expected
-        assert semantic["threshold_calibrated"] is True and 0.9 < semantic["threshold"] < 1
-    finally:
-        cache.clear()
-        cache.close()
+    cache = build_cache(RedisLLMCache, redis_url=redis_servers[kind], embedder=embedder)
+    cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("a"))
+    assert cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM) == answer("a")
+    semantic = cache.stats()["semantic"]
+    assert semantic["strategy"] == expected
+    assert semantic["threshold_calibrated"] is True and 0.9 < semantic["threshold"] < 1
 
 
 def test_llama_index_embedding_as_the_semantic_embedder(
-    redis_servers: dict[str, str], namespace: str
+    redis_servers: dict[str, str], build_cache: Callable[..., RedisLLMCache]
 ) -> None:
     from llama_index.core.embeddings import MockEmbedding
 
@@ -297,18 +282,13 @@ def test_llama_index_embedding_as_the_semantic_embedder(
 
     embedder = LlamaIndexEmbedder(MockEmbedding(embed_dim=8), model="mock-8")
     assert embedder.identity.dimensions == 8
-    cache = RedisLLMCache(
+    cache = build_cache(
+        RedisLLMCache,
         redis_url=redis_servers["plain"],
-        namespace=namespace,
         embedder=embedder,
         semantic_threshold=0.99,
-        timeout=2.0,
     )
-    try:
-        # MockEmbedding gives every text the same vector: any question is a paraphrase.
-        cache.update(chat(HumanMessage("first question")), LLM, answer("a"))
-        assert cache.lookup(chat(HumanMessage("another question")), LLM) == answer("a")
-        assert cache.stats()["semantic"]["embedder"].startswith('{"dimensions":8')
-    finally:
-        cache.clear()
-        cache.close()
+    # MockEmbedding gives every text the same vector: any question is a paraphrase.
+    cache.update(chat(HumanMessage("first question")), LLM, answer("a"))
+    assert cache.lookup(chat(HumanMessage("another question")), LLM) == answer("a")
+    assert cache.stats()["semantic"]["embedder"].startswith('{"dimensions":8')

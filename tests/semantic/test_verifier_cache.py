@@ -7,7 +7,7 @@ Similarities quoted in comments were measured with the bundled model.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -35,31 +35,22 @@ def embedder() -> LocalEmbedder:
 def make(
     request: pytest.FixtureRequest,
     redis_servers: dict[str, str],
-    namespace: str,
+    build_cache: Callable[..., RedisLLMCache],
     embedder: LocalEmbedder,
-) -> Iterator[Callable[..., RedisLLMCache]]:
+) -> Callable[..., RedisLLMCache]:
     strategy, kind = request.param
-    made: list[RedisLLMCache] = []
 
     def build(semantic: dict[str, Any] | None = None, **kwargs: Any) -> RedisLLMCache:
         """``semantic``: SemanticSettings fields (the strategy is the fixture's)."""
         kwargs.setdefault("redis_url", redis_servers[kind])
-        kwargs.setdefault("namespace", namespace)
         kwargs.setdefault("embedder", embedder)
-        kwargs.setdefault("timeout", 2.0)
-        kwargs.setdefault("connect_timeout", 2.0)
         if semantic is None:
             kwargs["semantic_strategy"] = strategy
         else:
             kwargs["semantic"] = SemanticSettings(strategy=strategy, **semantic)
-        cache = RedisLLMCache(**kwargs)
-        made.append(cache)
-        return cache
+        return build_cache(RedisLLMCache, **kwargs)
 
-    yield build
-    for cache in made:
-        cache.clear()
-        cache.close()
+    return build
 
 
 def chat(text: str) -> str:
