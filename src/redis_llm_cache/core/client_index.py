@@ -10,7 +10,7 @@ change journal -- so writes, removals and ``clear`` anywhere become visible
 without re-reading the index.
 
 Keys (``<p>`` = ``<namespace>:sem:v1:c:<index16>:``, ``<index16>`` a digest of the
-embedder identity, dimensions and stored type, see :mod:`._index_common`)::
+embedder identity, dimensions and stored type, see :mod:`.keys`)::
 
     <p>e:<id64>   HASH    one entry: v (vector bytes), p (partition), k (exact key),
                           t (text), c (created ms), x (expires ms, "inf": never);
@@ -95,21 +95,19 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ConfigurationError
-from ._index_common import (
+from ._index_common import check_args, raise_if_error, text
+from .embedder import Matrix
+from .keys import (
     CLIENT,
     CLIENT_ENTRY,
     CLIENT_JOURNAL,
     CLIENT_REGISTRY,
     ENTRY_HEX,
-    check_args,
     entry_id,
+    escape_glob,
     index_digest,
-    raise_if_error,
     semantic_prefix,
-    text,
 )
-from .embedder import Matrix
-from .keys import escape_glob
 from .ops import Call, Operation, Pipeline, RedisOperation
 from .scan import scan_each
 from .vector_index import Candidate, IndexEntry

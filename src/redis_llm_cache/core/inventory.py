@@ -20,30 +20,31 @@ from typing import Any
 
 import orjson
 
-from ._index_common import (
+from ._index_common import raise_if_error, text
+from .codec import MAGIC
+from .keys import (
     CLIENT,
     CLIENT_ENTRY,
     CLIENT_JOURNAL,
     CLIENT_REGISTRY,
     ENTRY_HEX,
     INDEX_HEX,
+    SCOPE_HEX,
     SEARCH_ENTRY,
     SEARCH_INDEX,
     USAGE,
     VECTOR_SET,
     VECTOR_SET_POINTER,
-    raise_if_error,
+    KeySpace,
+    embedding_prefix,
+    escape_glob,
     semantic_prefix,
-    text,
     usage_prefix,
 )
-from .codec import MAGIC
-from .keys import KEY_VERSION, KeySpace, escape_glob
 from .ops import Call, Pipeline, RedisOperation
 from .scan import scan_each, unlink_batch
 from .vector_index import PARTITION_HEX
 
-_SCOPE_HEX = 16
 _ANY_INDEX = "?" * INDEX_HEX
 _ANY_ENTRY = "?" * ENTRY_HEX
 
@@ -129,8 +130,8 @@ def namespace_inventory(
 
     report: dict[str, Any] = {"namespace": namespace, "exact": exact, "semantic": semantic}
     if embedding_namespace is not None:
-        prefix = f"{embedding_namespace}:emb:{KEY_VERSION}:"
-        vectors = yield from _keys(f"{escape_glob(prefix)}{'?' * _SCOPE_HEX}:{_ANY_ENTRY}")
+        prefix = embedding_prefix(embedding_namespace)
+        vectors = yield from _keys(f"{escape_glob(prefix)}{'?' * SCOPE_HEX}:{_ANY_ENTRY}")
         by_model = Counter(key[len(prefix) :].split(":")[0] for key in vectors)
         report["embeddings"] = {
             "namespace": embedding_namespace,

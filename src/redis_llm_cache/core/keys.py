@@ -16,11 +16,29 @@ An exact-tier entry key looks like::
   used in a pattern. Patterns spell out the fixed-width digest fields with ``?``
   and never end in ``*``, so a pattern for namespace ``a`` cannot match keys of
   namespace ``a:llm:v1:...`` or ``a*``.
+
+Semantic-tier keys (the vector index of each strategy, and per-entry usage) all
+start with :func:`semantic_prefix`, ``<namespace>:sem:v1:``, followed by one of
+the key kinds named below (``h``, ``idx``, ``c``, ``vs``, ``vsk``, ``usage``);
+the strategies build their keys from these names and the inventory its scan
+patterns, so the two cannot drift apart. Two digests recur in them:
+
+* ``<index16>`` (:func:`index_digest`): SHA-256 of the length-delimited parts key
+  version, strategy family, embedder identity, dimensions and stored type, so two
+  embedders (or one embedder stored two ways) never share an index;
+* ``<entry64>`` (:func:`entry_id`): the last ``:``-segment of the exact tier's key
+  when it is a 64-hex digest (it is for every key :class:`KeySpace` makes, and that
+  digest already covers namespace, tenant, ``llm_string`` and prompt), else the
+  SHA-256 of the whole exact key.
+
+Each strategy module documents what its keys hold. Cached embedding vectors:
+:class:`EmbeddingKeys`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -28,8 +46,11 @@ from functools import lru_cache
 #: simply stop being found (and expire by TTL) instead of being misread.
 KEY_VERSION = "v1"
 
-_SCOPE_HEX = 16  # 64-bit scope digests: only used to narrow a clear()
-_ENTRY_HEX = 64  # full SHA-256: the identity of an entry
+#: Hex characters of a scope digest (tenant, ``llm_string``, embedding model): 64
+#: bits, only used to narrow a clear() or a scan.
+SCOPE_HEX = 16
+#: Hex characters of an entry digest: the full SHA-256, the identity of an entry.
+ENTRY_HEX = 64
 
 
 def encode_parts(*parts: str) -> bytes:
@@ -50,7 +71,7 @@ def encode_parts(*parts: str) -> bytes:
 def scope_digest(kind: str, value: str) -> str:
     """Short digest of one scoping value (tenant or llm_string); memoized since
     an application uses few distinct values and each is hashed on every call."""
-    return hashlib.sha256(encode_parts(KEY_VERSION, kind, value)).hexdigest()[:_SCOPE_HEX]
+    return hashlib.sha256(encode_parts(KEY_VERSION, kind, value)).hexdigest()[:SCOPE_HEX]
 
 
 def escape_glob(text: str) -> str:
@@ -104,10 +125,10 @@ class KeySpace:
 
     def entry_pattern(self, tenant: str | None = None, llm_string: str | None = None) -> str:
         """``SCAN MATCH`` pattern for entries, optionally of one tenant / llm_string."""
-        any_scope = "?" * _SCOPE_HEX
+        any_scope = "?" * SCOPE_HEX
         tenant_part = any_scope if tenant is None else scope_digest("tenant", tenant)
         llm_part = any_scope if llm_string is None else scope_digest("llm", llm_string)
-        return f"{escape_glob(self.prefix)}{tenant_part}:{llm_part}:{'?' * _ENTRY_HEX}"
+        return f"{escape_glob(self.prefix)}{tenant_part}:{llm_part}:{'?' * ENTRY_HEX}"
 
 
 class TenantKeys:
@@ -148,6 +169,11 @@ class TenantKeys:
         return f"{self._prefix}{scope_digest('llm', llm_string)}:{state.hexdigest()}"
 
 
+def embedding_prefix(namespace: str) -> str:
+    """Prefix of every cached embedding vector of ``namespace`` (:class:`EmbeddingKeys`)."""
+    return f"{namespace}:emb:{KEY_VERSION}:"
+
+
 class EmbeddingKeys:
     """Keys of cached vectors for one namespace and one embedding model.
 
@@ -170,7 +196,7 @@ class EmbeddingKeys:
     __slots__ = ("_states", "model_digest", "prefix")
 
     def __init__(self, namespace: str, identity_key: str) -> None:
-        self.prefix = f"{namespace}:emb:{KEY_VERSION}:"
+        self.prefix = embedding_prefix(namespace)
         self.model_digest = scope_digest("embedder", identity_key)
         self._states = {
             role: hashlib.sha256(
@@ -193,5 +219,49 @@ class EmbeddingKeys:
     def pattern(self, *, all_models: bool = False) -> str:
         """``SCAN MATCH`` pattern for this model's vectors (or every model's in the
         namespace); fixed-width, so it cannot match outside the namespace."""
-        model = "?" * _SCOPE_HEX if all_models else self.model_digest
-        return f"{escape_glob(self.prefix)}{model}:{'?' * _ENTRY_HEX}"
+        model = "?" * SCOPE_HEX if all_models else self.model_digest
+        return f"{escape_glob(self.prefix)}{model}:{'?' * ENTRY_HEX}"
+
+
+# -- the semantic tier ------------------------------------------------------------------
+
+#: Hex characters of an index digest (64 bits: only separates indexes of one namespace).
+INDEX_HEX = 16
+
+# What a semantic-tier key holds: the segment after :func:`semantic_prefix`.
+SEARCH_INDEX = "idx"  # search: the RediSearch index name, ``idx:<index16>``
+SEARCH_ENTRY = "h"  # search: one hash per entry, ``h:<index16>:<entry64>``
+CLIENT = "c"  # client: ``c:<index16>:`` + CLIENT_ENTRY / CLIENT_REGISTRY / CLIENT_JOURNAL
+CLIENT_ENTRY = "e"  # ... ``e:<entry64>``, one hash per entry
+CLIENT_REGISTRY = "ids"  # ... the ids sorted set
+CLIENT_JOURNAL = "log"  # ... the change journal (a stream)
+VECTOR_SET = "vs"  # vectorset: one set per partition, ``vs:<index16>:<partition32>``
+VECTOR_SET_POINTER = "vsk"  # vectorset: entry -> partition, ``vsk:<index16>:<entry64>``
+USAGE = "usage"  # any strategy: per-entry usage hash, ``usage:<entry64>``
+
+_HEX64 = re.compile(rf"[0-9a-f]{{{ENTRY_HEX}}}")
+
+
+def semantic_prefix(namespace: str) -> str:
+    """Prefix of every semantic-tier key of ``namespace``."""
+    return f"{namespace}:sem:{KEY_VERSION}:"
+
+
+def usage_prefix(namespace: str) -> str:
+    """Prefix of the per-entry usage hashes (created, hits, last hit) of ``namespace``."""
+    return f"{semantic_prefix(namespace)}{USAGE}:"
+
+
+def index_digest(family: str, model_key: str, dimensions: int, stored_as: str) -> str:
+    """``<index16>``: the digest naming one strategy's index of one embedder."""
+    raw = encode_parts(KEY_VERSION, "semantic-index", family, model_key, str(dimensions), stored_as)
+    return hashlib.sha256(raw).hexdigest()[:INDEX_HEX]
+
+
+def entry_id(exact_key: str) -> str:
+    """``<entry64>``: the 64-hex id of the entry stored at ``exact_key`` (see the
+    module docstring)."""
+    last = exact_key.rsplit(":", 1)[-1]
+    if _HEX64.fullmatch(last):
+        return last
+    return hashlib.sha256(encode_parts(KEY_VERSION, "entry", exact_key)).hexdigest()

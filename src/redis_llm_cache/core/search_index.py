@@ -14,7 +14,7 @@ written by ``HSET`` and given its TTL by ``PEXPIRE`` (or ``PERSIST``) in the sam
 pipeline; the whole key expires, so no hash-field expiry is needed, and
 RediSearch drops a document when its key expires or is deleted. One index
 ``<ns>:sem:v1:idx:<index16>`` (``ON HASH PREFIX <ns>:sem:v1:h:<index16>:``) per
-namespace and embedder (see :mod:`._index_common` for the digests).
+namespace and embedder (see :mod:`.keys` for the digests).
 
 Why the partition is a pre-filter: the query is the hybrid form
 ``(@p:{<partition>})=>[KNN k @v $vec]``; RediSearch restricts the KNN to documents
@@ -35,19 +35,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._index_common import (
+from ._index_common import check_args, raise_if_error, text
+from .embedder import Matrix
+from .keys import (
     ENTRY_HEX,
     SEARCH_ENTRY,
     SEARCH_INDEX,
-    check_args,
     entry_id,
+    escape_glob,
     index_digest,
-    raise_if_error,
     semantic_prefix,
-    text,
 )
-from .embedder import Matrix
-from .keys import escape_glob
 from .ops import Call, Operation, Pipeline
 from .scan import scan_each, unlink_batch
 from .vector_index import Candidate, IndexEntry

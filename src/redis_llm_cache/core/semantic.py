@@ -30,11 +30,10 @@ import numpy as np
 
 from ..config import CacheSettings
 from ..errors import ConfigurationError
-from ._index_common import ENTRY_HEX, entry_id, usage_prefix
 from .eligibility import DEFAULT_BYPASS, BypassRule, bypass_reason, resolve_rules
 from .embedder import EmbedderIdentity, Matrix, as_normalized_matrix
 from .exact import ExactTier
-from .keys import escape_glob
+from .keys import ENTRY_HEX, entry_id, escape_glob, usage_prefix
 from .ops import Call, Embed, Operation, Pipeline
 from .scan import scan_each, unlink_batch
 from .stats import CacheStats

@@ -6,7 +6,7 @@ server has it; older 8.x servers get the attributes with ``VGETATTR`` in a
 pipeline (found out once, on the first search). Each command touches one key, so
 the layout also works on Redis Cluster.
 
-Storage, per entry (``<index16>``/``<entry64>``: see :mod:`._index_common`):
+Storage, per entry (``<index16>``/``<entry64>``: see :mod:`.keys`):
 
 * one element ``<entry64>`` of the vector set ``<ns>:sem:v1:vs:<index16>:<partition32>``
   holding the vector (``NOQUANT`` for ``dtype="float32"``, ``Q8`` for
@@ -63,19 +63,19 @@ import numpy as np
 import orjson
 
 from ..errors import ConfigurationError
-from ._index_common import (
+from ._index_common import check_args, raise_if_error, text
+from .embedder import Matrix
+from .keys import (
     ENTRY_HEX,
+    KEY_VERSION,
     VECTOR_SET,
     VECTOR_SET_POINTER,
-    check_args,
+    encode_parts,
     entry_id,
+    escape_glob,
     index_digest,
-    raise_if_error,
     semantic_prefix,
-    text,
 )
-from .embedder import Matrix
-from .keys import KEY_VERSION, encode_parts, escape_glob
 from .ops import Call, Operation, Pipeline, RedisOperation
 from .scan import scan_each, unlink_batch
 from .vector_index import PARTITION_HEX, Candidate, IndexEntry
