@@ -47,6 +47,15 @@ RECENT_HITS = 20
 DEFAULT_DTYPES = {"search": "float16", "vectorset": "float32", "client": "float16"}
 
 
+#: Why ``strategy="search"`` is refused on a Redis Cluster (``auto`` never picks it there).
+SEARCH_ON_CLUSTER = (
+    "semantic strategy 'search' (RediSearch) is not supported on a Redis Cluster: "
+    "RediSearch does not search across the shards of an open-source cluster (each shard "
+    "would index only its own keys). Use 'vectorset' (Redis 8: vector sets are built in) "
+    "or 'client' (any Redis), or 'auto', which picks one of them on a cluster."
+)
+
+
 def make_index(
     strategy: str, *, namespace: str, model_key: str, dimensions: int, dtype: str | None
 ) -> VectorIndex:
@@ -128,6 +137,7 @@ class ResponseCache(Generic[T]):
         # What a hit saved (tokens of the stored answer); must not raise.
         self._usage_of = usage_of
         if embedder is not None and self.semantic_settings.strategy != "auto":
+            self._refuse_search_on_cluster()  # known here with cluster=True or a cluster client
             self._semantic = self._build_semantic(self.semantic_settings.strategy)
 
     # -- the semantic tier, built on first use (strategy detection needs Redis) ------------
@@ -151,7 +161,15 @@ class ResponseCache(Generic[T]):
             stats=self.stats_counter,
         )
 
+    def _refuse_search_on_cluster(self) -> None:
+        """``ConfigurationError`` for ``strategy="search"`` on a Redis Cluster: at
+        construction when the settings or the client say cluster, else at the first
+        semantic use after the connection found it out (``cluster=None``)."""
+        if self.semantic_settings.strategy == "search" and self.connector.is_cluster:
+            raise ConfigurationError(SEARCH_ON_CLUSTER)
+
     def _semantic_tier(self) -> Operation[SemanticTier[T]]:
+        self._refuse_search_on_cluster()
         if self._semantic is None:
             strategy = yield from detect_strategy()
             with self._semantic_lock:
@@ -253,6 +271,8 @@ class ResponseCache(Generic[T]):
             return fallback
         try:
             result = run_sync(op, self._execute)
+        except ConfigurationError:
+            raise  # settings the server contradicts: every call would fail, so say so
         except Exception as exc:  # a defect or a failing embedder must not break the app
             self._policy.failed(exc, during=during, fail_open=fail_open)
             return fallback
@@ -267,6 +287,8 @@ class ResponseCache(Generic[T]):
             return fallback
         try:
             result = await run_async(op, self._aexecute)
+        except ConfigurationError:
+            raise  # settings the server contradicts: every call would fail, so say so
         except Exception as exc:  # a defect or a failing embedder must not break the app
             self._policy.failed(exc, during=during, fail_open=fail_open)
             return fallback

@@ -5,11 +5,12 @@
   set is one key, so one partition lives on one master) and ``client`` -- driven
   by the cache's own :class:`RedisConnector`, as in production.
 * The LangChain semantic-cache suite runs unchanged with both strategies.
-* ``auto`` picks ``vectorset`` on a Redis 8 cluster.
+* ``auto`` picks ``vectorset`` on a Redis 8 cluster; a forced ``search`` is refused.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -43,6 +44,7 @@ from redis_llm_cache.core.client_index import ClientIndex
 from redis_llm_cache.core.ops import run_sync
 from redis_llm_cache.core.vectorset_index import VectorSetIndex
 from redis_llm_cache.embedders import LocalEmbedder
+from redis_llm_cache.errors import ConfigurationError
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.redis.connection import RedisConnector
 from redis_llm_cache.redis.embedded import EmbeddedCluster
@@ -113,3 +115,51 @@ def test_auto_strategy_on_a_cluster_is_vectorset(
     assert cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM) == answer("a")
     assert cache.stats()["semantic"]["strategy"] == "vectorset"
     assert cache.core.connector.is_cluster is True
+
+
+def test_search_strategy_is_refused_on_a_cluster(
+    redis_cluster: EmbeddedCluster,
+    make_cache: Callable[..., RedisLLMCache],
+    namespace: str,
+    embedder: LocalEmbedder,  # noqa: F811
+) -> None:
+    settings: dict[str, Any] = {
+        "namespace": namespace, "embedder": embedder, "semantic_strategy": "search",
+        "timeout": 2.0, "connect_timeout": 2.0,
+    }  # fmt: skip
+    refused = "not supported on a Redis Cluster.*'vectorset'.*'client'"
+    # Told it is a cluster: refused when built, before any I/O.
+    with pytest.raises(ConfigurationError, match=refused):
+        RedisLLMCache(redis_url=redis_cluster.url, cluster=True, **settings)
+    client = redis.cluster.RedisCluster.from_url(redis_cluster.url)
+    try:
+        with pytest.raises(ConfigurationError, match=refused):
+            RedisLLMCache(redis_client=client, **settings)
+    finally:
+        client.close()
+
+    # Found out at the first connection (INFO cluster): every call that reaches the
+    # semantic tier (not an exact hit) raises, sync and async -- not a miss counted
+    # as an error.
+    make_cache()  # no semantic tier: clears the exact entry update() stores below
+    cache = RedisLLMCache(redis_url=redis_cluster.url, **settings)
+    prompt = chat(HumanMessage("How do I reset my password?"))
+
+    async def alookup_refused() -> None:
+        try:
+            with pytest.raises(ConfigurationError, match=refused):
+                await cache.alookup(chat(HumanMessage("How can I reset my password?")), LLM)
+        finally:
+            await cache.aclose()
+
+    try:
+        assert cache.core.connector.is_cluster is None  # not connected yet
+        with pytest.raises(ConfigurationError, match=refused):
+            cache.lookup(prompt, LLM)
+        assert cache.core.connector.is_cluster is True
+        with pytest.raises(ConfigurationError, match=refused):
+            cache.update(prompt, LLM, answer("a"))
+        asyncio.run(alookup_refused())
+        assert cache.stats()["errors"] == 0
+    finally:
+        cache.close()
