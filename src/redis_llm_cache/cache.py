@@ -162,9 +162,11 @@ class ResponseCache(Generic[T]):
         )
 
     def _refuse_search_on_cluster(self) -> None:
-        """``ConfigurationError`` for ``strategy="search"`` on a Redis Cluster: at
-        construction when the settings or the client say cluster, else at the first
-        semantic use after the connection found it out (``cluster=None``)."""
+        """``ConfigurationError`` for ``strategy="search"`` on a Redis Cluster: raised
+        at construction when the settings or the client say cluster; when only the
+        connection finds it out (``cluster=None``), every semantic use fails open like
+        any other failure -- counted as ``internal:ConfigurationError`` and logged at
+        WARNING with this message -- so the app keeps running on the exact tier."""
         if self.semantic_settings.strategy == "search" and self.connector.is_cluster:
             raise ConfigurationError(SEARCH_ON_CLUSTER)
 
@@ -271,8 +273,6 @@ class ResponseCache(Generic[T]):
             return fallback
         try:
             result = run_sync(op, self._execute)
-        except ConfigurationError:
-            raise  # settings the server contradicts: every call would fail, so say so
         except Exception as exc:  # a defect or a failing embedder must not break the app
             self._policy.failed(exc, during=during, fail_open=fail_open)
             return fallback
@@ -287,8 +287,6 @@ class ResponseCache(Generic[T]):
             return fallback
         try:
             result = await run_async(op, self._aexecute)
-        except ConfigurationError:
-            raise  # settings the server contradicts: every call would fail, so say so
         except Exception as exc:  # a defect or a failing embedder must not break the app
             self._policy.failed(exc, during=during, fail_open=fail_open)
             return fallback

@@ -4,7 +4,6 @@ The tree::
 
     CacheError                      root: catch this to catch everything we raise
     ├── ConfigurationError          bad settings, found at construction (no I/O involved)
-    │                               -- or, for one the server contradicts, at the first call
     ├── BackendError                Redis failed or was unreachable (only when fail_open=False)
     ├── CorruptEntryError           a stored value is not one of ours or cannot be decoded
     ├── UnsupportedValueError       a value we refuse to store because it would not round-trip
@@ -25,10 +24,10 @@ class CacheError(Exception):
 
 
 class ConfigurationError(CacheError, ValueError):
-    """A setting is invalid; raised when the object is built -- or, for a setting that
-    only the server can contradict (``semantic_strategy="search"`` on a Redis Cluster
-    found out by ``INFO cluster``), by every call that needs the setting once the
-    connection found it out: not a silent miss."""
+    """A setting is invalid; raised when the object is built, never later. (A setting
+    only the server can contradict -- ``semantic_strategy="search"`` on a Redis
+    Cluster found out by ``INFO cluster`` -- fails each call open instead, counted
+    and logged like any other failure.)"""
 
 
 class BackendError(CacheError):
