@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from redis_llm_cache.core.calibration import served_rates
 from redis_llm_cache.core.thresholds import CALIBRATED
 from redis_llm_cache.embedders import LocalEmbedder
 
@@ -53,13 +54,9 @@ def similarities(embedder: LocalEmbedder, path: Path, limit: int) -> tuple[np.nd
 
 
 def rates(sims: np.ndarray, labels: np.ndarray, t: float) -> tuple[float, float, float]:
-    hit = sims >= t
-    positives, negatives = labels == 1, labels == 0
-    recall = float(hit[positives].mean()) if positives.any() else float("nan")
-    wrong = float(hit[negatives].mean()) if negatives.any() else float("nan")
-    right_hits, all_hits = int((hit & positives).sum()), int(hit.sum())
-    precision = right_hits / all_hits if all_hits else float("nan")
-    return precision, recall, wrong
+    """(precision, recall, wrong-hit rate) of threshold ``t``; ``nan`` where undefined."""
+    served = served_rates(sims >= t, labels)
+    return served.precision, served.recall, served.wrong_hit_rate
 
 
 def main() -> int:

@@ -118,6 +118,12 @@ def main() -> int:
     parser.add_argument("--dev-pairs", type=int, default=250, help="DEV pairs per set")
     parser.add_argument("--split", choices=("test", "dev"), default="test")
     parser.add_argument("--embed-only", action="store_true")
+    parser.add_argument(
+        "--safe-wrong",
+        type=float,
+        default=0.05,
+        help="wrong-hit bar of the 'one static threshold safe on every set' baseline",
+    )
     args = parser.parse_args()
     files = set_files(args.data)
     if args.embed_only:

@@ -44,20 +44,22 @@ def features(a: list[str], b: list[str], sims: np.ndarray) -> np.ndarray:
 #: number conflict never more. PAWS-X alone would teach the opposite for overlap
 #: (its near-misses are scrambles of the same words), which does not transfer.
 SIGNS = {
-    "similarity": 1, "token_overlap": 1, "bigram_overlap": 1, "order_discordance": -1,
+    "similarity": 1, "token_overlap": 1, "bigram_overlap": 1, "shared_words_reordered": -1,
     "same_words_reordered": -1, "direction_swapped": -1, "number_conflict": -1,
     "number_one_side": -1, "negation_mismatch": -1, "length_ratio": 1, "key_mismatch": -1,
 }  # fmt: skip
 
 
 def fit_logistic(
-    x: np.ndarray, y: np.ndarray, w: np.ndarray, signs: np.ndarray, l2: float = 1.0
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, signs: np.ndarray | None, l2: float = 1.0
 ) -> np.ndarray:
     """Weighted L2 logistic regression with sign constraints; returns [bias, *weights].
 
     Newton's method on the free weights; a weight that ends with the wrong sign is
     fixed at 0 and the fit repeated (an active-set method; few features). ``signs``:
-    +1 / -1 per feature, 0 to leave it out."""
+    +1 / -1 per feature, 0 to leave it out; ``None``: every weight free (no prior)."""
+    if signs is None:
+        signs = np.full(x.shape[1], 2)  # 2: used, either sign
     design = np.hstack([np.ones((len(x), 1)), x])
     free = np.concatenate([[True], signs != 0])  # sign 0: the feature is left out
     sign = np.concatenate([[0], signs])
@@ -76,7 +78,7 @@ def fit_logistic(
             if np.abs(step).max() < 1e-9:
                 break
         beta[cols] = b
-        wrong = (sign * beta) < 0
+        wrong = (np.abs(sign) == 1) & ((sign * beta) < 0)
         if not wrong.any():
             return beta
         free &= ~wrong

@@ -116,19 +116,50 @@ def pair_similarities(
     return similarities
 
 
-def evaluate(similarities: np.ndarray, labels: np.ndarray, threshold: float) -> ThresholdRow:
-    """What ``threshold`` does on the pairs (see module docstring)."""
-    hit = similarities >= threshold
-    positives = int(labels.sum())
-    negatives = len(labels) - positives
+@dataclass(frozen=True, slots=True)
+class ServedRates:
+    """What a decision did on labelled pairs; ``nan`` where a share has no base
+    (no hits for ``precision``, no paraphrases for ``recall``, no near-misses for
+    ``wrong_hit_rate``)."""
+
+    hits: int
+    precision: float
+    recall: float
+    wrong_hit_rate: float
+
+
+def served_rates(served: np.ndarray, labels: np.ndarray) -> ServedRates:
+    """Rates of any decision -- a threshold, or a threshold plus a verifier -- given
+    as a boolean ``served`` per pair (``labels``: true/1 for a paraphrase).
+
+    The one place these shares are computed: :func:`evaluate`, the CLI's
+    ``calibrate`` and the correctness benchmarks all read them from here."""
+    hit = np.asarray(served, dtype=bool)
+    marks = np.asarray(labels, dtype=bool)
+    positives = int(marks.sum())
+    negatives = len(marks) - positives
     hits = int(hit.sum())
-    right = int((hit & labels).sum())
+    right = int((hit & marks).sum())
+    nan = float("nan")
+    return ServedRates(
+        hits=hits,
+        precision=right / hits if hits else nan,
+        recall=right / positives if positives else nan,
+        wrong_hit_rate=(hits - right) / negatives if negatives else nan,
+    )
+
+
+def evaluate(similarities: np.ndarray, labels: np.ndarray, threshold: float) -> ThresholdRow:
+    """What ``threshold`` does on the pairs (see module docstring). Shares with no
+    base are reported as 1.0 precision (no hits: none wrong) and 0.0 recall /
+    wrong-hit rate, so the table never shows ``nan``."""
+    rates = served_rates(similarities >= threshold, labels)
     return ThresholdRow(
         threshold=float(threshold),
-        hits=hits,
-        precision=right / hits if hits else 1.0,
-        recall=right / positives if positives else 0.0,
-        wrong_hit_rate=(hits - right) / negatives if negatives else 0.0,
+        hits=rates.hits,
+        precision=1.0 if math.isnan(rates.precision) else rates.precision,
+        recall=0.0 if math.isnan(rates.recall) else rates.recall,
+        wrong_hit_rate=0.0 if math.isnan(rates.wrong_hit_rate) else rates.wrong_hit_rate,
     )
 
 
