@@ -38,6 +38,7 @@ test: $(VENV)/.installed-dev
 # (they take tens of minutes, and the correctness one needs labelled pairs).
 bench: $(VENV)/.installed-bench
 	$(PY) bench/exact_lookup.py
+	$(PY) bench/exact_hit_python.py
 	$(PY) bench/embeddings.py
 
 lint: $(VENV)/.installed-dev

@@ -10,12 +10,18 @@ from typing import Any
 import pytest
 from langchain_core.language_models import LLM
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
-from langchain_core.outputs import Generation, LLMResult
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+from langchain_core.outputs import (
+    ChatGeneration,
+    ChatGenerationChunk,
+    Generation,
+    LLMResult,
+)
 
 from redis_llm_cache.core.stats import CacheStats
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.langchain.callbacks import ProviderCacheCallback
+from redis_llm_cache.langchain.usage import generations_usage
 
 
 def model_answering(*messages: AIMessage, **kwargs: Any) -> GenericFakeChatModel:
@@ -192,3 +198,80 @@ def test_stats_reset_clears_the_new_sections() -> None:
     snapshot = stats.snapshot()
     assert snapshot["tokens_saved"]["by_model"] == {}
     assert snapshot["lookup_seconds_histogram"]["by_outcome"] == {}
+
+
+def test_lookups_of_several_models_and_tiers_add_up() -> None:
+    stats = CacheStats()
+    stats.record_lookup(0.0003, "exact", ("gpt-4o-mini", 100, 10))
+    stats.record_lookup(0.0007, "exact", ("gpt-4o-mini", 100, 10))
+    stats.record_lookup(0.003, "exact", ("claude-sonnet-4-5", 50, 5))
+    stats.record_lookup(0.02, "semantic", ("gpt-4o-mini", 100, 10))
+    stats.record_lookup(0.0004, "exact", None)
+    stats.record_lookup(0.0002, None)
+    stats.record_lookup(3.0, None)
+    snapshot = stats.snapshot()
+    assert (snapshot["hits"], snapshot["hits_exact"], snapshot["hits_semantic"]) == (5, 4, 1)
+    assert snapshot["misses"] == 2
+    assert snapshot["hit_rate"] == pytest.approx(5 / 7)
+    assert snapshot["lookup_ms"]["count"] == 7
+    histogram = snapshot["lookup_seconds_histogram"]
+    assert histogram["le"][:2] == [0.0005, 0.001]
+    by_outcome = histogram["by_outcome"]
+    # Buckets per outcome, merged over the models that hit (last bucket: above 2.5 s).
+    assert by_outcome["exact"]["buckets"] == [2, 1, 0, 1] + [0] * 9
+    assert by_outcome["exact"]["sum"] == pytest.approx(0.0003 + 0.0007 + 0.003 + 0.0004)
+    assert by_outcome["semantic"]["buckets"] == [0] * 5 + [1] + [0] * 7
+    assert by_outcome["miss"]["buckets"] == [1] + [0] * 11 + [1]
+    assert by_outcome["miss"]["sum"] == pytest.approx(3.0002)
+    saved = snapshot["tokens_saved"]
+    assert saved["by_model"] == {
+        "gpt-4o-mini": {"hits": 3, "input": 300, "output": 30},
+        "claude-sonnet-4-5": {"hits": 1, "input": 50, "output": 5},
+        "unknown": {"hits": 1, "input": 0, "output": 0},
+    }
+    assert saved["by_tier"] == {
+        "exact": {"hits": 4, "input": 250, "output": 25},
+        "semantic": {"hits": 1, "input": 100, "output": 10},
+    }
+    assert (saved["input"], saved["output"]) == (350, 35)
+
+
+USAGE = {"input_tokens": 7, "output_tokens": 2, "total_tokens": 9}
+
+
+def chat(message: AIMessage | HumanMessage) -> ChatGeneration:
+    return ChatGeneration(message=message)
+
+
+@pytest.mark.parametrize(
+    ("generations", "expected"),
+    [
+        ([Generation(text="plain")], None),
+        ([chat(AIMessage(content="no usage"))], None),
+        ([chat(HumanMessage(content="not an AI message"))], None),
+        ([chat(OPENAI_NORMALIZED)], ("gpt-4o-mini", 1200, 3)),
+        (
+            [Generation(text="x"), chat(DEEPSEEK), chat(OPENAI_NORMALIZED)],
+            ("deepseek-chat", 900, 3),
+        ),
+        (
+            [chat(AIMessage(content="a", usage_metadata=USAGE, response_metadata={"model": "m"}))],
+            ("m", 7, 2),
+        ),
+        ([chat(AIMessage(content="a", usage_metadata=USAGE))], ("unknown", 7, 2)),
+        (
+            [ChatGenerationChunk(message=AIMessageChunk(content="a", usage_metadata=USAGE))],
+            ("unknown", 7, 2),
+        ),
+        # Not validated (built without pydantic): odd counts are not counts.
+        (
+            [chat(AIMessage.model_construct(content="a", usage_metadata={"input_tokens": True}))],
+            ("unknown", 0, 0),
+        ),
+        ([chat(AIMessage.model_construct(content="a", usage_metadata=["no"]))], None),
+    ],
+)
+def test_generations_usage_reads_the_first_answer_with_usage(
+    generations: list[Generation], expected: tuple[str, int, int] | None
+) -> None:
+    assert generations_usage(generations) == expected

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from .config import CacheSettings
@@ -182,19 +182,37 @@ class ResponseCache(Generic[T]):
 
     # -- operations spanning the tiers -------------------------------------------------------
 
-    def _lookup_op(self, prompt: str, llm_string: str) -> Operation[tuple[T | None, str | None]]:
-        value = yield from self.exact.lookup(prompt, llm_string)
+    def _lookup_op(
+        self, prompt: str, llm_string: str
+    ) -> WaitingOperation[tuple[T | None, str | None]]:
+        """The exact tier; on a miss the semantic tier (with an embedder); on a full
+        miss the stampede lease (or the wait for the caller holding it).
+
+        An exact hit -- the hot path -- runs this generator and the tier's ``read``,
+        nothing nested deeper (each level costs every request a ``send`` through it)."""
+        # Inside the operation: even a bad argument surfaces where the fail-open
+        # policy handles it.
+        key = self.exact.key(prompt, llm_string)
+        value = yield from self.exact.read(key, tier=EXACT_TIER)
         if value is not None:
             return value, EXACT_TIER
-        if self.embedder is None:
+        if self.embedder is not None:
+            value = yield from self._semantic_lookup_op(prompt, llm_string)
+            if value is not None:
+                return value, SEMANTIC_TIER
+        if self._stampede is None:
             return None, None
+        value = yield from self._stampede.after_miss(key, tier=EXACT_TIER)
+        return (None, None) if value is None else (value, EXACT_TIER)
+
+    def _semantic_lookup_op(self, prompt: str, llm_string: str) -> Operation[T | None]:
         query = self._semantic_query(prompt)
         semantic = yield from self._semantic_tier()
         if query is None or not semantic.eligible(query):
-            return None, None
+            return None
         hit = yield from semantic.lookup(llm_string, query)
         if hit is None:
-            return None, None
+            return None
         self._recent_hits.append(
             {
                 "similarity": hit.candidate.similarity,
@@ -205,19 +223,7 @@ class ResponseCache(Generic[T]):
                 "judged_by": hit.verdict.judged_by if hit.verdict is not None else None,
             }
         )
-        return hit.value, SEMANTIC_TIER
-
-    def _lookup_or_wait_op(
-        self, prompt: str, llm_string: str
-    ) -> WaitingOperation[tuple[T | None, str | None]]:
-        """:meth:`_lookup_op`, then on a miss the stampede lease (or the wait for
-        the caller holding it)."""
-        found = yield from self._lookup_op(prompt, llm_string)
-        if found[0] is not None or self._stampede is None:
-            return found
-        key = self.exact.key(prompt, llm_string)
-        value = yield from self._stampede.after_miss(key, tier=EXACT_TIER)
-        return (None, None) if value is None else (value, EXACT_TIER)
+        return hit.value
 
     def _update_op(self, prompt: str, llm_string: str, value: T) -> Operation[bool]:
         stored = yield from self.exact.update(prompt, llm_string, value)
@@ -253,17 +259,22 @@ class ResponseCache(Generic[T]):
             return None
         return self.connector.execute(request)
 
-    async def _aexecute(self, request: Any) -> Any:
+    def _aexecute(self, request: Any) -> Awaitable[Any]:
+        """What :func:`run_async` awaits for ``request``: the connector's coroutine
+        itself for Redis work (no coroutine of our own around it -- one frame less
+        on every round trip of every async lookup)."""
         if isinstance(request, Embed):
-            assert self.embedder is not None
-            try:
-                return await self.embedder.aembed(request.texts, role=request.role)
-            except Exception as exc:
-                raise EmbedderFailed(f"{type(exc).__name__}: {exc}") from exc
+            return self._aembed(request)
         if isinstance(request, Wait):
-            await asyncio.sleep(request.seconds)
-            return None
-        return await self.connector.aexecute(request)
+            return asyncio.sleep(request.seconds)
+        return self.connector.aexecute(request)
+
+    async def _aembed(self, request: Embed) -> Any:
+        assert self.embedder is not None
+        try:
+            return await self.embedder.aembed(request.texts, role=request.role)
+        except Exception as exc:
+            raise EmbedderFailed(f"{type(exc).__name__}: {exc}") from exc
 
     def _run(
         self, op: WaitingOperation[R], *, during: str, fallback: R, fail_open: bool = True
@@ -307,13 +318,13 @@ class ResponseCache(Generic[T]):
         """The stored value (exact, else -- with an embedder -- the answer to a
         paraphrase), or ``None`` on a miss, a corrupt entry or a failure."""
         started = time.perf_counter()
-        op = self._lookup_or_wait_op(prompt, llm_string)
+        op = self._lookup_op(prompt, llm_string)
         return self._record(started, self._run(op, during="lookup", fallback=(None, None)))
 
     async def alookup(self, prompt: str, llm_string: str) -> T | None:
         """Async :meth:`lookup` on ``redis.asyncio`` (no thread pool)."""
         started = time.perf_counter()
-        op = self._lookup_or_wait_op(prompt, llm_string)
+        op = self._lookup_op(prompt, llm_string)
         found = await self._arun(op, during="lookup", fallback=(None, None))
         return self._record(started, found)
 

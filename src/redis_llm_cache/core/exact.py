@@ -55,12 +55,11 @@ def _raise_if_error(reply: Any) -> Any:
     return reply
 
 
-def _require_text(prompt: object, llm_string: object) -> None:
-    if type(prompt) is not str or type(llm_string) is not str:
-        raise TypeError(
-            "prompt and llm_string must be str, got "
-            f"{type(prompt).__name__} and {type(llm_string).__name__}"
-        )
+def _not_text(prompt: object, llm_string: object) -> TypeError:
+    return TypeError(
+        "prompt and llm_string must be str, got "
+        f"{type(prompt).__name__} and {type(llm_string).__name__}"
+    )
 
 
 def _now_ms() -> int:
@@ -78,7 +77,8 @@ class ExactTier(Generic[T]):
         self.stats = stats
 
     def key(self, prompt: str, llm_string: str) -> str:
-        _require_text(prompt, llm_string)
+        if type(prompt) is not str or type(llm_string) is not str:
+            raise _not_text(prompt, llm_string)
         return self._tenant_keys.entry_key(llm_string, prompt)
 
     # -- lookup --------------------------------------------------------------------------

@@ -55,6 +55,14 @@ class ProviderUsage(NamedTuple):
     cache_creation_tokens: int
 
 
+#: Positions in a lookup row after the histogram's bucket counts (see CacheStats).
+_SUM = len(LATENCY_BUCKETS) + 1
+_INPUT = _SUM + 1
+_OUTPUT = _SUM + 2
+_MISS = ("miss", "")
+_NO_USAGE: TokenUsage = ("unknown", 0, 0)
+
+
 def _percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return 0.0
@@ -84,13 +92,12 @@ class CacheStats:
         self._errors_by_kind: Counter[str] = Counter()
         self._skipped_by_reason: Counter[str] = Counter()
         self._lookup_latency: deque[float] = deque(maxlen=LATENCY_WINDOW)
-        # Lookups are counted in plain fields: this runs on every lookup.
-        self._misses = 0
-        self._hits_by_tier: dict[str, int] = {}
-        # outcome ("miss" or the tier that hit) -> [bucket counts..., +Inf count], sum
-        self._histogram: dict[str, list[int]] = {}
-        self._histogram_sum: dict[str, float] = {}
-        self._saved: dict[tuple[str, str], list[int]] = {}  # (tier, model) -> [hits, in, out]
+        # Every lookup updates one row, found with one dict lookup: (outcome, model)
+        # -> [histogram bucket counts..., +Inf count, seconds sum, input, output tokens].
+        # The outcome is "miss" (model "") or the tier that hit. Hits, misses, the
+        # histogram per outcome and the tokens saved are all sums over rows, made
+        # by snapshot().
+        self._lookups: dict[tuple[str, str], list[Any]] = {}
         self._provider: dict[str, list[int]] = {}  # model -> [responses, in, read, creation]
 
     def incr(self, name: str, amount: int = 1) -> None:
@@ -114,28 +121,22 @@ class CacheStats:
 
         A hit also counts what it saved: ``usage``, the tokens the served answer
         cost when it was made (``None``: unknown, counted under model ``"unknown"``).
-        One lock for all of it: this runs on every lookup."""
-        outcome = "miss" if tier is None else tier
+        One lock and one row for all of it: this runs on every lookup."""
+        if tier is None:
+            key, tokens_in, tokens_out = _MISS, 0, 0
+        else:
+            model, tokens_in, tokens_out = usage if usage is not None else _NO_USAGE
+            key = (tier, model)
         bucket = bisect_left(LATENCY_BUCKETS, seconds)
         with self._lock:
             self._lookup_latency.append(seconds)
-            counts = self._histogram.get(outcome)
-            if counts is None:
-                counts = self._histogram[outcome] = [0] * (len(LATENCY_BUCKETS) + 1)
-            counts[bucket] += 1
-            self._histogram_sum[outcome] = self._histogram_sum.get(outcome, 0.0) + seconds
-            if tier is None:
-                self._misses += 1
-                return
-            self._hits_by_tier[tier] = self._hits_by_tier.get(tier, 0) + 1
-            model, tokens_in, tokens_out = usage if usage is not None else ("unknown", 0, 0)
-            row = self._saved.get((tier, model))
+            row = self._lookups.get(key)
             if row is None:
-                self._saved[(tier, model)] = [1, tokens_in, tokens_out]
-            else:
-                row[0] += 1
-                row[1] += tokens_in
-                row[2] += tokens_out
+                row = self._lookups[key] = [0] * _SUM + [0.0, 0, 0]
+            row[bucket] += 1
+            row[_SUM] += seconds
+            row[_INPUT] += tokens_in
+            row[_OUTPUT] += tokens_out
 
     def record_provider_usage(self, usage: ProviderUsage) -> None:
         """One model response and the prompt tokens its provider served from cache."""
@@ -150,18 +151,24 @@ class CacheStats:
         """A consistent copy: counters, error kinds, and lookup latency in ms."""
         with self._lock:
             counts = dict(self._counts)
-            counts["misses"] = self._misses
-            counts["hits"] = sum(self._hits_by_tier.values())
-            counts.update({f"hits_{tier}": n for tier, n in self._hits_by_tier.items()})
             errors_by_kind = dict(self._errors_by_kind)
             skipped = dict(self._skipped_by_reason)
             latencies = sorted(self._lookup_latency)
-            histogram = {
-                outcome: {"buckets": list(counts), "sum": self._histogram_sum[outcome]}
-                for outcome, counts in self._histogram.items()
-            }
-            saved = {key: list(row) for key, row in self._saved.items()}
+            rows = {key: list(row) for key, row in self._lookups.items()}
             provider = {model: list(row) for model, row in self._provider.items()}
+        histogram: dict[str, dict[str, Any]] = {}
+        saved: dict[tuple[str, str], list[int]] = {}  # (tier, model) -> [hits, in, out]
+        for (outcome, model), row in rows.items():
+            merged = histogram.setdefault(outcome, {"buckets": [0] * _SUM, "sum": 0.0})
+            merged["buckets"] = [a + b for a, b in zip(merged["buckets"], row[:_SUM], strict=True)]
+            merged["sum"] += row[_SUM]
+            n = sum(row[:_SUM])
+            if outcome == _MISS[0]:
+                counts["misses"] = counts.get("misses", 0) + n
+                continue
+            counts["hits"] = counts.get("hits", 0) + n
+            counts[f"hits_{outcome}"] = counts.get(f"hits_{outcome}", 0) + n
+            saved[(outcome, model)] = [n, row[_INPUT], row[_OUTPUT]]
         lookups = counts.get("hits", 0) + counts.get("misses", 0)
         out: dict[str, Any] = {name: counts.get(name, 0) for name in COUNTER_NAMES}
         out["hit_rate"] = out["hits"] / lookups if lookups else 0.0
@@ -185,11 +192,7 @@ class CacheStats:
             self._errors_by_kind.clear()
             self._skipped_by_reason.clear()
             self._lookup_latency.clear()
-            self._misses = 0
-            self._hits_by_tier.clear()
-            self._histogram.clear()
-            self._histogram_sum.clear()
-            self._saved.clear()
+            self._lookups.clear()
             self._provider.clear()
 
 

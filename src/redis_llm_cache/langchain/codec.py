@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import langchain_core
@@ -84,8 +84,6 @@ _AI_FIELDS = frozenset(AIMessage.model_fields)
 _CHAT_GENERATION_TYPE = ChatGeneration.model_fields["type"].default
 _GENERATION_TYPE = Generation.model_fields["type"].default
 
-_set = object.__setattr__
-
 
 class _FreshIds:
     """Unique message ids, cheaply: a random per-process token and a counter
@@ -108,15 +106,38 @@ class _FreshIds:
 new_message_id = _FreshIds()
 
 
+def _slot_setters(cls: type[Any]) -> tuple[Callable[[Any, Any], None], ...]:
+    """Setters of the four attributes every pydantic model instance holds: the
+    ``__set__`` of the descriptor ``object.__setattr__`` would find, looked up once
+    per class (calling it directly skips the lookup by name on every hit, about
+    half the cost of building a model). A name no class defines falls back to
+    ``object.__setattr__``; the import-time self-check below covers the result."""
+
+    def setter(name: str) -> Callable[[Any, Any], None]:
+        for klass in cls.__mro__:
+            descriptor = klass.__dict__.get(name)
+            if hasattr(descriptor, "__set__"):
+                return descriptor.__set__  # type: ignore[no-any-return,union-attr]
+        return lambda obj, value: object.__setattr__(obj, name, value)
+
+    names = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+    return tuple(setter(name) for name in names)
+
+
+_SLOT_SETTERS = {cls: _slot_setters(cls) for cls in (AIMessage, ChatGeneration, Generation)}
+_new = object.__new__
+
+
 def _construct(cls: type[Any], fields: dict[str, Any], extra: dict[str, Any] | None = None) -> Any:
     """Build a pydantic model from already-valid field values, skipping validation
     (what ``BaseModel.model_construct`` does, without its per-field default handling,
-    since every field is present)."""
-    obj = object.__new__(cls)
-    _set(obj, "__dict__", fields)
-    _set(obj, "__pydantic_fields_set__", set(fields))
-    _set(obj, "__pydantic_extra__", extra)
-    _set(obj, "__pydantic_private__", None)
+    since every field is present). ``cls``: one of the keys of ``_SLOT_SETTERS``."""
+    set_dict, set_fields_set, set_extra, set_private = _SLOT_SETTERS[cls]
+    obj = _new(cls)
+    set_dict(obj, fields)
+    set_fields_set(obj, set(fields))
+    set_extra(obj, extra)
+    set_private(obj, None)
     return obj
 
 
@@ -156,9 +177,10 @@ def _ai_message_shape_ok(m: Any) -> bool:
             and type(call.get("id")) in _STR_OR_NONE
         ):
             return False
-    return all(
-        type(call) is dict and type(call.get("id")) in _STR_OR_NONE for call in invalid_tool_calls
-    )
+    for call in invalid_tool_calls:  # usually none: a loop, not all() over a generator
+        if not (type(call) is dict and type(call.get("id")) in _STR_OR_NONE):
+            return False
+    return True
 
 
 class GenerationCodec:
@@ -197,7 +219,7 @@ class GenerationCodec:
         except TypeError as exc:
             raise UnsupportedValueError(f"value is not JSON-serializable: {exc}") from exc
         try:
-            round_trip = self._decode_body(body, tier=None)
+            round_trip = self.decode(body, tier=None)
         except CorruptEntryError as exc:
             raise UnsupportedValueError(f"value does not survive a round trip: {exc}") from exc
         if round_trip != list(generations):
@@ -228,11 +250,6 @@ class GenerationCodec:
     # -- decode ---------------------------------------------------------------------------
 
     def decode(
-        self, body: bytes, *, tier: str, details: dict[str, Any] | None = None
-    ) -> list[Generation]:
-        return self._decode_body(body, tier=tier, details=details)
-
-    def _decode_body(
         self, body: bytes, *, tier: str | None, details: dict[str, Any] | None = None
     ) -> list[Generation]:
         """``tier=None``: decode as stored (no fresh ids, no marks), for round trips."""

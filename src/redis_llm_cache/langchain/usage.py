@@ -63,15 +63,20 @@ def generations_usage(generations: Sequence[Generation]) -> TokenUsage | None:
     no ``usage_metadata``. Integrations attach the response's usage to every
     generation of it (``n > 1``), so the first one that has usage is the answer's.
 
-    Runs on every hit: plain ``dict`` checks, no ``Mapping`` ABC lookups."""
+    Runs on every hit: fields are read from the models' ``__dict__`` (a missing
+    attribute would go through pydantic's ``__getattr__`` and an exception, ~2 us
+    for a plain ``Generation``), and plain ``dict`` checks, no ``Mapping`` ABC lookups."""
     try:
         for generation in generations:
-            message = getattr(generation, "message", None)
-            usage = getattr(message, "usage_metadata", None)
+            message = generation.__dict__.get("message")
+            if message is None:
+                continue
+            fields = message.__dict__
+            usage = fields.get("usage_metadata")
             if not usage or type(usage) is not dict:
                 continue
-            metadata = message.response_metadata  # type: ignore[union-attr]
-            model = metadata.get("model_name") or metadata.get("model")
+            metadata = fields.get("response_metadata")
+            model = (metadata.get("model_name") or metadata.get("model")) if metadata else None
             tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
             return (
                 model if type(model) is str else UNKNOWN_MODEL,
