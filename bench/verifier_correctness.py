@@ -124,6 +124,13 @@ def main() -> int:
         default=0.05,
         help="wrong-hit bar of the 'one static threshold safe on every set' baseline",
     )
+    parser.add_argument(
+        "--per-domain",
+        type=float,
+        metavar="TARGET",
+        help="also calibrate per set on its DEV pairs (--dev-pairs) to this wrong-hit rate, "
+        "cosine alone vs the verifier's threshold, and report both on TEST",
+    )
     args = parser.parse_args()
     files = set_files(args.data)
     if args.embed_only:
@@ -132,9 +139,12 @@ def main() -> int:
         for path in sorted(files, key=lambda p: p.stem not in MEAN_SETS):
             embedded(path, args.split, args.pairs if args.split == "test" else args.dev_pairs)
         return 0
-    from verifier_report import report
+    from verifier_report import per_domain, report
 
-    return report(files, args, embedded)
+    code = report(files, args, embedded)
+    if args.per_domain is not None:
+        per_domain(files, args, embedded)
+    return code
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from redis_llm_cache.core.calibration import served_rates
+from redis_llm_cache.core.calibration import calibrate, served_rates
 from redis_llm_cache.core.thresholds import CALIBRATED
 from redis_llm_cache.core.verifier import PairVerifier
 from verifier_correctness import MEAN_SETS
@@ -156,3 +156,56 @@ def report(files: list[Path], args: argparse.Namespace, embedded: Embedded) -> i
             peer_wrong, peer_recall = rates(r.sims >= t, r.labels)
             print(f"| {r.name} | {name} | {peer_wrong:.3f} | {peer_recall:.3f} |")
     return 0
+
+
+def per_domain(files: list[Path], args: argparse.Namespace, embedded: Embedded) -> None:
+    """What a user with labelled pairs of their own gets: per set, a threshold chosen
+    on its DEV pairs (``calibrate`` at ``--per-domain`` wrong-hit rate) for the cosine
+    alone (``semantic_verifier=None``) and for the verifier's score behind the default
+    gate (``PairVerifier(threshold=...)``), then both measured on TEST."""
+    gate = CALIBRATED[("local", "multilingual-e5-small")].similarity
+    verifier = PairVerifier()
+    target = args.per_domain
+
+    def decision_scores(path: Path, split: str, limit: int) -> tuple[np.ndarray, ...]:
+        rows, va, vb = embedded(path, split, limit)
+        sims = np.einsum("ij,ij->i", va, vb)
+        scores = np.array(
+            [
+                verifier.score(r["a"], r["b"], float(s)) if s >= gate else -1.0  # gate fails
+                for r, s in zip(rows, sims, strict=True)
+            ]
+        )
+        return sims, scores, np.array([int(r["label"]) for r in rows], dtype=bool)
+
+    print(
+        f"\nCalibrated per set on its DEV pairs (up to {args.dev_pairs}) to wrong-hit "
+        f"<= {target:.0%}, measured on TEST (up to {args.pairs}):\n"
+    )
+    print("| set | cosine alone: threshold, TEST wrong / hit | verifier: same |")
+    print("|---|---:|---:|")
+    hits: dict[str, list[float]] = {"cosine": [], "verifier": []}
+    for path in files:
+        if path.stem == "pawsx_zh":  # its DEV half is the verifier's FIT half
+            continue
+        dev_sims, dev_scores, dev_labels = decision_scores(path, "dev", args.dev_pairs)
+        test_sims, test_scores, test_labels = decision_scores(path, "test", args.pairs)
+        cells = []
+        for name, dev, test in (
+            ("cosine", dev_sims, test_sims),
+            ("verifier", dev_scores, test_scores),
+        ):
+            chosen = calibrate(dev, dev_labels, target_wrong_hit_rate=target).threshold
+            threshold = (
+                np.inf if chosen is None else max(chosen, 0.0 if name == "verifier" else chosen)
+            )
+            rates_ = served_rates(test >= threshold, test_labels)
+            cells.append(f"{threshold:.4f}, {rates_.wrong_hit_rate:.3f} / {rates_.recall:.3f}")
+            if path.stem in MEAN_SETS:
+                hits[name].append(rates_.recall)
+        print(f"| {path.stem} | {cells[0]} | {cells[1]} |")
+    if hits["cosine"]:
+        print(
+            f"\nmean paraphrase hit over {', '.join(MEAN_SETS)}: cosine alone "
+            f"{np.mean(hits['cosine']):.3f}, verifier {np.mean(hits['verifier']):.3f}"
+        )
