@@ -25,7 +25,7 @@ import numpy as np
 
 from redis_llm_cache.core.calibration import calibrate, served_rates
 from redis_llm_cache.core.thresholds import CALIBRATED
-from redis_llm_cache.core.verifier import PairVerifier
+from redis_llm_cache.core.verifier import JudgedVerifier, PairVerifier
 from verifier_correctness import MEAN_SETS
 
 Embedded = Callable[[Path, str, int | None], tuple[list[dict[str, Any]], np.ndarray, np.ndarray]]
@@ -63,6 +63,7 @@ class SetResult:
     name: str
     labels: np.ndarray
     sims: np.ndarray
+    scores: np.ndarray
     served: np.ndarray
 
 
@@ -88,7 +89,7 @@ def report(files: list[Path], args: argparse.Namespace, embedded: Embedded) -> i
             timings.append(time.perf_counter() - started)
         labels = np.array([int(r["label"]) for r in rows])
         served = (sims >= gate) & (scores >= verifier.threshold)
-        results.append(SetResult(path.stem, labels, sims, served))
+        results.append(SetResult(path.stem, labels, sims, scores, served))
 
     print(
         f"split {args.split}; gate (cosine) {gate}; verifier threshold {verifier.threshold}; "
@@ -143,6 +144,19 @@ def report(files: list[Path], args: argparse.Namespace, embedded: Embedded) -> i
             f"\nmean paraphrase hit over the same sets: default {np.mean(ours_mean):.3f} vs "
             f"static safe threshold {np.mean(static_mean):.3f}"
         )
+
+    # How often a JudgedVerifier (default band) would call its judge -- an LLM or a
+    # cross-encoder, whose latency then adds to those lookups.
+    band = JudgedVerifier(judge=lambda a, b: False).band
+    print(f"\nJudge calls of a JudgedVerifier (band {band}), as a share of all pairs:\n")
+    print("| set | judge decides | accepted without it | refused without it |")
+    print("|---|---:|---:|---:|")
+    for r in results:
+        gated = r.sims >= gate
+        asked = gated & (np.abs(r.scores - verifier.threshold) <= band)
+        above = gated & ~asked & (r.scores > verifier.threshold)
+        below = gated & ~asked & (r.scores < verifier.threshold)
+        print(f"| {r.name} | {asked.mean():.3f} | {above.mean():.3f} | {below.mean():.3f} |")
 
     timings.sort()
     print(

@@ -513,8 +513,11 @@ class JudgedVerifier:
     The base verifier scores every candidate; when the score lies within ``band``
     of the base threshold (``|score - threshold| <= band``) the judge decides
     instead, and its latency is recorded. Clear accepts and clear rejects never
-    reach the judge, so an expensive judge runs on few lookups. A judge that raises
-    rejects the candidate (a wrong answer is worse than a miss).
+    reach the judge. With the shipped weights, a candidate that passes the cosine
+    gate and raises no flag scores within ~0.03 of the threshold, so the default
+    band hands all of those to the judge and refuses the flagged ones without it
+    (how many that is on labelled sets: ``bench/verifier_correctness.py``). A judge
+    that raises rejects the candidate (a wrong answer is worse than a miss).
 
     Note: the judge runs inside the lookup, also on the async path; a slow judge
     delays the lookup by its latency (see ``stats()["semantic"]["judge"]``).
