@@ -19,6 +19,19 @@ stay cluster-agnostic; three things are adapted here, in one place:
   rather than silently skipping a node;
 * pipelines are never transactions; redis-py's cluster pipeline sends each
   command to the master of its key's slot.
+
+**Timeouts and the slot table.** redis-py re-reads the whole slot table
+(``CLUSTER SLOTS`` on some node; the asyncio client also re-reads ``COMMAND``)
+after *every* ``TimeoutError`` or ``ConnectionError`` of a command, whatever
+``reinitialize_steps`` or the retry policy say. With a tight timeout on a
+loaded machine that turns each timeout into more work for the cluster. The
+clients made here (:class:`_SyncCluster`, :class:`_AsyncCluster`) keep the
+slot table after a timeout; it is still re-read after a ``MOVED`` redirection
+(redis-py's ``reinitialize_steps``), a refused or lost connection (a master
+that died, as in a failover) and when one node keeps timing out: a timeout
+from a node that also timed out at least :data:`TIMEOUT_REFRESH_AFTER_S`
+earlier, with no pause longer than :data:`TIMEOUT_STREAK_GAP_S` between its
+timeouts (a stuck master that its replica may have replaced).
 """
 
 from __future__ import annotations
@@ -26,7 +39,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, NamedTuple, TypeAlias
@@ -37,7 +52,7 @@ import redis.asyncio.cluster
 import redis.cluster
 from redis.backoff import NoBackoff
 from redis.crc import key_slot
-from redis.exceptions import RedisClusterException, ResponseError
+from redis.exceptions import RedisClusterException, ResponseError, TimeoutError
 from redis.retry import Retry
 
 from ..config import ConnectionSettings
@@ -194,6 +209,74 @@ async def _initialized(
         raise
 
 
+#: A cluster node that has kept timing out for this long gets the slot table re-read.
+TIMEOUT_REFRESH_AFTER_S = 1.0
+#: A pause this long between a node's timeouts ends its run of timeouts.
+TIMEOUT_STREAK_GAP_S = 5.0
+
+
+class _TimeoutRuns:
+    """Per cluster node, the current run of timeouts: when it began and when the
+    latest one was. Decides whether a timeout should re-read the slot table."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, tuple[float, float]] = {}  # node name -> (first, last)
+
+    def refresh_due(self, node_name: str) -> bool:
+        now = time.monotonic()
+        first, last = self._runs.get(node_name, (now, now))
+        if now - last > TIMEOUT_STREAK_GAP_S:
+            first = now
+        due = now - first >= TIMEOUT_REFRESH_AFTER_S
+        self._runs[node_name] = (now if due else first, now)
+        return due
+
+
+class _SyncCluster(redis.cluster.RedisCluster):
+    """redis-py's sync cluster client, except that a timeout re-reads the slot
+    table only as :class:`_TimeoutRuns` says (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        runs = _TimeoutRuns()
+        manager = self.nodes_manager
+        rebuild = manager.initialize
+
+        def initialize(*args: Any, **kwargs: Any) -> Any:
+            # redis-py names the failed node only from its handler of a command's
+            # ConnectionError / TimeoutError, so the error being handled is that one.
+            failed_node = kwargs.get("last_failed_node_name")
+            if (
+                failed_node is not None
+                and isinstance(sys.exc_info()[1], TimeoutError)
+                and not runs.refresh_due(failed_node)
+            ):
+                return None
+            return rebuild(*args, **kwargs)
+
+        manager.initialize = initialize  # type: ignore[method-assign]
+
+
+class _AsyncCluster(redis.asyncio.cluster.RedisCluster):
+    """redis-py's asyncio cluster client, with the sync one's timeout rule."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._timeout_runs = _TimeoutRuns()
+
+    async def _execute_command(self, target_node: Any, *args: Any, **kwargs: Any) -> Any:
+        # redis-py flags the client for a rebuild (done by the next command) when a
+        # command fails with ConnectionError / TimeoutError; a timeout's flag is taken
+        # back unless the node keeps timing out.
+        discovered = not self._initialize
+        try:
+            return await super()._execute_command(target_node, *args, **kwargs)
+        except TimeoutError:
+            if discovered and not self._timeout_runs.refresh_due(target_node.name):
+                self._initialize = False
+            raise
+
+
 class RedisConnector:
     """Owns the clients and executes :mod:`redis_llm_cache.core.ops` requests.
 
@@ -266,7 +349,7 @@ class RedisConnector:
     def _new_sync_client(self) -> SyncClient:
         assert self.url is not None
         if self._cluster:
-            return redis.cluster.RedisCluster.from_url(self.url, **self._cluster_options())
+            return _SyncCluster.from_url(self.url, **self._cluster_options())
         client = redis.Redis.from_url(self.url, **self._client_options())
         if self._cluster is None:
             try:
@@ -279,15 +362,13 @@ class RedisConnector:
             self._cluster = cluster
             if cluster:
                 client.close()
-                return redis.cluster.RedisCluster.from_url(self.url, **self._cluster_options())
+                return _SyncCluster.from_url(self.url, **self._cluster_options())
         return client
 
     async def _new_async_client(self) -> AsyncClient:
         assert self.url is not None
         if self._cluster:
-            return await _initialized(
-                redis.asyncio.cluster.RedisCluster.from_url(self.url, **self._cluster_options())
-            )
+            return await _initialized(_AsyncCluster.from_url(self.url, **self._cluster_options()))
         client = redis.asyncio.Redis.from_url(self.url, **self._client_options())
         if self._cluster is None:
             try:
@@ -301,7 +382,7 @@ class RedisConnector:
             if cluster:
                 await client.aclose()
                 return await _initialized(
-                    redis.asyncio.cluster.RedisCluster.from_url(self.url, **self._cluster_options())
+                    _AsyncCluster.from_url(self.url, **self._cluster_options())
                 )
         return client
 
