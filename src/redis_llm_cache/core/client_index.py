@@ -14,16 +14,17 @@ embedder identity, dimensions and stored type, see :mod:`.keys`)::
 
     <p>e:<id64>   HASH    one entry: v (vector bytes), p (partition), k (exact key),
                           t (text), c (created ms), x (expires ms, "inf": never);
-                          PEXPIRE = the entry's TTL
+                          PEXPIRE = the entry's TTL, set with the fields in one
+                          script (atomic: never a hash without its TTL)
     <p>ids        ZSET    entry ids scored by expiry ms: what a full resync reads
     <p>log        STREAM  the change journal, trimmed with MAXLEN ~ journal_len;
                           events {o: a, i: id} add, {o: d, i: "id id .."} remove,
                           {o: c} clear, {o: m} a resync's bookmark
 
-Every command names one key, and pipelines are not transactions, so all of this
-works on Redis Cluster (redis-py's cluster pipeline routes each command to its
-node; the ``SCAN`` sweep in :meth:`ClientIndex.clear` walks every master, see
-:mod:`redis_llm_cache.redis.connection`).
+Every command (or one-key script) names one key, and pipelines are not
+transactions, so all of this works on Redis Cluster (redis-py's cluster pipeline
+routes each command to its node; the ``SCAN`` sweep in :meth:`ClientIndex.clear`
+walks every master, see :mod:`redis_llm_cache.redis.connection`).
 
 **Journal.** A writer stores the hash and registry member first and appends the
 event only after those replies arrived, so a reader that sees an event can read
@@ -95,7 +96,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ConfigurationError
-from ._index_common import check_args, raise_if_error, text
+from ._index_common import check_args, raise_if_error, replace_hash, text
 from .embedder import Matrix
 from .keys import (
     CLIENT,
@@ -430,8 +431,7 @@ class ClientIndex:
             "x": "inf" if ttl is None else expires,
         }
         commands: list[tuple[Any, ...]] = [
-            ("HSET", key, *(item for pair in fields.items() for item in pair)),
-            ("PERSIST", key) if ttl is None else ("PEXPIRE", key, ttl),
+            replace_hash(key, fields, ttl),  # with its TTL, atomically
             ("ZADD", self.ids_key, "+inf" if ttl is None else expires, eid),
             # Registry members of expired entries: pruned here, so a resync reads
             # only live ids and the registry does not grow without bound.

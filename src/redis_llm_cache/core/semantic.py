@@ -30,6 +30,7 @@ import numpy as np
 
 from ..config import CacheSettings
 from ..errors import ConfigurationError
+from ._index_common import replace_hash
 from .eligibility import DEFAULT_BYPASS, BypassRule, bypass_reason, resolve_rules
 from .embedder import EmbedderIdentity, Matrix, as_normalized_matrix
 from .exact import ExactTier
@@ -377,14 +378,8 @@ class SemanticTier(Generic[T]):
             ttl_ms=self._ttl_ms,
         )
         yield from self.index.add(entry)
-        usage = self.usage_key(exact_key)
-        commands: list[tuple[object, ...]] = [
-            ("DEL", usage),
-            ("HSET", usage, "created_ms", entry.created_ms, "hits", 0),
-        ]
-        if self._ttl_ms is not None:
-            commands.append(("PEXPIRE", usage, self._ttl_ms))
-        yield Pipeline(tuple(commands))
+        usage = {"created_ms": entry.created_ms, "hits": 0}
+        yield Call(replace_hash(self.usage_key(exact_key), usage, self._ttl_ms))
 
     def usage(self, exact_key: str) -> Operation[dict[str, int]]:
         """``created_ms``, ``hits`` and ``last_hit_ms`` of the entry answered by
