@@ -212,6 +212,36 @@ def test_ttl_expiry_ends_semantic_hits(semantic_cache: Callable[..., RedisLLMCac
     assert cache.lookup(paraphrase, LLM) is None
 
 
+def test_sliding_ttl_keeps_a_served_paraphrase_matching(
+    semantic_cache: Callable[..., RedisLLMCache],
+) -> None:
+    # Each semantic hit renews the answer's TTL (GETEX) and must renew its index
+    # entry and usage hash too: hits spaced well past the original TTL still come
+    # from the semantic tier. Two caches (two processes' worth of client-side index)
+    # take turns, so a renewal must also reach the other one's view of the index.
+    ttl = 2.0
+    first = semantic_cache(ttl=ttl, sliding_ttl=True, mark_hits=True)
+    second = semantic_cache(ttl=ttl, sliding_ttl=True, mark_hits=True)
+    question = chat(HumanMessage("How do I reset my password?"))
+    paraphrase = chat(HumanMessage("How can I reset my password?"))
+    first.update(question, LLM, answer("a"))
+    started = time.monotonic()
+    rounds = 0
+    while time.monotonic() - started < 2.5 * ttl:
+        cache = (first, second)[rounds % 2]
+        hit = cache.lookup(paraphrase, LLM)
+        assert hit is not None, f"missed at {time.monotonic() - started:.1f} s: {cache.stats()}"
+        assert hit[0].generation_info["cache"]["tier"] == "semantic"  # type: ignore[index]
+        rounds += 1
+        time.sleep(0.35 * ttl)
+    assert rounds >= 6
+    usage = first.core.semantic_usage(question, LLM)
+    assert usage["hits"] == rounds
+    client = first.core.connector.sync_client
+    usage_key = first.core._semantic.usage_key(first.core.exact.key(question, LLM))  # type: ignore[union-attr]
+    assert 0 < client.pttl(usage_key) <= ttl * 1000
+
+
 def test_clear_removes_semantic_entries(semantic_cache: Callable[..., RedisLLMCache]) -> None:
     cache = semantic_cache()
     cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("a"))

@@ -47,7 +47,7 @@ from .keys import (
     index_digest,
     semantic_prefix,
 )
-from .ops import Call, Operation, Pipeline
+from .ops import Call, Command, Operation, Pipeline
 from .scan import scan_each, unlink_batch
 from .vector_index import Candidate, IndexEntry
 
@@ -254,6 +254,13 @@ class SearchIndex:
                 found.append(candidate)
         found.sort(key=lambda c: c.similarity, reverse=True)
         return found[:k]
+
+    def renew(
+        self, candidate: Candidate, partition: str, ttl_ms: int, *, also: tuple[Command, ...] = ()
+    ) -> Operation[None]:
+        # PEXPIRE does nothing to a key that is gone: a removed entry stays removed.
+        key = self.entry_key(candidate.exact_key)
+        yield Pipeline((("PEXPIRE", key, max(1, int(ttl_ms))), *also))
 
     def remove(self, exact_keys: list[str]) -> Operation[int]:
         if not exact_keys:
