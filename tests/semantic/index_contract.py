@@ -287,6 +287,25 @@ class VectorIndexContract:
             time.sleep(0.05)
         assert found == [forever.exact_key]
 
+    def test_renew_outlives_the_first_ttl_and_never_revives(
+        self, index: VectorIndex, run: Run, rng: np.random.Generator
+    ) -> None:
+        # Sliding TTL: a renewed entry outlives its first TTL; a removed one stays removed.
+        query = unit(rng)
+        kept = entry("kept", with_similarity(query, 0.95, rng), ttl_ms=1_500)
+        removed = entry("removed", with_similarity(query, 0.9, rng), ttl_ms=60_000)
+        run(index.add(kept))
+        run(index.add(removed))
+        found = {c.exact_key: c for c in run(index.search(query, PART_A, k=5, min_similarity=0.0))}
+        assert set(found) == {kept.exact_key, removed.exact_key}
+        run(index.remove([removed.exact_key]))
+        run(index.renew(found[removed.exact_key], PART_A, 60_000))
+        run(index.renew(found[kept.exact_key], PART_A, 60_000))
+        time.sleep(2.0)  # past the first TTL of ``kept``
+        assert keys_of(run(index.search(query, PART_A, k=5, min_similarity=0.0))) == [
+            kept.exact_key
+        ]
+
     def test_remove_reports_what_existed(
         self, index: VectorIndex, run: Run, rng: np.random.Generator
     ) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
@@ -97,6 +98,52 @@ def test_entries_count_their_semantic_hits(semantic_cache: Callable[..., RedisLL
     assert cache.core.semantic_usage(question, LLM) == {}
 
 
+def _commands_during(url: str, action: Callable[[], object]) -> list[tuple[str, str, str]]:
+    """``(source, command name, first argument)`` of every command the server ran
+    while ``action`` ran, from ``MONITOR`` (source ``"lua"`` for a command a script
+    ran, else the client's kind)."""
+    mark = f"end-of-action-{time.monotonic_ns()}"
+    with redis.Redis.from_url(url, socket_timeout=10) as watcher, watcher.monitor() as monitor:
+        monitor.connection.send_command("PING")  # MONITOR is on once this is answered
+        assert monitor.connection.read_response() in (b"OK", "OK", b"PONG", "PONG")
+        action()
+        with redis.Redis.from_url(url) as other:
+            other.echo(mark)
+        seen = []
+        while True:
+            entry = monitor.next_command()
+            parts = entry["command"].split(" ", 2)
+            if parts[0].upper() == "ECHO" and mark in entry["command"]:
+                return seen
+            first_argument = parts[1] if len(parts) > 1 else ""
+            seen.append((entry["client_type"], parts[0].upper(), first_argument))
+
+
+def test_entries_are_written_with_their_ttl_in_one_step(
+    semantic_cache: Callable[..., RedisLLMCache], namespace: str
+) -> None:
+    # A client that fails between writing a key and giving it its TTL must not
+    # leave a key that lives forever: every key of the update carries its TTL from
+    # the command (or script) that writes it, never from a separate EXPIRE.
+    cache = semantic_cache(ttl=60)
+    question = chat(HumanMessage("How do I reset my password?"))
+    cache.lookup(question, LLM)  # indexes prepared, question embedded: only the write remains
+    url = cache.core.connector.url
+    assert url is not None
+    ran = _commands_during(url, lambda: cache.update(question, LLM, answer("a")))
+    ours = [(source, name, key) for source, name, key in ran if key.startswith(namespace)]
+    assert any(name == "HSET" for _, name, _ in ours)  # index entry or usage hash
+    separate_ttl = [
+        (name, key)
+        for source, name, key in ours
+        if source != "lua" and name in ("EXPIRE", "PEXPIRE", "PERSIST", "EXPIREAT", "PEXPIREAT")
+    ]
+    assert separate_ttl == []
+    client = cache.core.connector.sync_client
+    written = {key for _, name, key in ours if name in ("HSET", "SET", "VADD")}
+    assert written and all(0 < client.pttl(key) <= 60_000 for key in written)
+
+
 def test_unrelated_and_near_miss_questions_miss(
     semantic_cache: Callable[..., RedisLLMCache],
 ) -> None:
@@ -163,6 +210,36 @@ def test_ttl_expiry_ends_semantic_hits(semantic_cache: Callable[..., RedisLLMCac
     while cache.lookup(paraphrase, LLM) is not None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert cache.lookup(paraphrase, LLM) is None
+
+
+def test_sliding_ttl_keeps_a_served_paraphrase_matching(
+    semantic_cache: Callable[..., RedisLLMCache],
+) -> None:
+    # Each semantic hit renews the answer's TTL (GETEX) and must renew its index
+    # entry and usage hash too: hits spaced well past the original TTL still come
+    # from the semantic tier. Two caches (two processes' worth of client-side index)
+    # take turns, so a renewal must also reach the other one's view of the index.
+    ttl = 2.0
+    first = semantic_cache(ttl=ttl, sliding_ttl=True, mark_hits=True)
+    second = semantic_cache(ttl=ttl, sliding_ttl=True, mark_hits=True)
+    question = chat(HumanMessage("How do I reset my password?"))
+    paraphrase = chat(HumanMessage("How can I reset my password?"))
+    first.update(question, LLM, answer("a"))
+    started = time.monotonic()
+    rounds = 0
+    while time.monotonic() - started < 2.5 * ttl:
+        cache = (first, second)[rounds % 2]
+        hit = cache.lookup(paraphrase, LLM)
+        assert hit is not None, f"missed at {time.monotonic() - started:.1f} s: {cache.stats()}"
+        assert hit[0].generation_info["cache"]["tier"] == "semantic"  # type: ignore[index]
+        rounds += 1
+        time.sleep(0.35 * ttl)
+    assert rounds >= 6
+    usage = first.core.semantic_usage(question, LLM)
+    assert usage["hits"] == rounds
+    client = first.core.connector.sync_client
+    usage_key = first.core._semantic.usage_key(first.core.exact.key(question, LLM))  # type: ignore[union-attr]
+    assert 0 < client.pttl(usage_key) <= ttl * 1000
 
 
 def test_clear_removes_semantic_entries(semantic_cache: Callable[..., RedisLLMCache]) -> None:

@@ -14,16 +14,17 @@ embedder identity, dimensions and stored type, see :mod:`.keys`)::
 
     <p>e:<id64>   HASH    one entry: v (vector bytes), p (partition), k (exact key),
                           t (text), c (created ms), x (expires ms, "inf": never);
-                          PEXPIRE = the entry's TTL
+                          PEXPIRE = the entry's TTL, set with the fields in one
+                          script (atomic: never a hash without its TTL)
     <p>ids        ZSET    entry ids scored by expiry ms: what a full resync reads
     <p>log        STREAM  the change journal, trimmed with MAXLEN ~ journal_len;
                           events {o: a, i: id} add, {o: d, i: "id id .."} remove,
                           {o: c} clear, {o: m} a resync's bookmark
 
-Every command names one key, and pipelines are not transactions, so all of this
-works on Redis Cluster (redis-py's cluster pipeline routes each command to its
-node; the ``SCAN`` sweep in :meth:`ClientIndex.clear` walks every master, see
-:mod:`redis_llm_cache.redis.connection`).
+Every command (or one-key script) names one key, and pipelines are not
+transactions, so all of this works on Redis Cluster (redis-py's cluster pipeline
+routes each command to its node; the ``SCAN`` sweep in :meth:`ClientIndex.clear`
+walks every master, see :mod:`redis_llm_cache.redis.connection`).
 
 **Journal.** A writer stores the hash and registry member first and appends the
 event only after those replies arrived, so a reader that sees an event can read
@@ -54,7 +55,10 @@ bundled model, with only the best 46 of 9,000 rows reranked (the share of 512 in
 every search is exact.
 
 **Expiry.** Each row keeps its expiry time; a search masks expired rows and rows
-are dropped in bulk when enough are dead. Redis expires the hash by itself.
+are dropped in bulk when enough are dead. Redis expires the hash by itself. With a
+sliding TTL a hit renews the hash (``x`` and its TTL), the registry score and the
+row, and journals an add event when the row had less than half a TTL left, so
+the other processes read the later expiry too.
 
 **Verification.** The up to ``k`` best rows are checked against Redis in one
 pipeline (``HMGET`` of key, text and creation time -- the text is not kept in
@@ -95,7 +99,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ConfigurationError
-from ._index_common import check_args, raise_if_error, text
+from ._index_common import check_args, raise_if_error, replace_hash, text
 from .embedder import Matrix
 from .keys import (
     CLIENT,
@@ -108,7 +112,7 @@ from .keys import (
     index_digest,
     semantic_prefix,
 )
-from .ops import Call, Operation, Pipeline, RedisOperation
+from .ops import Call, Command, Operation, Pipeline, RedisOperation
 from .scan import scan_each
 from .vector_index import Candidate, IndexEntry
 
@@ -142,6 +146,18 @@ _RERANK_ROWS = 512
 _COARSE_CHUNK = 2048
 #: numpy >= 2.0 has a vectorized popcount; without it every search is exact.
 _HAS_POPCOUNT = hasattr(np, "bitwise_count")
+
+
+# Sliding TTL: a later expiry for an entry hash that still exists (``x`` and the
+# key's TTL together). One key. ARGV: ttl_ms, expires_ms. Returns 1 if it existed.
+_RENEW_ENTRY = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'x', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
 
 
 def _now_ms() -> int:
@@ -430,8 +446,7 @@ class ClientIndex:
             "x": "inf" if ttl is None else expires,
         }
         commands: list[tuple[Any, ...]] = [
-            ("HSET", key, *(item for pair in fields.items() for item in pair)),
-            ("PERSIST", key) if ttl is None else ("PEXPIRE", key, ttl),
+            replace_hash(key, fields, ttl),  # with its TTL, atomically
             ("ZADD", self.ids_key, "+inf" if ttl is None else expires, eid),
             # Registry members of expired entries: pruned here, so a resync reads
             # only live ids and the registry does not grow without bound.
@@ -479,6 +494,38 @@ class ClientIndex:
                 self._counts["verify_dropped"] += len(gone)
         ranked = sorted(found.values(), key=lambda c: c.similarity, reverse=True)
         return ranked[:k]
+
+    def renew(
+        self, candidate: Candidate, partition: str, ttl_ms: int, *, also: tuple[Command, ...] = ()
+    ) -> Operation[None]:
+        """Sliding TTL: a later expiry for the entry's hash (if still there), registry
+        member and row in memory; journaled (an add event: others read the hash
+        again) only when this process's row had less than half a TTL left, so a
+        frequently served entry costs the journal about two events per TTL."""
+        ttl = max(1, int(ttl_ms))
+        eid = entry_id(candidate.exact_key)
+        now = _now_ms()
+        expires = now + ttl
+        replies = yield Pipeline(
+            (
+                ("EVAL", _RENEW_ENTRY, 1, self._key(eid), ttl, expires),
+                # XX: never re-register a removed entry; GT: never shorten.
+                ("ZADD", self.ids_key, "XX", "GT", expires, eid),
+                *also,
+            )
+        )
+        if replies[0] != 1:
+            return  # gone (or the script failed): nothing to renew
+        with self._lock:
+            found = self._state.where.get(eid) if self._state is not None else None
+            known = _DEAD
+            if found is not None:
+                rows, row = found
+                known = int(rows.expires[row])
+                rows.expires[row] = max(known, expires)
+        if known - now < ttl // 2:
+            # After the hash was renewed (module docs, *Journal*).
+            yield Call(self._journal("a", eid))
 
     def remove(self, exact_keys: list[str]) -> Operation[int]:
         """Unlink the entries and journal their removal; returns how many existed."""

@@ -10,8 +10,9 @@ Storage, per entry: one hash ``<ns>:sem:v1:h:<index16>:<entry64>`` with fields
 * ``p`` -- the partition id (indexed as ``TAG``),
 * ``q`` -- the embedded text, ``k`` -- the exact tier key, ``c`` -- created (ms),
 
-written by ``HSET`` and given its TTL by ``PEXPIRE`` (or ``PERSIST``) in the same
-pipeline; the whole key expires, so no hash-field expiry is needed, and
+written with its TTL in one step (a one-key script: ``DEL``, ``HSET``, ``PEXPIRE``,
+atomic, so a client that fails midway cannot leave an entry that never expires);
+the whole key expires, so no hash-field expiry is needed, and
 RediSearch drops a document when its key expires or is deleted. One index
 ``<ns>:sem:v1:idx:<index16>`` (``ON HASH PREFIX <ns>:sem:v1:h:<index16>:``) per
 namespace and embedder (see :mod:`.keys` for the digests).
@@ -35,7 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._index_common import check_args, raise_if_error, text
+from ._index_common import check_args, raise_if_error, replace_hash, text
 from .embedder import Matrix
 from .keys import (
     ENTRY_HEX,
@@ -46,7 +47,7 @@ from .keys import (
     index_digest,
     semantic_prefix,
 )
-from .ops import Call, Operation, Pipeline
+from .ops import Call, Command, Operation, Pipeline
 from .scan import scan_each, unlink_batch
 from .vector_index import Candidate, IndexEntry
 
@@ -178,18 +179,11 @@ class SearchIndex:
 
     def add(self, entry: IndexEntry) -> Operation[None]:
         key = self.entry_key(entry.exact_key)
-        write = (
-            "HSET", key,
-            "v", self._blob(entry.vector), "p", entry.partition, "q", entry.text,
-            "k", entry.exact_key, "c", int(entry.created_ms),
-        )  # fmt: skip
-        # HSET keeps an existing TTL: set ours, or drop it for an entry without one.
-        ttl: tuple[Any, ...] = (
-            ("PERSIST", key) if entry.ttl_ms is None else ("PEXPIRE", key, max(1, entry.ttl_ms))
-        )
-        replies = yield Pipeline((write, ttl))
-        raise_if_error(replies[0])
-        raise_if_error(replies[1])
+        fields = {
+            "v": self._blob(entry.vector), "p": entry.partition, "q": entry.text,
+            "k": entry.exact_key, "c": int(entry.created_ms),
+        }  # fmt: skip
+        yield Call(replace_hash(key, fields, entry.ttl_ms))
 
     def search(
         self, vector: Matrix, partition: str, *, k: int, min_similarity: float
@@ -260,6 +254,13 @@ class SearchIndex:
                 found.append(candidate)
         found.sort(key=lambda c: c.similarity, reverse=True)
         return found[:k]
+
+    def renew(
+        self, candidate: Candidate, partition: str, ttl_ms: int, *, also: tuple[Command, ...] = ()
+    ) -> Operation[None]:
+        # PEXPIRE does nothing to a key that is gone: a removed entry stays removed.
+        key = self.entry_key(candidate.exact_key)
+        yield Pipeline((("PEXPIRE", key, max(1, int(ttl_ms))), *also))
 
     def remove(self, exact_keys: list[str]) -> Operation[int]:
         if not exact_keys:

@@ -30,11 +30,12 @@ import numpy as np
 
 from ..config import CacheSettings
 from ..errors import ConfigurationError
+from ._index_common import replace_hash
 from .eligibility import DEFAULT_BYPASS, BypassRule, bypass_reason, resolve_rules
 from .embedder import EmbedderIdentity, Matrix, as_normalized_matrix
 from .exact import ExactTier
 from .keys import ENTRY_HEX, entry_id, escape_glob, usage_prefix
-from .ops import Call, Embed, Operation, Pipeline
+from .ops import Call, Command, Embed, Operation, Pipeline
 from .scan import scan_each, unlink_batch
 from .stats import CacheStats
 from .thresholds import default_threshold, validate_threshold
@@ -234,6 +235,7 @@ class SemanticTier(Generic[T]):
         self.stats = stats
         self._tenant = cache_settings.tenant
         self._ttl_ms = cache_settings.ttl_ms
+        self._sliding_ms = cache_settings.ttl_ms if cache_settings.sliding_ttl else None
         if settings.threshold is not None:
             self.threshold, self.calibrated = settings.threshold, True
         else:
@@ -287,12 +289,21 @@ class SemanticTier(Generic[T]):
         if hit is not None:
             usage = self.usage_key(hit.candidate.exact_key)
             # Best effort: a failed count must not cost the hit (errors are per command).
-            yield Pipeline(
-                (
-                    ("HINCRBY", usage, "hits", 1),
-                    ("HSET", usage, "last_hit_ms", int(time.time() * 1000)),
-                )
+            counts: tuple[Command, ...] = (
+                ("HINCRBY", usage, "hits", 1),
+                ("HSET", usage, "last_hit_ms", int(time.time() * 1000)),
             )
+            if self._sliding_ms is None:
+                yield Pipeline(counts)
+            else:
+                # The answer's TTL was just renewed (GETEX): the index entry and the
+                # usage hash get the same, or the paraphrase would stop matching
+                # while its answer lives on.
+                partition = partition_id(self._tenant, llm_string, query.context)
+                renew_usage = ("PEXPIRE", usage, self._sliding_ms)
+                yield from self.index.renew(
+                    hit.candidate, partition, self._sliding_ms, also=(*counts, renew_usage)
+                )
         return hit
 
     def _find(self, llm_string: str, query: SemanticQuery) -> Operation[SemanticHit[T] | None]:
@@ -377,14 +388,8 @@ class SemanticTier(Generic[T]):
             ttl_ms=self._ttl_ms,
         )
         yield from self.index.add(entry)
-        usage = self.usage_key(exact_key)
-        commands: list[tuple[object, ...]] = [
-            ("DEL", usage),
-            ("HSET", usage, "created_ms", entry.created_ms, "hits", 0),
-        ]
-        if self._ttl_ms is not None:
-            commands.append(("PEXPIRE", usage, self._ttl_ms))
-        yield Pipeline(tuple(commands))
+        usage = {"created_ms": entry.created_ms, "hits": 0}
+        yield Call(replace_hash(self.usage_key(exact_key), usage, self._ttl_ms))
 
     def usage(self, exact_key: str) -> Operation[dict[str, int]]:
         """``created_ms``, ``hits`` and ``last_hit_ms`` of the entry answered by

@@ -29,7 +29,7 @@ from typing import Protocol
 
 from .embedder import Matrix
 from .keys import KEY_VERSION, encode_parts
-from .ops import Operation
+from .ops import Command, Operation
 
 #: Hex characters of a partition id (128 bits).
 PARTITION_HEX = 32
@@ -96,6 +96,15 @@ class VectorIndex(Protocol):
         self, vector: Matrix, partition: str, *, k: int, min_similarity: float
     ) -> Operation[list[Candidate]]:
         """Nearest entries of ``partition`` to ``vector`` (1-D, normalized)."""
+        ...
+
+    def renew(
+        self, candidate: Candidate, partition: str, ttl_ms: int, *, also: tuple[Command, ...] = ()
+    ) -> Operation[None]:
+        """Make ``candidate`` (of ``partition``) expire ``ttl_ms`` from now (sliding
+        TTL: its answer was just served); an entry removed or expired meanwhile stays
+        gone. ``also``: the caller's commands, sent in the same round trip, their
+        replies ignored. Errors the server answers are ignored (best effort)."""
         ...
 
     def remove(self, exact_keys: list[str]) -> Operation[int]:

@@ -31,6 +31,9 @@ TTL is in it), so an abandoned partition disappears as a whole. ``x`` comes from
 the writer's clock and is compared with the reader's: clock skew between clients
 shifts expiry by that much (the exact tier's value, which a hit must also read,
 expires by the server's clock).
+With a sliding TTL a hit rewrites the element's attributes with a later ``x``
+(``VSETATTR``, in a one-key script that also extends the set's TTL) and extends
+the pointer's TTL, in one round trip.
 
 Scores: ``VSIM ... WITHSCORES`` reports ``1 - d/2`` where ``d = 1 - cos`` is the
 cosine distance of the (normalized) vectors, i.e. ``(1 + cos) / 2`` in [0, 1]
@@ -76,7 +79,7 @@ from .keys import (
     index_digest,
     semantic_prefix,
 )
-from .ops import Call, Operation, Pipeline, RedisOperation
+from .ops import Call, Command, Operation, Pipeline, RedisOperation
 from .scan import scan_each, unlink_batch
 from .vector_index import PARTITION_HEX, Candidate, IndexEntry
 
@@ -136,6 +139,22 @@ else
   end
 end
 return reclaimed
+"""
+
+# Sliding TTL: give an element that is still there its new attributes (a later
+# expiry) and keep the set's TTL at least that long (none stays none). One key.
+# ARGV: element, attributes, ttl_ms. Returns 1 if the element was there.
+_RENEW_SCRIPT = """
+local key = KEYS[1]
+if redis.call('VSETATTR', key, ARGV[1], ARGV[2]) ~= 1 then
+  return 0
+end
+local ttl = tonumber(ARGV[3])
+local current = redis.call('PTTL', key)
+if current >= 0 and current < ttl then
+  redis.call('PEXPIRE', key, ttl)
+end
+return 1
 """
 
 _SWAP_POINTER = "return redis.call('SET', KEYS[1], unpack(ARGV))"
@@ -224,14 +243,8 @@ class VectorSetIndex:
         element = entry_id(entry.exact_key)
         pointer = self.pointer_prefix + element
         ttl = None if entry.ttl_ms is None else max(1, int(entry.ttl_ms))
-        attributes = orjson.dumps(
-            {
-                "x": NEVER_MS if ttl is None else now + ttl,
-                "k": entry.exact_key,
-                "q": entry.text,
-                "c": int(entry.created_ms),
-            }
-        )
+        expires = NEVER_MS if ttl is None else now + ttl
+        attributes = _attributes(expires, entry.exact_key, entry.text, entry.created_ms)
         # SET ... GET (in a script: redis-py turns a plain SET's reply into a bool):
         # the partition this entry was in before, if any.
         point: tuple[Any, ...] = ("EVAL", _SWAP_POINTER, 1, pointer, segment, "GET")
@@ -252,6 +265,17 @@ class VectorSetIndex:
         if previous is not None and text(previous) != segment:
             # Same exact key, new partition: the old element must not answer there.
             yield Call(("VREM", self.set_prefix + text(previous), element))
+
+    def renew(
+        self, candidate: Candidate, partition: str, ttl_ms: int, *, also: tuple[Command, ...] = ()
+    ) -> Operation[None]:
+        ttl = max(1, int(ttl_ms))
+        element = entry_id(candidate.exact_key)
+        attributes = _attributes(_now_ms() + ttl, candidate.exact_key, candidate.text,
+                                 candidate.created_ms)  # fmt: skip
+        renew = ("EVAL", _RENEW_SCRIPT, 1, self.set_key(partition), element, attributes, ttl)
+        # The pointer lives as long as the element, or remove() could not find it.
+        yield Pipeline((renew, ("PEXPIRE", self.pointer_prefix + element, ttl), *also))
 
     def search(
         self, vector: Matrix, partition: str, *, k: int, min_similarity: float
@@ -345,6 +369,11 @@ class VectorSetIndex:
         removed = yield from scan_each(self.set_pattern, unlink_sets)
         yield from scan_each(self.pointer_pattern, unlink_batch)
         return removed
+
+
+def _attributes(expires_ms: int, exact_key: str, question: str, created_ms: int) -> bytes:
+    """An element's JSON attributes (module docstring)."""
+    return orjson.dumps({"x": expires_ms, "k": exact_key, "q": question, "c": int(created_ms)})
 
 
 def _partition_segment(partition: str) -> str:
