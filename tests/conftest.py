@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import redis
 
+from redis_llm_cache.embedders import LocalEmbedder
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.redis.embedded import EmbeddedRedis
 
@@ -103,6 +104,12 @@ def build_cache(namespace: str) -> Iterator[Callable[..., Any]]:
         else:
             cache.clear(all_models=True)
         cache.close()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> LocalEmbedder:
+    """The bundled model, for every test that embeds (it loads once per process)."""
+    return LocalEmbedder()
 
 
 @pytest.fixture

@@ -33,11 +33,6 @@ class MyGeneration(Generation):
     extra: str = "x"
 
 
-@pytest.fixture(scope="module")
-def embedder() -> LocalEmbedder:
-    return LocalEmbedder()
-
-
 @pytest.fixture
 def cache(
     redis_servers: dict[str, str], namespace: str, embedder: LocalEmbedder

@@ -24,7 +24,6 @@ from test_semantic_cache import (  # noqa: F401
     THRESHOLD,
     answer,
     chat,
-    embedder,
     test_async_semantic_hit,
     test_chat_model_round_trip,
     test_clear_removes_semantic_entries,
@@ -92,7 +91,7 @@ STRATEGIES = ["vectorset", "client"]
 def semantic_cache(
     request: pytest.FixtureRequest,
     make_cache: Callable[..., RedisLLMCache],
-    embedder: LocalEmbedder,  # noqa: F811
+    embedder: LocalEmbedder,
 ) -> Callable[..., RedisLLMCache]:
     """``make_cache`` (on the cluster: ``redis_url`` is overridden) with the semantic tier."""
 
@@ -109,7 +108,7 @@ def semantic_cache(
 
 def test_auto_strategy_on_a_cluster_is_vectorset(
     make_cache: Callable[..., RedisLLMCache],
-    embedder: LocalEmbedder,  # noqa: F811
+    embedder: LocalEmbedder,
 ) -> None:
     cache = make_cache(embedder=embedder)
     cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("a"))
@@ -122,7 +121,7 @@ def test_search_strategy_is_refused_on_a_cluster(
     redis_cluster: EmbeddedCluster,
     make_cache: Callable[..., RedisLLMCache],
     namespace: str,
-    embedder: LocalEmbedder,  # noqa: F811
+    embedder: LocalEmbedder,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings: dict[str, Any] = {

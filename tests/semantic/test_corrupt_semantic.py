@@ -24,11 +24,6 @@ PARAPHRASE = "How can I reset my password?"
 ANSWER = [Generation(text="Use the reset link on the login page.")]
 
 
-@pytest.fixture(scope="module")
-def embedder() -> LocalEmbedder:
-    return LocalEmbedder()
-
-
 @pytest.fixture
 def build(
     redis_servers: dict[str, str],

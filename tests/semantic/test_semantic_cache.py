@@ -30,11 +30,6 @@ STRATEGIES = [("search", "stack"), ("vectorset", "stack"), ("vectorset", "plain"
               ("client", "stack"), ("client", "plain")]  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def embedder() -> LocalEmbedder:
-    return LocalEmbedder()
-
-
 @pytest.fixture(params=STRATEGIES, ids=[f"{s}-{k}" for s, k in STRATEGIES])
 def semantic_cache(
     request: pytest.FixtureRequest,

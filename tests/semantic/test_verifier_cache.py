@@ -26,11 +26,6 @@ LLM = "model=fake;temperature=0"
 STRATEGIES = [("vectorset", "plain"), ("client", "stack")]
 
 
-@pytest.fixture(scope="module")
-def embedder() -> LocalEmbedder:
-    return LocalEmbedder()
-
-
 @pytest.fixture(params=STRATEGIES, ids=[f"{s}-{k}" for s, k in STRATEGIES])
 def make(
     request: pytest.FixtureRequest,
