@@ -34,6 +34,7 @@ import numpy as np
 from verifier_correctness import CACHE_DIR, MEAN_SETS, PAWSX, embed_cached, embedded, set_files
 from verifier_fit import fit_logistic
 from verifier_pairs import generated_pairs
+from verifier_report import best_single_threshold
 
 
 def other_views(name: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -69,15 +70,6 @@ def auc(score: np.ndarray, labels: np.ndarray) -> float:
     positive = labels == 1
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def hits_at(score: np.ndarray, labels: np.ndarray, wrong: float) -> float:
-    """Paraphrase hit rate of the best threshold on ``score`` serving at most
-    ``wrong`` of the near-misses."""
-    near_misses = np.sort(score[labels == 0])[::-1]
-    allowed = int(np.floor(wrong * len(near_misses) + 1e-9))
-    barrier = near_misses[allowed] if allowed < len(near_misses) else -np.inf
-    return float((score[labels == 1] > barrier).mean())
 
 
 def geometry(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -123,7 +115,7 @@ def main() -> int:
             if view not in scores:
                 cells.append("-")
                 continue
-            at2, at5 = hits_at(scores[view], labels, 0.02), hits_at(scores[view], labels, 0.05)
+            at2, at5 = (best_single_threshold(scores[view], labels, w) for w in (0.02, 0.05))
             cells.append(f"{at2:.2f} / {at5:.2f}; {auc(scores[view], labels):.3f}")
             if path.stem in MEAN_SETS:
                 summary.setdefault(view, []).append(at5)
