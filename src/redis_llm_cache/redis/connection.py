@@ -54,6 +54,7 @@ from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import RedisClusterException, ResponseError, TimeoutError
 from redis.retry import Retry
+from redis.asyncio.retry import Retry as AsyncRetry
 
 from ..config import ConnectionSettings
 from ..core.ops import Call, Command, Pipeline, Request, run_async, run_sync
@@ -319,17 +320,22 @@ class RedisConnector:
         """Whether Redis is a Redis Cluster; ``None`` until found out (first use)."""
         return self._cluster
 
-    def _client_options(self) -> dict[str, Any]:
+    def _client_options(self, *, asyncio_client: bool = False) -> dict[str, Any]:
+        # No retries: a failing Redis is the circuit breaker's business. The asyncio
+        # clients need redis-py's asyncio Retry type: a sync Retry still works there
+        # but redis-py >= 8.2 warns about it, and under ``-W error`` that warning
+        # would fail every async call open.
+        retry = AsyncRetry(NoBackoff(), 0) if asyncio_client else Retry(NoBackoff(), 0)
         return {
             "socket_timeout": self._settings.timeout,
             "socket_connect_timeout": self._settings.connect_timeout,
-            "retry": Retry(NoBackoff(), 0),
+            "retry": retry,
             "retry_on_error": [],
             "decode_responses": False,
         }
 
-    def _cluster_options(self) -> dict[str, Any]:
-        options = self._client_options()
+    def _cluster_options(self, *, asyncio_client: bool = False) -> dict[str, Any]:
+        options = self._client_options(asyncio_client=asyncio_client)
         # The cluster client takes its retry policy itself, not per connection.
         # No retries: a failing master is the circuit breaker's business. MOVED /
         # ASK redirections (resharding, after a failover) are still followed.
@@ -368,8 +374,10 @@ class RedisConnector:
     async def _new_async_client(self) -> AsyncClient:
         assert self.url is not None
         if self._cluster:
-            return await _initialized(_AsyncCluster.from_url(self.url, **self._cluster_options()))
-        client = redis.asyncio.Redis.from_url(self.url, **self._client_options())
+            return await _initialized(
+                _AsyncCluster.from_url(self.url, **self._cluster_options(asyncio_client=True))
+            )
+        client = redis.asyncio.Redis.from_url(self.url, **self._client_options(asyncio_client=True))
         if self._cluster is None:
             try:
                 cluster = cluster_enabled(await client.info("cluster"))
@@ -382,7 +390,7 @@ class RedisConnector:
             if cluster:
                 await client.aclose()
                 return await _initialized(
-                    _AsyncCluster.from_url(self.url, **self._cluster_options())
+                    _AsyncCluster.from_url(self.url, **self._cluster_options(asyncio_client=True))
                 )
         return client
 
