@@ -9,11 +9,25 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test bench lint clean
 
-$(VENV)/.installed-dev: pyproject.toml
+# Installs go through uv (pinned here, bootstrapped with pip into the venv): it installs
+# the locked set in seconds and resolves the lowest versions our ranges allow for CI's
+# oldest-versions check (.ci/range_check.sh). requirements/dev.lock pins every package
+# the tests run with; `make lock` re-resolves it at today's newest versions.
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
+
+$(UV):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.installed-dev: pyproject.toml requirements/dev.lock | $(UV)
+	$(UV) pip install --quiet --python $(PY) -r requirements/dev.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
+
+.PHONY: lock
+lock: | $(UV)
+	$(UV) pip compile --quiet pyproject.toml --extra dev --universal --upgrade -o requirements/dev.lock
 
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

@@ -32,7 +32,6 @@ from typing import Any, Literal
 from langchain_core.globals import set_llm_cache
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from .embedders import LocalEmbedder
@@ -134,7 +133,9 @@ class SimulatedChatModel(BaseChatModel):
         answer = SIMULATED_ANSWERS.get(question, f"(simulated answer to: {question})")
         input_tokens = 180 + len(question) // 3  # a system prompt plus the question
         output_tokens = 250 + random.randrange(100)
-        usage: UsageMetadata = {
+        # A plain dict, validated by the message: langchain-core 1.8 made the token
+        # detail keys of the UsageMetadata TypedDict required for type checkers.
+        usage = {
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "total_tokens": input_tokens + output_tokens,

@@ -251,13 +251,17 @@ class OllamaEmbedder:
         with self._lock:
             client, self._client = self._client, None
         if client is not None:
-            client.close()  # type: ignore[no-untyped-call]  # untyped in ollama
+            # ollama < 0.6.2 clients have no close(); they keep their httpx client as _client.
+            close = getattr(client, "close", None) or client._client.close
+            close()
 
     async def aclose(self) -> None:
         """Close the async HTTP client (a later call opens a new one)."""
         client = self._async_client.take()
         if client is not None:
-            await client.close()  # type: ignore[no-untyped-call]  # untyped in ollama
+            # As in close(): older ollama clients have no close().
+            close = getattr(client, "close", None) or client._client.aclose
+            await close()
 
     # -- pickling: settings travel, clients and the lock are rebuilt --------------------
     # (LlamaIndex's IngestionPipeline(num_workers=...) pickles the embed model into

@@ -31,19 +31,27 @@ class LlamaIndexModel:
 
     def embed(self, texts: Sequence[str], *, role: Role = "document") -> object:
         inner = self.inner
-        if inner.rate_limiter is not None:
-            inner.rate_limiter.acquire()
+        rate_limiter = _rate_limiter(inner)
+        if rate_limiter is not None:
+            rate_limiter.acquire()
         if role == "query":
             return [inner._get_query_embedding(text) for text in texts]
         return inner._get_text_embeddings(list(texts))
 
     async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> object:
         inner = self.inner
-        if inner.rate_limiter is not None:
-            await inner.rate_limiter.async_acquire()
+        rate_limiter = _rate_limiter(inner)
+        if rate_limiter is not None:
+            await rate_limiter.async_acquire()
         if role == "query":
             return await asyncio.gather(*(inner._aget_query_embedding(text) for text in texts))
         return await inner._aget_text_embeddings(list(texts))
+
+
+def _rate_limiter(inner: BaseEmbedding) -> Any:
+    # llama-index-core added BaseEmbedding.rate_limiter after 0.12.0, the oldest
+    # release our range allows: a model of an older core has none.
+    return getattr(inner, "rate_limiter", None)
 
 
 def llama_index_identity_key(inner: BaseEmbedding, model_id: str | None) -> str:
