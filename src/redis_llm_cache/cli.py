@@ -171,6 +171,10 @@ def connection_hints(url: str, error: BaseException) -> list[str]:
         for word in ("noauth", "wrongpass", "invalid username-password", "authentication")
     ):
         hints.append("the server wants credentials: redis://USER:PASSWORD@HOST:PORT/0")
+    if not _is_connection_failure(error):
+        # A bad setting or a command the server refused: advice about reaching
+        # the server would send the user looking in the wrong place.
+        return hints
     if "refused" in message:
         hints.append("nothing listens there; start a local one: redis-llm-cache redis start")
     if scheme == "redis" and ("reset" in message or "closed" in message or "timeout" in message):
@@ -180,7 +184,7 @@ def connection_hints(url: str, error: BaseException) -> list[str]:
             "TLS failed: is the server TLS-enabled, and is its CA trusted "
             "(rediss://...?ssl_ca_certs=/path/ca.pem)?"
         )
-    if not hints and _is_connection_failure(error):
+    if not hints:
         hints.append("check host, port and firewall; --timeout raises the time allowed")
     return hints
 
@@ -532,7 +536,10 @@ def resolve_llm_string(args: argparse.Namespace) -> str:
 
     model = load_object(args.model)
     if not isinstance(model, BaseChatModel) and callable(model):
-        model = model()
+        try:
+            model = model()
+        except Exception as exc:  # the user's factory: report it, whatever it raised
+            raise CommandError(f"--model {args.model!r}: calling it failed ({exc})") from exc
     if not isinstance(model, BaseChatModel):
         raise CommandError(
             f"--model {args.model!r} is a {type(model).__name__}, not a LangChain chat model"
