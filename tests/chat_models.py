@@ -41,3 +41,19 @@ class CountingChatModel(BaseChatModel):
             raise RuntimeError("the model failed")
         text = f"answer {number}" if self.numbered else f"answer to {messages[-1].content}"
         return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
+
+
+class NamedChatModel(CountingChatModel):
+    """A :class:`CountingChatModel` whose ``model_name`` and ``temperature`` are part of
+    its identity, as a provider's are (so they are in LangChain's ``llm_string``)."""
+
+    model_name: str = "named-1"
+    temperature: float = 0.0
+
+    @property
+    def _llm_type(self) -> str:
+        return "named"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "temperature": self.temperature}

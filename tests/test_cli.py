@@ -3,6 +3,7 @@ script, against the real Redis servers of the fixtures."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
@@ -16,11 +17,12 @@ import redis
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
+from chat_models import NamedChatModel
 from redis_llm_cache import cli
 from redis_llm_cache.core.calibration import calibrate, load_pairs, pair_similarities
 from redis_llm_cache.core.keys import scope_digest
 from redis_llm_cache.embedders import LocalEmbedder
-from redis_llm_cache.langchain import RedisLLMCache
+from redis_llm_cache.langchain import RedisLLMCache, llm_string_of
 from redis_llm_cache.redis.embedded import free_port
 
 SCRIPT = str(Path(sys.executable).parent / "redis-llm-cache")
@@ -331,3 +333,196 @@ def test_doctor_hints_at_credentials_and_masks_the_password(
     assert code == 0 and report["reachable"] is True
     assert report["user"] == "default"
     assert "s3cret" not in json.dumps(report) and ":***@" in report["url"]
+
+
+# -- errors are messages, not tracebacks ---------------------------------------------------
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("redis-llm-cache: ")
+    for text in expected:
+        assert text in lines[0]
+
+
+def test_warm_with_a_missing_file_is_a_message(redis_url: str, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.jsonl"
+    done = script("warm", str(missing), "--url", redis_url, "--llm-string", "m")
+    assert_one_line_error(done, str(missing), "No such file")
+
+
+def test_doctor_with_a_url_that_is_not_redis_is_a_message() -> None:
+    done = script("doctor", "--url", "http://user:pw@example.invalid")
+    assert_one_line_error(done, "bad Redis URL", "redis://")
+    assert "pw" not in done.stderr
+
+
+def test_a_closed_output_pipe_ends_quietly(redis_url: str, namespace: str) -> None:
+    # `stats | head -0`: the reader is gone before anything is written.
+    process = subprocess.Popen(
+        [SCRIPT, "stats", "--url", redis_url, "--namespace", namespace],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    with process.stderr:
+        stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == cli.EXIT_BROKEN_PIPE
+    assert stderr == ""
+
+
+def test_a_configuration_error_gets_no_connection_hint(redis_url: str) -> None:
+    done = script("stats", "--url", redis_url, "--timeout", "-1")
+    assert_one_line_error(done, "ConfigurationError", "timeout")
+    assert "hint" not in done.stderr
+
+
+def test_a_connection_failure_gets_the_hint() -> None:
+    hints = cli.connection_hints("redis://h:1/0", redis.ConnectionError("Error 113: no route"))
+    assert any("host, port and firewall" in hint for hint in hints)
+    assert cli.connection_hints("redis://h:1/0", redis.ResponseError("WRONGTYPE")) == []
+
+
+# -- help --------------------------------------------------------------------------------
+
+
+def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[f"{parser.prog} {name}"] = sub
+                found.update(subparsers(sub))
+    return found
+
+
+def test_every_command_and_option_has_help() -> None:
+    parser = cli.build_parser()
+    commands = {"redis-llm-cache": parser, **subparsers(parser)}
+    assert len(commands) == 11  # the program, 7 commands, redis start/stop/status
+    for prog, command in commands.items():
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                listed = {choice.dest for choice in action._choices_actions}
+                assert listed == set(action.choices), prog
+                assert all(choice.help for choice in action._choices_actions), prog
+            else:
+                assert action.help, f"{prog} {action.option_strings or action.dest}"
+
+
+def test_redis_start_help_is_its_own(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["redis", "start", "--help"])
+    assert exit_info.value.code == 0
+    start_help = capsys.readouterr().out
+    assert "usage: redis-llm-cache redis start" in start_help
+    assert "--port" in start_help and "daemonized" in start_help
+    with pytest.raises(SystemExit):
+        cli.main(["redis", "stop", "--help"])
+    stop_help = capsys.readouterr().out
+    assert "usage: redis-llm-cache redis stop" in stop_help and "--port" not in stop_help
+
+
+# -- doctor finds the server of `redis start --dir` ----------------------------------------
+
+
+def test_doctor_finds_the_server_started_with_a_dir(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "redis")
+    not_yet = script("doctor", "--dir", data_dir)
+    assert_one_line_error(not_yet, "redis start --dir")
+    started = script("redis", "start", "--dir", data_dir, "--modules", "none", "--json")
+    assert started.returncode == 0, started.stderr
+    try:
+        url = json.loads(started.stdout)["url"]
+        done = script("doctor", "--dir", data_dir, "--json")
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert (report["url"], report["reachable"]) == (url, True)
+        both = script("doctor", "--dir", data_dir, "--url", url)
+        assert both.returncode == 2 and "not allowed with" in both.stderr
+    finally:
+        script("redis", "stop", "--dir", data_dir)
+
+
+# -- llm_string_of and warm --model --------------------------------------------------------
+
+
+def test_llm_string_of_is_the_key_langchain_uses(
+    capsys: pytest.CaptureFixture[str],
+    redis_url: str,
+    namespace: str,
+    make_cache: Callable[..., RedisLLMCache],
+) -> None:
+    model = NamedChatModel(model_name="m-1", cache=make_cache())
+    model.invoke("Who wrote Hamlet?", stop=["\n"])
+    assert model.calls == 1
+    code, stats = run(capsys, "stats", "--url", redis_url, "--namespace", namespace)
+    assert code == 0
+    [row] = stats["exact"]["by_scope"]
+    assert row["llm_digest"] == scope_digest("llm", llm_string_of(model, stop=["\n"]))
+    assert row["llm_digest"] != scope_digest("llm", llm_string_of(model))  # stop is part of it
+    other = NamedChatModel(model_name="m-1", temperature=0.7)
+    assert llm_string_of(other, stop=["\n"]) != llm_string_of(model, stop=["\n"])
+    with pytest.raises(TypeError):
+        llm_string_of("gpt-4o")  # type: ignore[arg-type]
+
+
+APP_MODULE = """
+from chat_models import NamedChatModel
+
+chat = NamedChatModel(model_name="m-1")
+
+
+def make_chat():
+    return NamedChatModel(model_name="m-1")
+"""
+
+
+@pytest.mark.parametrize("attribute", ["chat", "make_chat"])
+def test_warm_with_a_model_spec_serves_that_model(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    redis_url: str,
+    namespace: str,
+    qa_file: Path,
+    make_cache: Callable[..., RedisLLMCache],
+    attribute: str,
+    cleanup: None,
+) -> None:
+    module = f"app_llm_{attribute}"
+    (tmp_path / f"{module}.py").write_text(APP_MODULE)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # warm adds the working directory
+    monkeypatch.chdir(tmp_path)
+    request.addfinalizer(lambda: sys.modules.pop(module, None))
+    code, result = run(
+        capsys, "warm", str(qa_file), "--url", redis_url, "--namespace", namespace,
+        "--model", f"{module}:{attribute}",
+    )  # fmt: skip
+    assert (code, result) == (0, {"stored": 2, "skipped": 0})
+
+    app_model = NamedChatModel(model_name="m-1", cache=make_cache())
+    assert app_model.invoke("Who wrote Hamlet?").content == "William Shakespeare."
+    assert app_model.calls == 0
+    configured_otherwise = NamedChatModel(model_name="m-2", cache=make_cache())
+    assert configured_otherwise.invoke("Who wrote Hamlet?").content != "William Shakespeare."
+    assert configured_otherwise.calls == 1
+
+
+def test_warm_with_a_bad_model_spec_is_a_message(
+    capsys: pytest.CaptureFixture[str], redis_url: str, qa_file: Path
+) -> None:
+    base = ["warm", str(qa_file), "--url", redis_url]
+    assert cli.main([*base, "--model", "no_such_module_here:chat"]) == 1
+    assert "cannot import 'no_such_module_here'" in capsys.readouterr().err
+    assert cli.main([*base, "--model", "json:dumps"]) == 1  # a function, not a model
+    assert cli.main([*base, "--model", "json"]) == 1
+    assert "module:attribute" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*base, "--model", "json:dumps", "--llm-string", "m"])
+    assert exit_info.value.code == 2

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -42,3 +48,76 @@ def test_stop_ends_the_process() -> None:
 def test_unknown_module_is_a_clear_error() -> None:
     with pytest.raises(ConfigurationError, match="unknown module"):
         find_module("graph")
+
+
+def process_gone(pid: int) -> bool:
+    """No such process, or a zombie nobody has reaped yet (it no longer runs)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+    except OSError:  # no /proc: ask the kernel instead
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+
+def port_closed(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(2.0)
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)  # poll interval, bounded by the deadline
+    return check()
+
+
+#: Starts a server, reports its pid and port, then ends without stop().
+STARTER = """
+import os, signal, sys
+from redis_llm_cache.redis.embedded import EmbeddedRedis
+server = EmbeddedRedis().start()
+print(server.pid, server.port, flush=True)
+if sys.argv[1] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def start_in_child(how: str) -> tuple[int, int, int]:
+    done = subprocess.run(
+        [sys.executable, "-c", STARTER, how], capture_output=True, text=True, timeout=60
+    )
+    pid, port = (int(value) for value in done.stdout.split())
+    return done.returncode, pid, port
+
+
+def test_context_manager_stops_the_server() -> None:
+    with EmbeddedRedis() as server:
+        pid, port = server.pid, server.port
+        assert pid is not None and port is not None
+        assert redis.Redis.from_url(server.url).ping()
+    assert server.process is None
+    assert process_gone(pid) and port_closed(port)
+
+
+def test_a_server_stops_when_the_script_exits_without_stop() -> None:
+    code, pid, port = start_in_child("exit")
+    assert code == 0
+    assert process_gone(pid), "the atexit hook did not stop the server"
+    assert port_closed(port)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_a_server_stops_when_its_python_process_is_killed() -> None:
+    code, pid, port = start_in_child("kill")
+    assert code == -signal.SIGKILL  # no atexit hook ran
+    assert wait_until(lambda: process_gone(pid)), "redis-server outlived the killed process"
+    assert wait_until(lambda: port_closed(port))

@@ -28,6 +28,7 @@ def test_langchain_all() -> None:
         "GenerationCodec",
         "OllamaEmbeddings",
         "RedisLLMCache",
+        "llm_string_of",
     ]
 
 

