@@ -407,7 +407,7 @@ def metrics_json(*caches: Any, prices: Mapping[str, ModelPrice] | None = None) -
     """:meth:`CacheMetrics.as_dict` for caches at hand, without keeping a collector.
 
     Example:
-        >>> metrics_json(llm_cache)["caches"]["llmcache"]["tokens_saved"]
+        >>> metrics_json(llm_cache)["caches"]["rlc-llm"]["tokens_saved"]
     """
     metrics = CacheMetrics(prices=prices)
     for cache in caches:
