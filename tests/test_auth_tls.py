@@ -29,7 +29,7 @@ from redis_llm_cache.redis.embedded import EmbeddedRedis, free_port
 README = Path(__file__).resolve().parent.parent / "README.md"
 LLM = "model=fake;temperature=0"
 PASSWORD = "s3cret-pass"  # a throwaway server's password
-USER = "llmcache"
+USER = "rlc"
 
 
 def documented_acl_rules(namespace: str) -> dict[str, list[str]]:
@@ -39,7 +39,8 @@ def documented_acl_rules(namespace: str) -> dict[str, list[str]]:
     assert len(lines) == 3, "the README documents a base rule and two additions"
     rules = {}
     for line in lines:
-        rule = line.replace(">CHANGE-ME", f">{PASSWORD}").replace("~llmcache:*", f"~{namespace}:*")
+        rule = line.replace(">CHANGE-ME", f">{PASSWORD}")
+        rule = rule.replace("~rlc-llm:*", f"~{namespace}:*").replace("~rlc-emb:*", "")
         name = "vectorset" if "+vadd" in line else "search" if "+ft.search" in line else "base"
         rules[name] = shlex.split(rule)
     assert set(rules) == {"base", "vectorset", "search"}

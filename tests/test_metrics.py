@@ -11,6 +11,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from prometheus_client.parser import text_string_to_metric_families
 
+from redis_llm_cache.core.stats import CacheStats, ProviderUsage
 from redis_llm_cache.errors import ConfigurationError
 from redis_llm_cache.langchain import CachedEmbeddings, RedisLLMCache
 from redis_llm_cache.langchain.callbacks import ProviderCacheCallback
@@ -82,8 +83,10 @@ def test_prometheus_text_reflects_stats(used_cache: RedisLLMCache) -> None:
     assert value(scrape, tokens, direction="output", model="gpt-4o-mini") == 1500
     assert value(scrape, "redis_llm_cache_provider_cache_read_tokens_total") == 1600
     cost = "redis_llm_cache_estimated_cost_saved_usd_total"
+    # Each hit saves a call whose prompt the provider had mostly cached: 200 of its
+    # 1000 prompt tokens at the input price, 800 at the cached-input price.
     assert value(scrape, cost, source="llm_cache") == pytest.approx(
-        (3000 * 0.15 + 1500 * 0.60) / 1e6
+        (600 * 0.15 + 2400 * 0.075 + 1500 * 0.60) / 1e6
     )
     assert value(scrape, cost, source="provider_cache") == pytest.approx(1600 * 0.075 / 1e6)
     assert value(scrape, "redis_llm_cache_breaker_open") == 0
@@ -94,7 +97,7 @@ def test_json_twin_has_the_same_numbers_and_no_prompt_text(used_cache: RedisLLMC
     chat = data["caches"][used_cache.settings.namespace]
     assert (chat["hits_exact"], chat["misses"]) == (3, 2)
     assert chat["estimated_savings_usd"]["total_usd"] == pytest.approx(
-        (3000 * 0.15 + 1500 * 0.60 + 1600 * 0.075) / 1e6
+        (600 * 0.15 + 2400 * 0.075 + 1500 * 0.60 + 1600 * 0.075) / 1e6
     )
     assert chat["estimated_savings_usd"]["unpriced_models"] == []
 
@@ -103,6 +106,40 @@ def test_without_prices_models_are_listed_not_guessed(used_cache: RedisLLMCache)
     savings = estimate_savings(used_cache.stats(), {})
     assert savings["total_usd"] == 0
     assert savings["unpriced_models"] == ["gpt-4o-mini"]
+
+
+def test_each_token_is_priced_once_at_what_the_provider_would_bill() -> None:
+    """Two misses, three hits of one answer whose 1000-token prompt the provider had
+    cached 800 tokens of: the hits save 3 x (200 full + 800 cached + 500 output);
+    the provider cache saved its discount on the two real calls only."""
+    price = ModelPrice(input_per_million=2.0, output_per_million=8.0, cached_input_per_million=0.5)
+    stats = CacheStats()
+    for _ in range(3):
+        stats.record_lookup(0.001, "exact", ("gpt-4.1", 1000, 500, 800))
+    for _ in range(2):
+        stats.record_lookup(0.5, None)
+        stats.record_provider_usage(ProviderUsage("gpt-4.1", 1000, 800, 0))
+    savings = estimate_savings(stats.snapshot(), {"gpt-4.1": price})
+    hits_usd = 3 * (200 * 2.0 + 800 * 0.5 + 500 * 8.0) / 1e6  # 0.0144
+    provider_usd = 2 * 800 * (2.0 - 0.5) / 1e6  # 0.0024
+    assert savings["llm_cache_usd"] == pytest.approx(hits_usd)
+    assert savings["provider_cache_usd"] == pytest.approx(provider_usd)
+    assert savings["total_usd"] == pytest.approx(0.0168)
+    # Said another way: the hits avoided three calls billed like the real ones, and
+    # the provider cache took its discount off the two real calls.
+    real_call = (200 * 2.0 + 800 * 0.5 + 500 * 8.0) / 1e6
+    uncached_call = (1000 * 2.0 + 500 * 8.0) / 1e6
+    assert savings["total_usd"] == pytest.approx(3 * real_call + 2 * (uncached_call - real_call))
+    assert savings["unpriced_models"] == []
+
+
+def test_cached_prompt_tokens_without_a_cached_price_are_not_guessed() -> None:
+    stats = CacheStats()
+    stats.record_lookup(0.001, "exact", ("gpt-4.1", 1000, 500, 800))
+    price = ModelPrice(input_per_million=2.0, output_per_million=8.0)
+    savings = estimate_savings(stats.snapshot(), {"gpt-4.1": price})
+    assert savings["llm_cache_usd"] == pytest.approx((200 * 2.0 + 500 * 8.0) / 1e6)
+    assert savings["unpriced_models"] == ["gpt-4.1"]
 
 
 def test_embedding_cache_and_failing_cache(redis_url: str, namespace: str) -> None:

@@ -172,9 +172,10 @@ def test_our_hits_save_tokens_and_are_not_provider_cache_reads(
     # The provider saw one call only: the hit is not counted as a provider response.
     assert stats["provider_cache"]["responses"] == 1
     assert stats["provider_cache"]["cache_read_tokens"] == 1024
-    # The hit saved the whole stored answer's tokens.
+    # The hit saved the whole stored answer's tokens, 1024 of whose prompt tokens
+    # the provider had served from its cache (billed at its cached rate).
     assert stats["tokens_saved"]["by_model"] == {
-        "gpt-4o-mini": {"hits": 1, "input": 1200, "output": 3}
+        "gpt-4o-mini": {"hits": 1, "input": 1200, "output": 3, "input_cached": 1024}
     }
     assert stats["tokens_saved"]["by_tier"]["exact"]["input"] == 1200
 
@@ -187,7 +188,7 @@ def test_hit_without_usage_counts_as_unknown_model(
     chat.invoke("q")
     chat.invoke("q")
     assert cache.stats()["tokens_saved"]["by_model"] == {
-        "unknown": {"hits": 1, "input": 0, "output": 0}
+        "unknown": {"hits": 1, "input": 0, "output": 0, "input_cached": 0}
     }
 
 
@@ -202,10 +203,10 @@ def test_stats_reset_clears_the_new_sections() -> None:
 
 def test_lookups_of_several_models_and_tiers_add_up() -> None:
     stats = CacheStats()
-    stats.record_lookup(0.0003, "exact", ("gpt-4o-mini", 100, 10))
-    stats.record_lookup(0.0007, "exact", ("gpt-4o-mini", 100, 10))
-    stats.record_lookup(0.003, "exact", ("claude-sonnet-4-5", 50, 5))
-    stats.record_lookup(0.02, "semantic", ("gpt-4o-mini", 100, 10))
+    stats.record_lookup(0.0003, "exact", ("gpt-4o-mini", 100, 10, 0))
+    stats.record_lookup(0.0007, "exact", ("gpt-4o-mini", 100, 10, 64))
+    stats.record_lookup(0.003, "exact", ("claude-sonnet-4-5", 50, 5, 40))
+    stats.record_lookup(0.02, "semantic", ("gpt-4o-mini", 100, 10, 0))
     stats.record_lookup(0.0004, "exact", None)
     stats.record_lookup(0.0002, None)
     stats.record_lookup(3.0, None)
@@ -225,15 +226,15 @@ def test_lookups_of_several_models_and_tiers_add_up() -> None:
     assert by_outcome["miss"]["sum"] == pytest.approx(3.0002)
     saved = snapshot["tokens_saved"]
     assert saved["by_model"] == {
-        "gpt-4o-mini": {"hits": 3, "input": 300, "output": 30},
-        "claude-sonnet-4-5": {"hits": 1, "input": 50, "output": 5},
-        "unknown": {"hits": 1, "input": 0, "output": 0},
+        "gpt-4o-mini": {"hits": 3, "input": 300, "output": 30, "input_cached": 64},
+        "claude-sonnet-4-5": {"hits": 1, "input": 50, "output": 5, "input_cached": 40},
+        "unknown": {"hits": 1, "input": 0, "output": 0, "input_cached": 0},
     }
     assert saved["by_tier"] == {
-        "exact": {"hits": 4, "input": 250, "output": 25},
-        "semantic": {"hits": 1, "input": 100, "output": 10},
+        "exact": {"hits": 4, "input": 250, "output": 25, "input_cached": 104},
+        "semantic": {"hits": 1, "input": 100, "output": 10, "input_cached": 0},
     }
-    assert (saved["input"], saved["output"]) == (350, 35)
+    assert (saved["input"], saved["output"], saved["input_cached"]) == (350, 35, 104)
 
 
 USAGE = {"input_tokens": 7, "output_tokens": 2, "total_tokens": 9}
@@ -249,29 +250,45 @@ def chat(message: AIMessage | HumanMessage) -> ChatGeneration:
         ([Generation(text="plain")], None),
         ([chat(AIMessage(content="no usage"))], None),
         ([chat(HumanMessage(content="not an AI message"))], None),
-        ([chat(OPENAI_NORMALIZED)], ("gpt-4o-mini", 1200, 3)),
+        ([chat(OPENAI_NORMALIZED)], ("gpt-4o-mini", 1200, 3, 1024)),
+        # DeepSeek's integration leaves its cache hits in the raw usage only.
         (
             [Generation(text="x"), chat(DEEPSEEK), chat(OPENAI_NORMALIZED)],
-            ("deepseek-chat", 900, 3),
+            ("deepseek-chat", 900, 3, 640),
         ),
         (
             [chat(AIMessage(content="a", usage_metadata=USAGE, response_metadata={"model": "m"}))],
-            ("m", 7, 2),
+            ("m", 7, 2, 0),
         ),
-        ([chat(AIMessage(content="a", usage_metadata=USAGE))], ("unknown", 7, 2)),
+        ([chat(AIMessage(content="a", usage_metadata=USAGE))], ("unknown", 7, 2, 0)),
         (
             [ChatGenerationChunk(message=AIMessageChunk(content="a", usage_metadata=USAGE))],
-            ("unknown", 7, 2),
+            ("unknown", 7, 2, 0),
         ),
-        # Not validated (built without pydantic): odd counts are not counts.
+        # Not validated (built without pydantic): odd counts are not counts, and a
+        # cached count can never exceed the prompt it is part of.
         (
             [chat(AIMessage.model_construct(content="a", usage_metadata={"input_tokens": True}))],
-            ("unknown", 0, 0),
+            ("unknown", 0, 0, 0),
+        ),
+        (
+            [
+                chat(
+                    AIMessage.model_construct(
+                        content="a",
+                        usage_metadata={
+                            "input_tokens": 10,
+                            "input_token_details": {"cache_read": 99},
+                        },
+                    )
+                )
+            ],
+            ("unknown", 10, 0, 10),
         ),
         ([chat(AIMessage.model_construct(content="a", usage_metadata=["no"]))], None),
     ],
 )
 def test_generations_usage_reads_the_first_answer_with_usage(
-    generations: list[Generation], expected: tuple[str, int, int] | None
+    generations: list[Generation], expected: tuple[str, int, int, int] | None
 ) -> None:
     assert generations_usage(generations) == expected

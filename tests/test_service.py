@@ -92,7 +92,7 @@ async def test_semantic_hit_reports_similarity_and_matched_prompt(
     semantic_caches: Callable[[str], RedisLLMCache],
     client_for: Callable[..., httpx.AsyncClient],
 ) -> None:
-    client = client_for(semantic_caches("stack"))
+    client = client_for(semantic_caches("stack"), show_matched_prompt=True)  # opted in
     await client.post("/ask", json={"question": "How do I reset my password?"})
     hit = (await client.post("/ask", json={"question": "How can I reset my password?"})).json()
     assert (hit["cached"], hit["tier"]) == (True, "semantic")
@@ -106,7 +106,18 @@ async def test_semantic_hit_reports_similarity_and_matched_prompt(
     assert holdings["exact"]["by_scope"][0]["model"] == "echo"
 
 
-async def test_matched_prompt_can_be_withheld(
+async def test_matched_prompt_is_withheld_by_default(
+    semantic_caches: Callable[[str], RedisLLMCache],
+    client_for: Callable[..., httpx.AsyncClient],
+) -> None:
+    # One user's question must not reach another user unless the operator opts in.
+    client = client_for(semantic_caches("plain"))
+    await client.post("/ask", json={"question": "How do I reset my password?"})
+    hit = (await client.post("/ask", json={"question": "How can I reset my password?"})).json()
+    assert hit["tier"] == "semantic" and hit["matched_prompt"] is None
+
+
+async def test_matched_prompt_can_be_withheld_explicitly(
     semantic_caches: Callable[[str], RedisLLMCache],
     client_for: Callable[..., httpx.AsyncClient],
 ) -> None:

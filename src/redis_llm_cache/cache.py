@@ -414,6 +414,12 @@ class ResponseCache(Generic[T]):
                 "recent_hits": list(self._recent_hits),
                 # Foreign or dropped index structures found and recreated/removed.
                 "index_repairs": getattr(semantic.index, "repairs", 0) if semantic else 0,
+                # Search indexes of other software whose prefixes cover the namespace:
+                # they list our hashes, and clearing them would delete our entries.
+                "foreign_indexes": len(semantic.foreign_indexes) if semantic else 0,
+                "foreign_index_names": (
+                    [i.name for i in semantic.foreign_indexes] if semantic else []
+                ),
                 "verifier": type(semantic.verifier).__name__ if semantic is not None else None,
                 **(semantic.decisions() if semantic is not None else {}),
             }

@@ -32,7 +32,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from .config import CacheSettings
+from .config import DEFAULT_EMBEDDING_NAMESPACE, DEFAULT_NAMESPACE, CacheSettings
+from .core.foreign_index import foreign_indexes
 from .core.inventory import clear_semantic, list_entries, namespace_inventory
 from .core.keys import scope_digest
 from .core.ops import Call, Embed, Operation, Pipeline, run_sync
@@ -226,6 +227,11 @@ def doctor(session: Session) -> dict[str, Any]:
     except redis.ResponseError:
         report["modules"] = []
     report["semantic_strategy"] = session.run(detect_strategy())
+    report["namespace"] = session.namespace
+    report["foreign_indexes"] = [
+        {"index": found.name, "prefixes": list(found.prefixes)}
+        for found in session.run(foreign_indexes(session.namespace))
+    ]
     report["round_trip_ms"] = {
         "p50": round(statistics.median(rtts), 3),
         "max": round(max(rtts), 3),
@@ -266,6 +272,13 @@ def _server_hints(url: str, report: dict[str, Any]) -> list[str]:
         )
     if not server["maxmemory"]:
         hints.append("no maxmemory set: use ttl= or max_entries= to bound the cache")
+    for found in report["foreign_indexes"]:
+        hint = (
+            f"search index {found['index']!r} (prefixes {found['prefixes']}) lists the hashes "
+            f"of namespace {report['namespace']!r}: clearing it deletes cache entries; use "
+            "another --namespace / namespace= or drop that index"
+        )
+        hints.append(hint)
     if report["semantic_strategy"] == "client":
         hints.append(
             "no server-side vector search: the semantic tier keeps an in-process index "
@@ -785,7 +798,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--url", help="Redis URL (default: $REDIS_URL, the server 'redis start' "
                        "runs, redis://localhost:6379/0)")  # fmt: skip
     where.add_argument("--dir", metavar="DIR", help="use the server 'redis start --dir DIR' runs")
-    server.add_argument("--namespace", default="llmcache", help="cache namespace (llmcache)")
+    server.add_argument(
+        "--namespace", default=DEFAULT_NAMESPACE, help=f"cache namespace ({DEFAULT_NAMESPACE})"
+    )
     server.add_argument("--timeout", type=float, default=5.0, help="seconds per Redis call (5)")
     scoped = argparse.ArgumentParser(add_help=False)
     scoped.add_argument("--tenant", action="append", help="tenant name (scope / label)")
@@ -806,7 +821,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("doctor", "server version, modules, index strategy, latency, hints", [server])
     stats = command("stats", "what Redis holds for the namespace", [server, scoped])
-    stats.add_argument("--embedding-namespace", help="also count cached vectors (e.g. embcache)")
+    stats.add_argument(
+        "--embedding-namespace",
+        help=f"also count cached vectors (e.g. {DEFAULT_EMBEDDING_NAMESPACE})",
+    )
     inspect = command("inspect", "entries with created time and hit counts", [server, scoped])
     inspect.add_argument("--limit", type=int, default=20, help="entries to list at most (20)")
     inspect.add_argument(

@@ -17,6 +17,17 @@ DEFAULT_TIMEOUT_S = 0.05
 #: the circuit breaker stops paying it after a few failures.
 DEFAULT_CONNECT_TIMEOUT_S = 0.25
 
+#: Default key prefixes of the LLM cache and of the embedding caches. Chosen so
+#: that no default prefix of the caches that share Redis servers with ours is a
+#: string prefix of them: RediSearch indexes every hash whose key starts with one
+#: of an index's prefixes, so a peer's index on ``llmcache`` (RedisVL's
+#: ``SemanticCache``, langchain-redis's ``RedisSemanticCache``), ``embedcache``
+#: (RedisVL's ``EmbeddingsCache``), ``redis`` (langchain-redis's ``RedisCache``),
+#: ``gptcache``, ``cache`` or ``doc`` would list our hashes, and clearing it would
+#: delete our entries. Neither is a prefix of the other either.
+DEFAULT_NAMESPACE = "rlc-llm"
+DEFAULT_EMBEDDING_NAMESPACE = "rlc-emb"
+
 
 def _check_positive(name: str, value: float | None, *, allow_none: bool = True) -> None:
     if value is None:
@@ -110,7 +121,7 @@ class CacheSettings(ConnectionSettings):
     ``breaker_cooldown``, ``cluster``).
     """
 
-    namespace: str = "llmcache"
+    namespace: str = DEFAULT_NAMESPACE
     tenant: str = ""
     ttl: float | None = None
     sliding_ttl: bool = False

@@ -97,9 +97,17 @@ class ModelPrice:
 
 
 def estimate_savings(stats: Mapping[str, Any], prices: Mapping[str, ModelPrice]) -> dict[str, Any]:
-    """Estimated USD saved by our hits (the stored answers' tokens at full price)
-    and by the provider's prompt cache (cache reads at the discount), from one
-    ``stats()`` snapshot; models without a price are listed, not guessed."""
+    """Estimated USD saved by our hits and by the provider's prompt cache, from one
+    ``stats()`` snapshot; models without a price are listed, not guessed.
+
+    Each token is priced once, at what the provider would have billed for it. A hit
+    saves the call that made its stored answer: output tokens at the output price,
+    prompt tokens the provider had served from its cache then (``input_cached``) at
+    the cached-input price, the rest at the input price. The provider-cache saving
+    is the discount on the calls that did reach the model (our hits never do), so
+    the two sources never count the same token. A model whose hits had cached
+    prompt tokens but has no ``cached_input_per_million`` is listed as unpriced
+    and only its other tokens are counted."""
     llm_usd = 0.0
     provider_usd = 0.0
     by_model: dict[str, dict[str, float]] = {}
@@ -110,8 +118,16 @@ def estimate_savings(stats: Mapping[str, Any], prices: Mapping[str, ModelPrice])
             if row.get("input") or row.get("output"):
                 unpriced.add(model)
             continue
+        tokens_in = row.get("input", 0)
+        cached_in = min(row.get("input_cached", 0), tokens_in)
+        if cached_in and price.cached_input_per_million is None:
+            unpriced.add(model)  # the cached part's price is unknown: not guessed
+            cached_usd = 0.0
+        else:
+            cached_usd = cached_in * (price.cached_input_per_million or 0.0)
         usd = (
-            row.get("input", 0) * price.input_per_million
+            (tokens_in - cached_in) * price.input_per_million
+            + cached_usd
             + row.get("output", 0) * price.output_per_million
         ) / 1e6
         by_model.setdefault(model, {})["llm_cache_usd"] = usd
@@ -391,7 +407,7 @@ def metrics_json(*caches: Any, prices: Mapping[str, ModelPrice] | None = None) -
     """:meth:`CacheMetrics.as_dict` for caches at hand, without keeping a collector.
 
     Example:
-        >>> metrics_json(llm_cache)["caches"]["llmcache"]["tokens_saved"]
+        >>> metrics_json(llm_cache)["caches"]["rlc-llm"]["tokens_saved"]
     """
     metrics = CacheMetrics(prices=prices)
     for cache in caches:

@@ -3,7 +3,8 @@
 Endpoints:
 
 * ``POST /ask`` ``{"question", "system"?}`` -> the answer, whether it was served
-  from the cache and how (tier, similarity, matched question), latency;
+  from the cache and how (tier, similarity), latency; the cached question a
+  semantic hit matched (another user's words) only with ``show_matched_prompt=True``;
 * ``GET /health`` -> Redis reachable (round-trip ms) and circuit breaker state;
   always 200 while the process serves (``"status": "degraded"`` when Redis is
   not reachable: answers still come, from the model);
@@ -93,12 +94,15 @@ def create_app(
     llm: BaseChatModel | None = None,
     *,
     prices: Mapping[str, ModelPrice] | None = None,
-    show_matched_prompt: bool = True,
+    show_matched_prompt: bool = False,
 ) -> FastAPI:
     """A FastAPI app answering with ``llm`` (default :class:`EchoChatModel`)
     through ``cache``. The cache must be built with ``mark_hits=True`` (that is how
     ``/ask`` learns how an answer hit); a model's own ``cache`` is replaced by it.
-    ``show_matched_prompt=False`` leaves other users' questions out of ``/ask``.
+    A semantic hit matched a question someone else asked, so ``/ask`` reports it
+    (``matched_prompt``) only with ``show_matched_prompt=True``: for a single-user
+    service or a debugging session, never for one shared by users who must not
+    see each other's questions.
     """
     if not isinstance(cache, RedisLLMCache):
         raise ConfigurationError(f"cache must be a RedisLLMCache, got {type(cache).__name__}")
@@ -205,6 +209,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--semantic", action="store_true", help="bundled embedder, semantic hits")
+    parser.add_argument(
+        "--show-matched-prompt",
+        action="store_true",
+        help="report the cached question a semantic hit matched (other users' words)",
+    )
     args = parser.parse_args(argv)
     server = None if args.url else EmbeddedRedis().start()
     embedder = None
@@ -219,7 +228,11 @@ def main(argv: list[str] | None = None) -> None:
     # (the private Redis would otherwise outlive us).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
-        uvicorn.run(create_app(cache), host=args.host, port=args.port)
+        uvicorn.run(
+            create_app(cache, show_matched_prompt=args.show_matched_prompt),
+            host=args.host,
+            port=args.port,
+        )
     finally:
         cache.close()
         if server is not None:

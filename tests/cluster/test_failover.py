@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 import redis.cluster
 
+from redis_llm_cache.config import DEFAULT_NAMESPACE
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.redis.embedded import EmbeddedCluster, EmbeddedRedis
 from test_fail_open import EchoChatModel
@@ -39,7 +40,7 @@ def pick_victim(cluster: EmbeddedCluster) -> tuple[EmbeddedRedis, str]:
     URL's node (a client made later must still reach one node to discover the rest)."""
     client = redis.cluster.RedisCluster.from_url(cluster.url)
     try:
-        keys = [key.decode() for key in client.scan_iter(match="llmcache:llm:*")]
+        keys = [key.decode() for key in client.scan_iter(match=f"{DEFAULT_NAMESPACE}:llm:*")]
     finally:
         client.close()
     assert len(keys) >= len(PROMPTS)

@@ -48,6 +48,7 @@ import numpy as np
 import orjson
 
 from ..config import (
+    DEFAULT_EMBEDDING_NAMESPACE,
     ConnectionSettings,
     _check_count,
     _check_namespace,
@@ -137,7 +138,7 @@ class EmbeddingSettings(ConnectionSettings):
     ``breaker_cooldown``, ``cluster``).
     """
 
-    namespace: str = "embcache"
+    namespace: str = DEFAULT_EMBEDDING_NAMESPACE
     ttl: float | None = None
     batch_size: int = 128
     dtype: Literal["float32", "float16"] = "float32"

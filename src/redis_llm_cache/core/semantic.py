@@ -34,6 +34,7 @@ from ._index_common import replace_hash
 from .eligibility import DEFAULT_BYPASS, BypassRule, bypass_reason, resolve_rules
 from .embedder import EmbedderIdentity, Matrix, as_normalized_matrix
 from .exact import ExactTier
+from .foreign_index import ForeignIndex, foreign_indexes
 from .keys import ENTRY_HEX, entry_id, escape_glob, usage_prefix
 from .ops import Call, Command, Embed, Operation, Pipeline
 from .scan import scan_each, unlink_batch
@@ -248,6 +249,10 @@ class SemanticTier(Generic[T]):
         # Per-entry usage (created, hits, last hit): one small hash per answered
         # question, beside the index, with the answer's TTL. Any strategy.
         self._usage_prefix = usage_prefix(cache_settings.namespace)
+        self._namespace = cache_settings.namespace
+        #: Search indexes of other software found covering the namespace (see
+        #: :meth:`_check_foreign_indexes`).
+        self.foreign_indexes: list[ForeignIndex] = []
 
     def usage_key(self, exact_key: str) -> str:
         return f"{self._usage_prefix}{entry_id(exact_key)}"
@@ -273,7 +278,28 @@ class SemanticTier(Generic[T]):
     def _prepare(self) -> Operation[None]:
         if not self._prepared:
             yield from self.index.prepare()
+            yield from self._check_foreign_indexes()
             self._prepared = True
+
+    def _check_foreign_indexes(self) -> Operation[None]:
+        """Once per process, before first use: look for search indexes of other
+        software that list our hashes (see :mod:`.foreign_index`); a clear of theirs
+        would delete our entries. Counted in ``stats()`` and warned about once;
+        a failed check is not an error of the cache."""
+        try:
+            found = yield from foreign_indexes(self._namespace)
+        except Exception:  # best effort: the cache works without the check
+            return
+        self.foreign_indexes = found
+        if found:
+            logger.warning(
+                "%d search index(es) of other software cover namespace %r, so they list "
+                "its entries and clearing them deletes ours: %s. Use a namespace "
+                "none of their prefixes starts (or drop those indexes).",
+                len(found),
+                self._namespace,
+                "; ".join(f"{i.name} (prefixes {list(i.prefixes)})" for i in found),
+            )
 
     def lookup(self, llm_string: str, query: SemanticQuery) -> Operation[SemanticHit[T] | None]:
         """Best answered paraphrase of ``query`` in its partition, or ``None``.

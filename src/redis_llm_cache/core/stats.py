@@ -38,10 +38,13 @@ COUNTER_NAMES = (
 )
 
 
-#: ``(model, input_tokens, output_tokens)`` of one stored answer: what a hit saves.
-#: A plain tuple, not a NamedTuple: one is built on every hit, and a NamedTuple's
-#: constructor is a Python-level call.
-TokenUsage = tuple[str, int, int]
+#: ``(model, input_tokens, output_tokens, input_cached_tokens)`` of one stored
+#: answer: what a hit saves. ``input_cached_tokens`` is the part of ``input_tokens``
+#: the provider served from its own prompt cache when the answer was made: a repeat
+#: call would have been billed for those at the provider's cached-input price, not
+#: the full one. A plain tuple, not a NamedTuple: one is built on every hit, and a
+#: NamedTuple's constructor is a Python-level call.
+TokenUsage = tuple[str, int, int, int]
 
 
 class ProviderUsage(NamedTuple):
@@ -59,8 +62,9 @@ class ProviderUsage(NamedTuple):
 _SUM = len(LATENCY_BUCKETS) + 1
 _INPUT = _SUM + 1
 _OUTPUT = _SUM + 2
+_INPUT_CACHED = _SUM + 3
 _MISS = ("miss", "")
-_NO_USAGE: TokenUsage = ("unknown", 0, 0)
+_NO_USAGE: TokenUsage = ("unknown", 0, 0, 0)
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -93,7 +97,8 @@ class CacheStats:
         self._skipped_by_reason: Counter[str] = Counter()
         self._lookup_latency: deque[float] = deque(maxlen=LATENCY_WINDOW)
         # Every lookup updates one row, found with one dict lookup: (outcome, model)
-        # -> [histogram bucket counts..., +Inf count, seconds sum, input, output tokens].
+        # -> [histogram bucket counts..., +Inf count, seconds sum, input, output,
+        # cached input tokens].
         # The outcome is "miss" (model "") or the tier that hit. Hits, misses, the
         # histogram per outcome and the tokens saved are all sums over rows, made
         # by snapshot().
@@ -123,20 +128,21 @@ class CacheStats:
         cost when it was made (``None``: unknown, counted under model ``"unknown"``).
         One lock and one row for all of it: this runs on every lookup."""
         if tier is None:
-            key, tokens_in, tokens_out = _MISS, 0, 0
+            key, tokens_in, tokens_out, cached_in = _MISS, 0, 0, 0
         else:
-            model, tokens_in, tokens_out = usage if usage is not None else _NO_USAGE
+            model, tokens_in, tokens_out, cached_in = usage if usage is not None else _NO_USAGE
             key = (tier, model)
         bucket = bisect_left(LATENCY_BUCKETS, seconds)
         with self._lock:
             self._lookup_latency.append(seconds)
             row = self._lookups.get(key)
             if row is None:
-                row = self._lookups[key] = [0] * _SUM + [0.0, 0, 0]
+                row = self._lookups[key] = [0] * _SUM + [0.0, 0, 0, 0]
             row[bucket] += 1
             row[_SUM] += seconds
             row[_INPUT] += tokens_in
             row[_OUTPUT] += tokens_out
+            row[_INPUT_CACHED] += cached_in
 
     def record_provider_usage(self, usage: ProviderUsage) -> None:
         """One model response and the prompt tokens its provider served from cache."""
@@ -157,7 +163,8 @@ class CacheStats:
             rows = {key: list(row) for key, row in self._lookups.items()}
             provider = {model: list(row) for model, row in self._provider.items()}
         histogram: dict[str, dict[str, Any]] = {}
-        saved: dict[tuple[str, str], list[int]] = {}  # (tier, model) -> [hits, in, out]
+        # (tier, model) -> [hits, input, output, cached input]
+        saved: dict[tuple[str, str], list[int]] = {}
         for (outcome, model), row in rows.items():
             merged = histogram.setdefault(outcome, {"buckets": [0] * _SUM, "sum": 0.0})
             merged["buckets"] = [a + b for a, b in zip(merged["buckets"], row[:_SUM], strict=True)]
@@ -168,7 +175,7 @@ class CacheStats:
                 continue
             counts["hits"] = counts.get("hits", 0) + n
             counts[f"hits_{outcome}"] = counts.get(f"hits_{outcome}", 0) + n
-            saved[(outcome, model)] = [n, row[_INPUT], row[_OUTPUT]]
+            saved[(outcome, model)] = [n, row[_INPUT], row[_OUTPUT], row[_INPUT_CACHED]]
         lookups = counts.get("hits", 0) + counts.get("misses", 0)
         out: dict[str, Any] = {name: counts.get(name, 0) for name in COUNTER_NAMES}
         out["hit_rate"] = out["hits"] / lookups if lookups else 0.0
@@ -197,17 +204,22 @@ class CacheStats:
 
 
 def _tokens_saved(saved: dict[tuple[str, str], list[int]]) -> dict[str, Any]:
+    """Per model and per tier: hits, ``input`` tokens (all of them), ``output``
+    tokens, and ``input_cached``: the part of ``input`` the provider had served
+    from its prompt cache when the answers were made (priced at its cached rate)."""
     by_model: dict[str, dict[str, int]] = {}
     by_tier: dict[str, dict[str, int]] = {}
-    for (tier, model), (hits, tokens_in, tokens_out) in saved.items():
+    for (tier, model), (hits, tokens_in, tokens_out, cached_in) in saved.items():
         for table, name in ((by_model, model), (by_tier, tier)):
-            row = table.setdefault(name, {"hits": 0, "input": 0, "output": 0})
+            row = table.setdefault(name, {"hits": 0, "input": 0, "output": 0, "input_cached": 0})
             row["hits"] += hits
             row["input"] += tokens_in
             row["output"] += tokens_out
+            row["input_cached"] += cached_in
     return {
         "input": sum(row["input"] for row in by_tier.values()),
         "output": sum(row["output"] for row in by_tier.values()),
+        "input_cached": sum(row["input_cached"] for row in by_tier.values()),
         "by_model": by_model,
         "by_tier": by_tier,
     }

@@ -9,7 +9,7 @@ from langchain_core.caches import BaseCache
 from langchain_core.outputs import Generation
 
 from ..cache import ResponseCache
-from ..config import DEFAULT_TIMEOUT_S, CacheSettings
+from ..config import DEFAULT_NAMESPACE, DEFAULT_TIMEOUT_S, CacheSettings
 from ..core.embedder import Embedder
 from ..core.semantic import SemanticSettings, Strategy
 from ..errors import ConfigurationError
@@ -73,7 +73,7 @@ class RedisLLMCache(BaseCache):
         *,
         redis_client: SyncClient | None = None,
         async_redis_client: AsyncClient | None = None,
-        namespace: str = "llmcache",
+        namespace: str = DEFAULT_NAMESPACE,
         tenant: str = "",
         ttl: float | None = None,
         sliding_ttl: bool = False,

@@ -59,8 +59,9 @@ def _message_of(generation: Generation) -> BaseMessage | None:
 
 
 def generations_usage(generations: Sequence[Generation]) -> TokenUsage | None:
-    """Tokens the stored answer cost when it was made, or ``None`` if it carries
-    no ``usage_metadata``. Integrations attach the response's usage to every
+    """Tokens the stored answer cost when it was made (with the prompt tokens the
+    provider served from its own cache then), or ``None`` if it carries no
+    ``usage_metadata``. Integrations attach the response's usage to every
     generation of it (``n > 1``), so the first one that has usage is the answer's.
 
     Runs on every hit: fields are read from the models' ``__dict__`` (a missing
@@ -78,14 +79,31 @@ def generations_usage(generations: Sequence[Generation]) -> TokenUsage | None:
             metadata = fields.get("response_metadata")
             model = (metadata.get("model_name") or metadata.get("model")) if metadata else None
             tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
+            tokens_in = tokens_in if type(tokens_in) is int and tokens_in > 0 else 0
             return (
                 model if type(model) is str else UNKNOWN_MODEL,
-                tokens_in if type(tokens_in) is int and tokens_in > 0 else 0,
+                tokens_in,
                 tokens_out if type(tokens_out) is int and tokens_out > 0 else 0,
+                min(tokens_in, _cached_input(message, usage, metadata)),
             )
     except Exception:  # a hit must never fail on bookkeeping
         return None
     return None
+
+
+def _cached_input(message: Any, usage: dict[str, Any], metadata: Any) -> int:
+    """Prompt tokens the provider served from its prompt cache for this answer:
+    ``input_token_details["cache_read"]`` when the integration normalized it, else
+    the raw provider fields (read only when there are some, to keep hits cheap)."""
+    details = usage.get("input_token_details")
+    if type(details) is dict:
+        read = _count(details.get("cache_read"))
+        if read is not None:
+            return read
+    if metadata and ("token_usage" in metadata or "usage" in metadata):
+        counted = provider_usage(message)
+        return counted.cache_read_tokens if counted is not None else 0
+    return 0
 
 
 def served_from_llm_cache(message: BaseMessage) -> bool:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
 
+from ..config import DEFAULT_EMBEDDING_NAMESPACE
 from ..core.embedder import Embedder, Role
 from ..core.embedding_store import DEFAULT_EMBEDDING_TIMEOUT_S, model_key
 from ..embeddings import EmbeddingCache
@@ -116,7 +117,7 @@ class CachedEmbedding(BaseEmbedding):
     inner: SerializeAsAny[BaseEmbedding] = Field(description="The embedding model cached.")
     # Excluded from serialization: a URL may carry a password. Pickling keeps it.
     redis_url: str | None = Field(default=None, exclude=True)
-    namespace: str = "embcache"
+    namespace: str = DEFAULT_EMBEDDING_NAMESPACE
     ttl: float | None = None
     model_id: str | None = None
     dimensions: int | None = None
