@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
+from ._extras import requires_extra
 from .config import CacheSettings
 from .core.inventory import clear_semantic, list_entries, namespace_inventory
 from .core.keys import scope_digest
@@ -454,14 +455,12 @@ def make_embedder(spec: str) -> Any:
 
 
 def cmd_warm(args: argparse.Namespace, session: Session) -> int:
-    try:
+    with requires_extra("langchain", feature="redis-llm-cache warm"):
         from langchain_core.load import dumps
         from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
         from langchain_core.outputs import ChatGeneration
 
         from .langchain import RedisLLMCache
-    except ImportError as exc:
-        raise CommandError("warm needs: pip install 'redis-llm-cache[langchain]'") from exc
     cache = RedisLLMCache(
         redis_url=session.url,
         namespace=session.namespace,

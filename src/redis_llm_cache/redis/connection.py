@@ -50,11 +50,11 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import RedisClusterException, ResponseError, TimeoutError
 from redis.retry import Retry
-from redis.asyncio.retry import Retry as AsyncRetry
 
 from ..config import ConnectionSettings
 from ..core.ops import Call, Command, Pipeline, Request, run_async, run_sync
