@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._extras import requires_extra
+from .config import validate_redis_url
 from .core.inventory import namespace_inventory
 from .core.ops import Call, run_async
 from .errors import ConfigurationError
@@ -212,6 +213,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--semantic", action="store_true", help="bundled embedder, semantic hits")
     args = parser.parse_args(argv)
+    if args.url:
+        try:
+            validate_redis_url(args.url, name="--url")
+        except ConfigurationError as exc:
+            parser.error(str(exc))  # before a private Redis or the model is started
     server = None if args.url else EmbeddedRedis().start()
     embedder = None
     if args.semantic:
