@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
+from ._extras import requires_extra
 from .config import DEFAULT_EMBEDDING_NAMESPACE, DEFAULT_NAMESPACE, CacheSettings
 from .core.foreign_index import foreign_indexes
 from .core.inventory import clear_semantic, list_entries, namespace_inventory
@@ -561,14 +562,12 @@ def resolve_llm_string(args: argparse.Namespace) -> str:
 
 
 def cmd_warm(args: argparse.Namespace, session: Session) -> int:
-    try:
+    with requires_extra("langchain", feature="redis-llm-cache warm"):
         from langchain_core.load import dumps
         from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
         from langchain_core.outputs import ChatGeneration
 
         from .langchain import RedisLLMCache
-    except ImportError as exc:
-        raise CommandError("warm needs: pip install 'redis-llm-cache[langchain]'") from exc
     llm_string = resolve_llm_string(args)
     cache = RedisLLMCache(
         redis_url=session.url,

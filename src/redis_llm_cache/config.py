@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
@@ -27,6 +28,53 @@ DEFAULT_CONNECT_TIMEOUT_S = 0.25
 #: delete our entries. Neither is a prefix of the other either.
 DEFAULT_NAMESPACE = "rlc-llm"
 DEFAULT_EMBEDDING_NAMESPACE = "rlc-emb"
+
+
+#: The schemes redis-py's ``from_url`` accepts (it raises a bare ``ValueError``
+#: for any other, only when the first client is built).
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _shown(url: str) -> str:
+    """``url`` for an error message: whatever precedes an ``@`` may hold a password."""
+    head, at, host = url.rpartition("@")
+    if not at:
+        return url
+    scheme, sep, _ = head.partition("://")
+    return f"{scheme}://***@{host}" if sep else f"***@{host}"
+
+
+def validate_redis_url(url: object, *, name: str = "redis_url") -> str:
+    """``url`` if redis-py can connect with it; raises ``ConfigurationError`` otherwise.
+
+    Checks the form only (scheme, port, socket path): no I/O, so it runs when a
+    cache is built. ``name`` says where the URL came from, for the message.
+    """
+    if not isinstance(url, str) or not url:
+        raise ConfigurationError(f"{name} must be a non-empty string, got {url!r}")
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        raise ConfigurationError(
+            f"{name} needs a scheme: redis://HOST:PORT/DB, rediss://... (TLS) or "
+            f"unix:///path/to/redis.sock, got {_shown(url)!r}"
+        )
+    if scheme.lower() not in REDIS_URL_SCHEMES:
+        raise ConfigurationError(
+            f"{name} must start with redis://, rediss:// or unix://, got {scheme + '://'!r} "
+            f"({_shown(url)!r})"
+        )
+    parts = urlsplit(url)
+    if scheme.lower() == "unix":
+        if not parts.path:
+            raise ConfigurationError(
+                f"{name}: a unix:// URL needs the socket's path, e.g. unix:///run/redis.sock"
+            )
+        return url
+    try:
+        parts.port  # noqa: B018 -- parsing it is the check
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} has an invalid port: {_shown(url)!r}") from exc
+    return url
 
 
 def _check_positive(name: str, value: float | None, *, allow_none: bool = True) -> None:

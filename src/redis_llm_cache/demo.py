@@ -29,13 +29,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from langchain_core.globals import set_llm_cache
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-
+from ._extras import requires_extra
 from .embedders import LocalEmbedder
-from .langchain import CachedStreamingChatModel, RedisLLMCache
+
+with requires_extra("langchain", feature="redis_llm_cache.demo"):
+    from langchain_core.globals import set_llm_cache
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage, BaseMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    from .langchain import CachedStreamingChatModel, RedisLLMCache
+
 from .redis.embedded import EmbeddedRedis
 
 Kind = Literal["new", "repeat", "paraphrase", "near-miss"]

@@ -4,6 +4,7 @@ The tree::
 
     CacheError                      root: catch this to catch everything we raise
     ├── ConfigurationError          bad settings, found at construction (no I/O involved)
+    │   └── MissingExtraError       an optional dependency is not installed (also an ImportError)
     ├── BackendError                Redis failed or was unreachable (only when fail_open=False)
     ├── CorruptEntryError           a stored value is not one of ours or cannot be decoded
     ├── UnsupportedValueError       a value we refuse to store because it would not round-trip
@@ -28,6 +29,18 @@ class ConfigurationError(CacheError, ValueError):
     only the server can contradict -- ``semantic_strategy="search"`` on a Redis
     Cluster found out by ``INFO cluster`` -- fails each call open instead, counted
     and logged like any other failure.)"""
+
+
+class MissingExtraError(ConfigurationError, ImportError):
+    """An optional dependency is not installed; the message names the ``pip install``
+    command of the extra that brings it (``extra``). Also an ``ImportError``, so
+    ``except ImportError`` around an optional import keeps working; ``name`` is
+    the module that could not be imported."""
+
+    def __init__(self, message: str, *, extra: str, module: str | None) -> None:
+        super().__init__(message)
+        self.extra = extra
+        self.name = module
 
 
 class BackendError(CacheError):

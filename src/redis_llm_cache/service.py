@@ -33,21 +33,27 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import Response
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, Field
-
+from ._extras import requires_extra
+from .config import validate_redis_url
 from .core.inventory import namespace_inventory
 from .core.ops import Call, run_async
 from .errors import ConfigurationError
-from .langchain import RedisLLMCache
-from .langchain.callbacks import ProviderCacheCallback
-from .langchain.usage import describe_stored
-from .metrics import CacheMetrics, ModelPrice, public_stats
+
+# The adapters and metrics inside: a package missing there is named as part of
+# the service extra, which brings them all.
+with requires_extra("service", feature="redis_llm_cache.service"):
+    from fastapi import FastAPI, HTTPException, Query
+    from fastapi.responses import Response
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+    from prometheus_client import CONTENT_TYPE_LATEST
+    from pydantic import BaseModel, Field
+
+    from .langchain import RedisLLMCache
+    from .langchain.callbacks import ProviderCacheCallback
+    from .langchain.usage import describe_stored
+    from .metrics import CacheMetrics, ModelPrice, public_stats
 
 
 class EchoChatModel(BaseChatModel):
@@ -200,9 +206,10 @@ def _handlers(callbacks: Any) -> list[Any]:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m redis_llm_cache.service``: serve the echo model through a cache."""
-    import uvicorn
-
     from .redis.embedded import EmbeddedRedis
+
+    with requires_extra("service", feature="python -m redis_llm_cache.service"):
+        import uvicorn
 
     parser = argparse.ArgumentParser(prog="python -m redis_llm_cache.service")
     parser.add_argument("--url", help="Redis URL (default: start a private one)")
@@ -215,6 +222,11 @@ def main(argv: list[str] | None = None) -> None:
         help="report the cached question a semantic hit matched (other users' words)",
     )
     args = parser.parse_args(argv)
+    if args.url:
+        try:
+            validate_redis_url(args.url, name="--url")
+        except ConfigurationError as exc:
+            parser.error(str(exc))  # before a private Redis or the model is started
     server = None if args.url else EmbeddedRedis().start()
     embedder = None
     if args.semantic:

@@ -1,5 +1,12 @@
 """Fail-open policy: count Redis failures, log them sparingly, and stop paying
-the timeout on every call while Redis is down (a circuit breaker)."""
+the timeout on every call while Redis is down (a circuit breaker).
+
+Logging, not ``warnings``: the first failure of each kind is a WARNING record on
+the ``redis_llm_cache`` logger, which has no handler of its own, so an app that
+configured no logging still sees it on stderr (``logging.lastResort``). A
+``warnings.warn`` here would raise under ``python -W error`` -- inside the code
+whose job is to never let a failure reach the app.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,34 @@ logger = logging.getLogger("redis_llm_cache")
 
 #: At most one warning per error kind in this many seconds; the rest are counted.
 LOG_INTERVAL_S = 30.0
+
+
+class LogLimiter:
+    """Says which events of a kind to log: the first, then at most one per
+    ``interval`` seconds, each reporting how many were left out since."""
+
+    def __init__(self, interval: float = LOG_INTERVAL_S) -> None:
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._last_logged: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def admit(self, kind: str) -> int | None:
+        """``None``: do not log this one (it is counted as left out); otherwise
+        log it, and the number of events of ``kind`` left out before it."""
+        with self._lock:
+            now = time.monotonic()
+            last = self._last_logged.get(kind)
+            if last is not None and now - last < self._interval:
+                self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+                return None
+            self._last_logged[kind] = now
+            return self._suppressed.pop(kind, 0)
+
+
+def left_out(count: int) -> str:
+    """The suffix of a rate-limited message: ``" (3 similar errors not logged)"``."""
+    return f" ({count} similar errors not logged)" if count else ""
 
 
 def _answered_by_server(exc: BaseException) -> bool:
@@ -44,8 +79,7 @@ class FailureGuard:
         self._lock = threading.Lock()
         self._consecutive_failures = 0
         self._open_until = 0.0  # monotonic time; 0 = closed
-        self._last_logged: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
+        self._log_limiter = LogLimiter()
 
     def allow(self) -> bool:
         if self._open_until == 0.0:  # fast path, no lock: closed
@@ -75,7 +109,11 @@ class FailureGuard:
     ) -> None:
         """Count and log a failure. ``internal``: not a Redis failure (a defect, or
         the embedder failing -- ``label`` names which); it is counted as
-        ``<label>:<kind>``, logged with its traceback, and does not trip the breaker."""
+        ``<label>:<kind>``, logged with its traceback, and does not trip the breaker.
+
+        Every failure is counted; the first of each kind is logged at WARNING,
+        then at most one per :data:`LOG_INTERVAL_S` (see :class:`LogLimiter`).
+        """
         kind = f"{label}:{type(exc).__name__}" if internal else type(exc).__name__
         self._stats.record_error(kind)
         with self._lock:
@@ -84,19 +122,27 @@ class FailureGuard:
                 if self._consecutive_failures >= self._threshold and not self._open_until:
                     self._open_until = time.monotonic() + self._cooldown
                     self._stats.incr("breaker_opens")
-            now = time.monotonic()
-            last = self._last_logged.get(kind)
-            if last is not None and now - last < LOG_INTERVAL_S:
-                self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
-                return
-            suppressed = self._suppressed.pop(kind, 0)
-            self._last_logged[kind] = now
-        # Never include prompt text: the exception comes from the Redis client.
+        suppressed = self._log_limiter.admit(kind)
+        if suppressed is None:
+            return
+        if label == "embedder":
+            # An embedder's message (and its traceback's locals) can quote the
+            # input text: only the kind at WARNING, the details at DEBUG.
+            logger.warning(
+                "redis-llm-cache: %s failed (%s); serving without the cache%s",
+                during,
+                kind,
+                left_out(suppressed),
+            )
+            logger.debug("redis-llm-cache: %s: embedder error", during, exc_info=exc)
+            return
+        # The exception comes from the Redis client (or is a defect of ours): it
+        # carries keys and server replies, never prompt text.
         logger.warning(
             "redis-llm-cache: %s failed (%s: %s); serving without the cache%s",
             during,
             kind,
             exc,
-            f" ({suppressed} similar errors not logged)" if suppressed else "",
+            left_out(suppressed),
             exc_info=exc if internal else None,
         )

@@ -35,6 +35,7 @@ from .eligibility import DEFAULT_BYPASS, BypassRule, bypass_reason, resolve_rule
 from .embedder import EmbedderIdentity, Matrix, as_normalized_matrix
 from .exact import ExactTier
 from .foreign_index import ForeignIndex, foreign_indexes
+from .guard import LogLimiter, left_out
 from .keys import ENTRY_HEX, entry_id, escape_glob, usage_prefix
 from .ops import Call, Command, Embed, Operation, Pipeline
 from .scan import scan_each, unlink_batch
@@ -204,6 +205,7 @@ class _Decisions:
                 "judged",
                 "judge_errors",
                 "wrong_hits_reported",
+                "uncalibrated_searches",
             )
         }
         out["bypassed"] = {k.removeprefix("bypassed_"): v for k, v in counts.items()}
@@ -246,6 +248,7 @@ class SemanticTier(Generic[T]):
         self.verifier = resolve_verifier(settings.verifier)
         self._bypass = resolve_rules(settings.bypass)
         self._decisions = _Decisions()
+        self._verifier_log = LogLimiter()
         # Per-entry usage (created, hits, last hit): one small hash per answered
         # question, beside the index, with the answer's TTL. Any strategy.
         self._usage_prefix = usage_prefix(cache_settings.namespace)
@@ -339,6 +342,9 @@ class SemanticTier(Generic[T]):
         candidates = yield from self.index.search(
             vector, partition, k=self.settings.candidates, min_similarity=self.threshold
         )
+        if not self.calibrated:
+            # Warned about once per process; counted on every search it decides.
+            self._decisions.count("uncalibrated_searches")
         stale: list[str] = []
         hit: SemanticHit[T] | None = None
         for candidate in candidates:
@@ -372,10 +378,14 @@ class SemanticTier(Generic[T]):
         try:
             verdict = self.verifier.verify(pair)
         except Exception as exc:
-            logger.warning(
-                "redis-llm-cache: verifier failed (%s); candidate rejected", type(exc).__name__
-            )
             self._decisions.count("verifier_errors")
+            left_out_before = self._verifier_log.admit(type(exc).__name__)
+            if left_out_before is not None:  # the first of its kind, then rate-limited
+                logger.warning(
+                    "redis-llm-cache: verifier failed (%s); candidate rejected%s",
+                    type(exc).__name__,
+                    left_out(left_out_before),
+                )
             return Verdict(accept=False, score=0.0, judged_by="error")
         self._decisions.verified(verdict, time.perf_counter() - started)
         return verdict

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from dataclasses import dataclass
 
 from ..errors import ConfigurationError
@@ -56,11 +57,24 @@ def validate_threshold(value: float) -> float:
     return float(value)
 
 
+_warned_lock = threading.Lock()
+#: Models already warned about: once per process, however many caches use them
+#: (each cache counts its own searches under the fallback in ``stats()``).
+_warned: set[tuple[str, str]] = set()
+
+
 def default_threshold(identity: EmbedderIdentity) -> tuple[float, bool]:
-    """``(threshold, calibrated)`` for ``identity``; warns when not calibrated."""
-    calibrated = CALIBRATED.get((identity.provider, identity.model))
+    """``(threshold, calibrated)`` for ``identity``; warns (once per process and
+    model) when not calibrated."""
+    model = (identity.provider, identity.model)
+    calibrated = CALIBRATED.get(model)
     if calibrated is not None:
         return calibrated.similarity, True
+    with _warned_lock:
+        first = model not in _warned
+        _warned.add(model)
+    if not first:
+        return CONSERVATIVE_DEFAULT, False
     logger.warning(
         "redis-llm-cache: no calibrated similarity threshold for embedder %s/%s; "
         "using the conservative %.2f. Calibrate one on your own labelled pairs "

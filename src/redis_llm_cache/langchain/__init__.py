@@ -17,12 +17,15 @@ Example:
     >>> embeddings = CachedEmbeddings(OllamaEmbeddings(), redis_url="redis://localhost:6379")
 """
 
-from .cache import RedisLLMCache
-from .codec import GenerationCodec
-from .embeddings import CachedEmbeddings, EmbedderEmbeddings
-from .llm_string import llm_string_of
-from .ollama import OllamaEmbeddings
-from .streaming import CachedStreamingChatModel
+from .._extras import requires_extra
+
+with requires_extra("langchain", feature="redis_llm_cache.langchain"):
+    from .cache import RedisLLMCache
+    from .codec import GenerationCodec
+    from .embeddings import CachedEmbeddings, EmbedderEmbeddings
+    from .llm_string import llm_string_of
+    from .ollama import OllamaEmbeddings
+    from .streaming import CachedStreamingChatModel
 
 __all__ = [
     "CachedEmbeddings",

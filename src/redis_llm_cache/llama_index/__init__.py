@@ -17,8 +17,11 @@ Example:
     ... )
 """
 
-from .embedder import LlamaIndexEmbedder
-from .embedding import CachedEmbedding, EmbedderEmbedding
-from .ollama import OllamaEmbedding
+from .._extras import requires_extra
+
+with requires_extra("llama-index", feature="redis_llm_cache.llama_index"):
+    from .embedder import LlamaIndexEmbedder
+    from .embedding import CachedEmbedding, EmbedderEmbedding
+    from .ollama import OllamaEmbedding
 
 __all__ = ["CachedEmbedding", "EmbedderEmbedding", "LlamaIndexEmbedder", "OllamaEmbedding"]

