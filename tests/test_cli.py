@@ -356,7 +356,7 @@ def test_warm_with_a_missing_file_is_a_message(redis_url: str, tmp_path: Path) -
 
 def test_doctor_with_a_url_that_is_not_redis_is_a_message() -> None:
     done = script("doctor", "--url", "http://user:pw@example.invalid")
-    assert_one_line_error(done, "bad Redis URL", "redis://")
+    assert_one_line_error(done, "--url must start with", "redis://")
     assert "pw" not in done.stderr
 
 

@@ -133,7 +133,7 @@ def test_the_cli_reports_a_bad_url() -> None:
         timeout=120,
     )
     assert done.returncode == 1
-    assert "ConfigurationError: redis_url must start with redis://" in done.stderr
+    assert "ConfigurationError: --url must start with redis://" in done.stderr
     assert "s3cret" not in done.stderr
 
 

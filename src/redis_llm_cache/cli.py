@@ -33,7 +33,12 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from ._extras import requires_extra
-from .config import DEFAULT_EMBEDDING_NAMESPACE, DEFAULT_NAMESPACE, CacheSettings
+from .config import (
+    DEFAULT_EMBEDDING_NAMESPACE,
+    DEFAULT_NAMESPACE,
+    CacheSettings,
+    validate_redis_url,
+)
 from .core.foreign_index import foreign_indexes
 from .core.inventory import clear_semantic, list_entries, namespace_inventory
 from .core.keys import scope_digest
@@ -115,10 +120,8 @@ def _url_of_dir(data_dir: str) -> str:
 
 
 def _check_url(url: str) -> None:
-    try:
-        redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
-    except ValueError as exc:
-        raise CommandError(f"bad Redis URL {masked(url)!r}: {exc}") from exc
+    # The caches' own check (a ConfigurationError, reported by main() as one line).
+    validate_redis_url(url, name="--url")
 
 
 class Session:

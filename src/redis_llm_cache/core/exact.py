@@ -182,7 +182,7 @@ class ExactTier(Generic[T]):
             return
         # ZPOPMIN is atomic: concurrent writers evict different entries.
         popped = yield Call(("ZPOPMIN", lru, excess))
-        victims = [pair[0] if isinstance(pair, (tuple, list)) else pair for pair in popped]
+        victims = _popped_members(popped)
         if victims:
             yield Call(("UNLINK", *victims))
             self.stats.incr("evictions", len(victims))
@@ -214,3 +214,13 @@ class ExactTier(Generic[T]):
     def count(self, *, tenant: str | None = None, llm_string: str | None = None) -> Operation[int]:
         """Number of entries in scope (a full ``SCAN``: for tools and tests)."""
         return (yield from scan_each(self.keys.entry_pattern(tenant, llm_string)))
+
+
+def _popped_members(reply: Any) -> list[Any]:
+    """Members of a ``ZPOPMIN`` reply. redis-py parses it into ``(member, score)``
+    pairs; redis-py 5.0 passes the raw flat ``[member, score, ...]`` list through
+    ``execute_command``, where taking every item would evict scores as keys."""
+    items = list(reply or ())
+    if items and not isinstance(items[0], (tuple, list)):
+        return items[0::2]
+    return [pair[0] for pair in items]
