@@ -29,15 +29,16 @@ $(VENV)/.installed-dev: pyproject.toml requirements/dev.lock | $(UV)
 lock: | $(UV)
 	$(UV) pip compile --quiet pyproject.toml --extra dev --universal --upgrade -o requirements/dev.lock
 
+# The peers the benchmarks compare with are not in the lock (the lock still pins
+# everything they share with us).
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(UV) pip install --quiet --python $(PY) -c requirements/dev.lock -e '.[dev,bench]'
 	touch $@
 
-# The demo installs only what it runs (the `demo` extra), not the test tooling.
-$(VENV)/.installed-demo: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[demo]'
+# The demo installs only what it runs (the `demo` extra), not the test tooling, at
+# the locked versions.
+$(VENV)/.installed-demo: pyproject.toml requirements/dev.lock | $(UV)
+	$(UV) pip install --quiet --python $(PY) -c requirements/dev.lock -e '.[demo]'
 	touch $@
 
 demo: $(VENV)/.installed-demo
