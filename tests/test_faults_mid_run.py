@@ -131,7 +131,12 @@ def server() -> Iterator[EmbeddedRedis]:
 
 def make(server: EmbeddedRedis) -> RedisLLMCache:
     return RedisLLMCache(
-        redis_url=server.url, timeout=TIMEOUT_S, connect_timeout=TIMEOUT_S, breaker_cooldown=0.2
+        redis_url=server.url,
+        timeout=TIMEOUT_S,
+        connect_timeout=TIMEOUT_S,
+        # Long enough that calls meet the breaker open (skips are asserted) even when a
+        # loaded machine stalls between them; resuming is polled.
+        breaker_cooldown=2.0,
     )
 
 
