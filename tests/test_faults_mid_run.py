@@ -80,8 +80,8 @@ class Fault:
         elif self.kind == "slow":
             self._thread = threading.Thread(target=self._slow_down, daemon=True)
             self._thread.start()
-            # The sleeps repeat for the whole sick run, so the first one being sent
-            # is enough; the run is longer than one sleep.
+            # Waiting for the first sleep to be sent is enough: the sleeps repeat
+            # until the fault ends, so the calls of the sick run queue behind them.
             assert self._slowing.wait(timeout=30), "the slow-down thread did not start"
         elif self.kind == "oom":
             self._fill()
