@@ -94,7 +94,13 @@ def exercise(url: str, namespace: str, strategy: str) -> None:
         timeout=5.0,
         connect_timeout=5.0,
     )
-    embeddings = CachedEmbeddings(TwoDimensional(), redis_url=url, namespace=namespace)  # type: ignore[arg-type]
+    embeddings = CachedEmbeddings(
+        TwoDimensional(),  # type: ignore[arg-type]
+        redis_url=url,
+        namespace=namespace,
+        timeout=5.0,
+        connect_timeout=5.0,
+    )
     try:
         assert cache.lookup("What is the capital of France?", LLM) is None
         cache.update("What is the capital of France?", LLM, [Generation(text="Paris")])

@@ -24,9 +24,19 @@ from redis_llm_cache.redis.embedded import EmbeddedRedis
 pytestmark = pytest.mark.disruptive
 
 PROMPTS = [f"question number {i}" for i in range(5)]
-#: Upper bound for one call while Redis is sick: timeout 0.05 s per round trip and a
-#: circuit breaker; generous for a loaded CI machine.
-WORST_CALL_S = 2.0
+#: Redis round-trip budget of the cache under test. Ten times the library default:
+#: a healthy server must answer every call in time on a loaded CI machine (the
+#: runs before and after a fault count LLM calls), while a sick one still times out.
+TIMEOUT_S = 0.5
+#: Upper bound for one call while Redis is sick, relative to the timeout: a call
+#: makes a few round trips (lookup, lease, write), each cut off after ``TIMEOUT_S``,
+#: and the circuit breaker skips Redis after a few failures. A call that waited for
+#: Redis instead would take until the fault ends (stop, pause) or a whole
+#: ``SLOW_SLEEP_S`` (slow).
+WORST_CALL_S = 8 * TIMEOUT_S
+#: One ``DEBUG SLEEP`` of the "slow" fault: well past the timeout, so that a command
+#: queued behind it times out.
+SLOW_SLEEP_S = 2 * WORST_CALL_S
 
 
 def expected(prompt: str) -> str:
@@ -59,6 +69,7 @@ class Fault:
         self.kind = kind
         self.server = server
         self._stop = threading.Event()
+        self._slowing = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -69,7 +80,9 @@ class Fault:
         elif self.kind == "slow":
             self._thread = threading.Thread(target=self._slow_down, daemon=True)
             self._thread.start()
-            time.sleep(0.05)  # let the first DEBUG SLEEP begin (it then repeats)
+            # Waiting for the first sleep to be sent is enough: the sleeps repeat
+            # until the fault ends, so the calls of the sick run queue behind them.
+            assert self._slowing.wait(timeout=30), "the slow-down thread did not start"
         elif self.kind == "oom":
             self._fill()
 
@@ -81,16 +94,19 @@ class Fault:
         elif self.kind == "slow":
             self._stop.set()
             assert self._thread is not None
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=SLOW_SLEEP_S + 30)
+            assert not self._thread.is_alive(), "the slow-down thread did not end"
         elif self.kind == "oom":
             admin = redis.Redis.from_url(self.server.url)
             admin.config_set("maxmemory", 0)
             admin.close()
 
     def _slow_down(self) -> None:
-        admin = redis.Redis.from_url(self.server.url)
+        # redis-py's default 5 s socket timeout would cut a sleep short.
+        admin = redis.Redis.from_url(self.server.url, socket_timeout=SLOW_SLEEP_S + 30)
         while not self._stop.is_set():
-            admin.execute_command("DEBUG", "SLEEP", "0.3")  # the server does nothing else
+            self._slowing.set()
+            admin.execute_command("DEBUG", "SLEEP", SLOW_SLEEP_S)  # the server does nothing else
         admin.close()
 
     def _fill(self) -> None:
@@ -115,7 +131,12 @@ def server() -> Iterator[EmbeddedRedis]:
 
 def make(server: EmbeddedRedis) -> RedisLLMCache:
     return RedisLLMCache(
-        redis_url=server.url, timeout=0.05, connect_timeout=0.05, breaker_cooldown=0.2
+        redis_url=server.url,
+        timeout=TIMEOUT_S,
+        connect_timeout=TIMEOUT_S,
+        # Long enough that calls meet the breaker open (skips are asserted) even when a
+        # loaded machine stalls between them; resuming is polled.
+        breaker_cooldown=2.0,
     )
 
 

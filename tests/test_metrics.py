@@ -145,7 +145,7 @@ def test_cached_prompt_tokens_without_a_cached_price_are_not_guessed() -> None:
 def test_embedding_cache_and_failing_cache(redis_url: str, namespace: str) -> None:
     embeddings = CachedEmbeddings(
         DeterministicFakeEmbedding(size=8), redis_url=redis_url, namespace=namespace,
-        model_id="fake-8",
+        model_id="fake-8", timeout=2.0, connect_timeout=2.0,  # counts must not meet a timeout
     )  # fmt: skip
     try:
         embeddings.embed_documents(["a", "b", "a"])

@@ -22,6 +22,11 @@ from chat_models import CountingChatModel
 from redis_llm_cache.langchain import RedisLLMCache
 
 CALLERS = 50
+#: Lease of the tests whose first caller fails: the others wait this long before
+#: one of them takes over. Several times the model's delay, so the successor's own
+#: call (with 50 threads on a loaded CI machine) ends well inside its lease and no
+#: third caller takes over from it.
+FAILURE_LEASE_S = 2.0
 QUESTION = "What is the boiling point of water at sea level?"
 
 # One server kind is enough: the lease uses plain string commands.
@@ -93,7 +98,7 @@ async def test_fifty_tasks_through_set_llm_cache_cause_one_llm_call(
 def test_failing_first_caller_lease_expires_and_another_proceeds(
     make_cache: Callable[..., RedisLLMCache],
 ) -> None:
-    cache = make_cache(stampede_lease=0.5, stampede_wait=20.0)
+    cache = make_cache(stampede_lease=FAILURE_LEASE_S, stampede_wait=60.0)
     model = slow_model(cache=cache, fail_first=True)
     answers = answers_from_threads(lambda: model.invoke(QUESTION))
     failures = [a for a in answers if isinstance(a, Exception)]
@@ -107,7 +112,7 @@ def test_failing_first_caller_lease_expires_and_another_proceeds(
 async def test_async_failing_first_caller(
     make_cache: Callable[..., RedisLLMCache], async_cleanup: list[RedisLLMCache]
 ) -> None:
-    cache = make_cache(stampede_lease=0.5, stampede_wait=20.0)
+    cache = make_cache(stampede_lease=FAILURE_LEASE_S, stampede_wait=60.0)
     async_cleanup.append(cache)
     model = slow_model(cache=cache, fail_first=True)
     answers = await answers_from_tasks(lambda: model.ainvoke(QUESTION))

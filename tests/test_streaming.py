@@ -230,8 +230,10 @@ def test_a_failed_store_never_reaches_the_reader(
     private_redis: EmbeddedRedis, namespace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # fail_open=False makes the write raise; the reader still gets the whole answer.
+    # The timeout is what the paused write costs; it is generous because with
+    # fail_open=False a lookup that timed out on a loaded machine would raise too.
     cache = RedisLLMCache(
-        redis_url=private_redis.url, namespace=namespace, fail_open=False, timeout=0.2
+        redis_url=private_redis.url, namespace=namespace, fail_open=False, timeout=1.0
     )
     chat = CachedStreamingChatModel(model=streaming_model(ANSWER, cache=cache))
     stream = chat.stream(QUESTION)

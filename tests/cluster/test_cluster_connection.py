@@ -150,7 +150,7 @@ def test_cluster_setting_on_a_single_redis(redis_servers: dict[str, str], namesp
     # Auto-detection says "single" and keeps the plain client; cluster=False skips asking.
     for cluster in (None, False):
         cache = RedisLLMCache(
-            redis_url=redis_servers["plain"], namespace=namespace, cluster=cluster
+            redis_url=redis_servers["plain"], namespace=namespace, cluster=cluster, timeout=2.0
         )
         cache.update("q", LLM, [Generation(text="a")])
         assert cache.lookup("q", LLM) == [Generation(text="a")]

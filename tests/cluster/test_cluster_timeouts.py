@@ -26,7 +26,14 @@ from redis_llm_cache.redis.embedded import EmbeddedCluster, EmbeddedRedis
 
 #: Commands a slot-table rebuild sends (the asyncio client re-reads ``COMMAND`` too).
 REBUILD = ("cluster|slots", "cluster|shards", "cluster|nodes", "command")
-PAUSE_MS = 300
+#: Redis round-trip budget of the connector under test. Any finite timeout shows
+#: redis-py's rebuild-after-timeout; three times the library default, so the healthy
+#: commands around the pause have room on a loaded CI machine.
+TIMEOUT_S = 0.15
+#: A ``CLIENT PAUSE`` three timeouts long: the command sent during it must time out.
+#: Kept short: this test is about one timeout, not a node stuck for long (that is
+#: ``test_stuck_master_is_replaced``).
+PAUSE_MS = round(3 * TIMEOUT_S * 1000)
 #: Bound on waiting for a stuck master's replica to be promoted and seen.
 RECOVERY_S = 60.0
 
@@ -87,8 +94,8 @@ def runner_for(request: pytest.FixtureRequest) -> Iterator[Callable[[EmbeddedClu
     made: list[Runner] = []
 
     def make(cluster: EmbeddedCluster) -> Runner:
-        # The project's default timeouts: the ones the problem was seen with.
-        connector = RedisConnector(url=cluster.url, settings=ConnectionSettings(cluster=True))
+        settings = ConnectionSettings(cluster=True, timeout=TIMEOUT_S, connect_timeout=TIMEOUT_S)
+        connector = RedisConnector(url=cluster.url, settings=settings)
         made.append(Runner(request.param, connector))
         return made[-1]
 
@@ -110,6 +117,7 @@ def test_timeout_does_not_rebuild_slot_table(
     client_pause(victim, PAUSE_MS)
     with pytest.raises(TimeoutError):
         run("GET", victim_key)
+    # The pause is timed by the server from before the timeout above: over after this.
     time.sleep(PAUSE_MS / 1000 + 0.1)
     for _ in range(3):  # the asyncio client would rebuild at its next command
         assert [run("GET", key) for key, _ in probes] == [b"v"] * len(probes)

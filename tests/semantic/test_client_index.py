@@ -166,7 +166,7 @@ def test_keys_are_single_entry_hashes_a_registry_and_a_journal(
     p.run(p.index.add(stored))
     key = p.index.entry_key(stored.exact_key)
     assert p.client.type(key) == b"hash"
-    assert 59_000 < p.client.pttl(key) <= 60_000
+    assert 50_000 < p.client.pttl(key) <= 60_000  # room for a loaded machine
     assert p.client.hget(key, "k") == stored.exact_key.encode()
     assert p.client.hstrlen(key, "v") == 4 * DIM
     assert p.client.type(p.index.ids_key) == b"zset"

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 import redis
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -19,8 +21,10 @@ from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import Generation
 
+from redis_llm_cache.core.embedder import EmbedderIdentity, Matrix, Role
 from redis_llm_cache.embedders import LocalEmbedder
 from redis_llm_cache.langchain import RedisLLMCache
+from redis_llm_cache.langchain.prompt import semantic_query
 
 LLM = "model=fake;temperature=0"
 THRESHOLD = 0.94
@@ -207,36 +211,77 @@ def test_ttl_expiry_ends_semantic_hits(semantic_cache: Callable[..., RedisLLMCac
     assert cache.lookup(paraphrase, LLM) is None
 
 
+class MemoizedEmbedder:
+    """An embedder that answers texts it embedded before from memory.
+
+    Lets a test embed its texts before a TTL starts running, so that what it then
+    times is the cache's Redis work, not the model (a second or more per text on
+    a loaded machine).
+    """
+
+    def __init__(self, inner: LocalEmbedder) -> None:
+        self._inner = inner
+        self._vectors: dict[tuple[str, str], npt.NDArray[np.float32]] = {}
+
+    @property
+    def identity(self) -> EmbedderIdentity:
+        return self._inner.identity
+
+    def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
+        missing = list(dict.fromkeys(t for t in texts if (t, role) not in self._vectors))
+        if missing:
+            for text, row in zip(missing, self._inner.embed(missing, role=role), strict=True):
+                self._vectors[text, role] = row
+        return np.stack([self._vectors[text, role] for text in texts])
+
+    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
+        return self.embed(texts, role=role)
+
+
 def test_sliding_ttl_keeps_a_served_paraphrase_matching(
-    semantic_cache: Callable[..., RedisLLMCache],
+    semantic_cache: Callable[..., RedisLLMCache], embedder: LocalEmbedder
 ) -> None:
     # Each semantic hit renews the answer's TTL (GETEX) and must renew its index
     # entry and usage hash too: hits spaced well past the original TTL still come
     # from the semantic tier. Two caches (two processes' worth of client-side index)
     # take turns, so a renewal must also reach the other one's view of the index.
     ttl = 2.0
-    # A generous per-call timeout: on a loaded machine a 50 ms timeout can fail a hit
-    # (and its renewal) open, which is not what this test is about.
-    settings: dict[str, Any] = {"ttl": ttl, "sliding_ttl": True, "mark_hits": True, "timeout": 2.0}
-    first = semantic_cache(**settings)
-    second = semantic_cache(**settings)
     question = chat(HumanMessage("How do I reset my password?"))
     paraphrase = chat(HumanMessage("How can I reset my password?"))
+    # Both texts are embedded before the TTL runs: a hit must then only beat the
+    # TTL with Redis round trips, not with a model call on a busy CPU.
+    memoized = MemoizedEmbedder(embedder)
+    for prompt in (question, paraphrase):
+        text = semantic_query(prompt)
+        assert text is not None
+        memoized.embed([text.text], role="query")
+    settings: dict[str, Any] = {"ttl": ttl, "sliding_ttl": True, "mark_hits": True}
+    first = semantic_cache(embedder=memoized, **settings)
+    second = semantic_cache(embedder=memoized, **settings)
+    client = first.core.connector.sync_client
+    answer_key = first.core.exact.key(question, LLM)
     first.update(question, LLM, answer("a"))
-    started = time.monotonic()
+    written = time.monotonic()
     rounds = 0
-    while time.monotonic() - started < 2.5 * ttl:
+    while True:
+        asked_at = time.monotonic() - written
         cache = (first, second)[rounds % 2]
         hit = cache.lookup(paraphrase, LLM)
-        assert hit is not None, f"missed at {time.monotonic() - started:.1f} s: {cache.stats()}"
+        assert hit is not None, f"missed at {asked_at:.1f} s: {cache.stats()}"
         assert hit[0].generation_info["cache"]["tier"] == "semantic"  # type: ignore[index]
         rounds += 1
-        time.sleep(0.35 * ttl)
-    assert rounds >= 6
+        if asked_at > 2 * ttl:  # served long after the TTL it was written with
+            break
+        assert rounds < 50, "hits never got past twice the TTL"
+        # The next hit comes once at least half the TTL has passed since this hit's
+        # renewal (Redis's own clock says so), however long the hit itself took.
+        deadline = time.monotonic() + 10 * ttl
+        while client.pttl(answer_key) > ttl * 1000 / 2:
+            assert time.monotonic() < deadline, "the answer's TTL stopped running"
+            time.sleep(0.02)  # poll interval, bounded by the deadline
     usage = first.core.semantic_usage(question, LLM)
     assert usage["hits"] == rounds
-    client = first.core.connector.sync_client
-    usage_key = first.core._semantic.usage_key(first.core.exact.key(question, LLM))  # type: ignore[union-attr]
+    usage_key = first.core._semantic.usage_key(answer_key)  # type: ignore[union-attr]
     assert 0 < client.pttl(usage_key) <= ttl * 1000
 
 
