@@ -8,10 +8,14 @@ from typing import Any
 from langchain_core.caches import BaseCache
 from langchain_core.outputs import Generation
 
-from ..cache import ResponseCache
-from ..config import DEFAULT_NAMESPACE, DEFAULT_TIMEOUT_S, CacheSettings
-from ..core.embedder import Embedder
-from ..core.semantic import SemanticSettings, Strategy
+from .. import Embedder, ResponseCache
+from ..config import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_TIMEOUT_S,
+    CacheSettings,
+    SemanticSettings,
+    Strategy,
+)
 from ..errors import ConfigurationError
 from ..redis.connection import AsyncClient, SyncClient
 from .codec import GenerationCodec

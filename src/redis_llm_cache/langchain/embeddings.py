@@ -9,9 +9,10 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from ..core.embedder import Embedder, Matrix, Role
-from ..core.embedding_store import EmbeddingSettings, SupportsEmbed, model_key
-from ..embeddings import EmbeddingCache
+from .. import Embedder, EmbeddingCache
+from ..config import EmbeddingSettings
+from ..core.embedder import Matrix, Role
+from ..core.embedding_store import SupportsEmbed, model_key
 from ..errors import ConfigurationError
 from ..redis.connection import AsyncClient, SyncClient
 

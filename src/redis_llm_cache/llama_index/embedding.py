@@ -10,10 +10,10 @@ from typing import Any, Literal
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
 
-from ..config import DEFAULT_EMBEDDING_NAMESPACE
-from ..core.embedder import Embedder, Role
-from ..core.embedding_store import DEFAULT_EMBEDDING_TIMEOUT_S, model_key
-from ..embeddings import EmbeddingCache
+from .. import Embedder, EmbeddingCache
+from ..config import DEFAULT_EMBEDDING_NAMESPACE, DEFAULT_EMBEDDING_TIMEOUT_S
+from ..core.embedder import Role
+from ..core.embedding_store import model_key
 from ..errors import ConfigurationError
 
 
