@@ -211,6 +211,32 @@ def validate_dtype(dtype: object, *, allow_none: bool = False) -> VectorDtype | 
     return dtype
 
 
+def refuse_settings_mix(
+    prepared: str, values: Mapping[str, object], defaults: Mapping[str, object] | None = None
+) -> None:
+    """Raises ``ConfigurationError`` naming the individual settings given together
+    with a prepared settings object: one of them would be silently ignored.
+
+    Args:
+        prepared: The argument that carried the prepared object (``"settings"``).
+        values: The individual settings arguments, by name.
+        defaults: Each argument's default; one still at its default counts as not
+            given. Without it, every name in ``values`` counts as given (``**kwargs``).
+    """
+    defaults = defaults or {}
+    given = sorted(
+        name
+        for name, value in values.items()
+        if name not in defaults or (value is not defaults[name] and value != defaults[name])
+    )
+    if given:
+        names = ", ".join(f"{name}=" for name in given)
+        raise ConfigurationError(
+            f"pass either {prepared}= or individual settings, not both: {names} "
+            f"would be ignored next to {prepared}= (set them on that object instead)"
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class ConnectionSettings:
     """How a cache talks to Redis and what it does when Redis fails; shared by

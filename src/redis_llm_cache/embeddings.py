@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
+from .config import refuse_settings_mix
 from .core.embedder import EmbedderIdentity, Matrix, Role
 from .core.embedding_store import (
     EmbeddingRequest,
@@ -76,8 +77,8 @@ class EmbeddingCache:
     ) -> None:
         if settings is None:
             settings = EmbeddingSettings(**setting_values)
-        elif setting_values:
-            raise ConfigurationError("pass either settings= or individual settings, not both")
+        else:
+            refuse_settings_mix("settings", setting_values)
         identity: EmbedderIdentity | None = getattr(embedder, "identity", None)
         if identity_key is None:
             if not isinstance(identity, EmbedderIdentity):
