@@ -22,6 +22,13 @@ from .config import (
     validate_threshold,
 )
 from .core.embedder import Embedder, EmbedderIdentity
+from .core.stats import (
+    EmbeddingStatsSnapshot,
+    LookupLatency,
+    ProviderCacheSnapshot,
+    SemanticStatsSnapshot,
+    StatsSnapshot,
+)
 from .core.verifier import (
     CandidatePair,
     ChatModelJudge,
@@ -91,16 +98,21 @@ __all__ = [
     "EmbeddingCache",
     "EmbeddingInputError",
     "EmbeddingSettings",
+    "EmbeddingStatsSnapshot",
     "JudgedVerifier",
     "LabelledPair",
     "LocalEmbedder",
+    "LookupLatency",
     "MissingExtraError",
     "ModelNotFoundError",
     "OllamaEmbedder",
     "OpenAIEmbedder",
     "PairVerifier",
+    "ProviderCacheSnapshot",
     "ResponseCache",
     "SemanticSettings",
+    "SemanticStatsSnapshot",
+    "StatsSnapshot",
     "UnsupportedValueError",
     "Verdict",
     "Verifier",

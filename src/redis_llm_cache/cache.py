@@ -26,7 +26,7 @@ from .core.ops import Embed, Operation, Wait, WaitingOperation, run_async, run_s
 from .core.semantic import TIER as SEMANTIC_TIER
 from .core.semantic import SemanticQuery, SemanticSettings, SemanticTier
 from .core.stampede import Stampede
-from .core.stats import CacheStats, TokenUsage
+from .core.stats import CacheStats, StatsSnapshot, TokenUsage
 from .core.vector_index import make_index
 from .errors import CacheError, ConfigurationError
 from .redis.capabilities import detect_strategy
@@ -361,10 +361,11 @@ class ResponseCache(Generic[T]):
         op = self._report_wrong_hit_op(prompt, llm_string)
         return await self._arun(op, during="report_wrong_hit", fallback=False)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> StatsSnapshot:
         """Counters and lookup latency (ms) of this object since it was built; with
         the semantic tier, its threshold, index strategy and recent semantic hits
-        (similarity, matched prompt) for auditing."""
+        (similarity, matched prompt) for auditing. A frozen :class:`StatsSnapshot`:
+        read it by attribute (``stats().hits``) or like a dict (``stats()["hits"]``)."""
         snapshot = self.stats_counter.snapshot()
         snapshot["namespace"] = self.settings.namespace
         snapshot["tenant"] = self.settings.tenant
@@ -388,7 +389,7 @@ class ResponseCache(Generic[T]):
                 "verifier": type(semantic.verifier).__name__ if semantic is not None else None,
                 **(semantic.decisions() if semantic is not None else {}),
             }
-        return snapshot
+        return StatsSnapshot.from_mapping(snapshot)
 
     def close(self) -> None:
         """Close the sync Redis client this object created."""

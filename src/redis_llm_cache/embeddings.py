@@ -23,6 +23,7 @@ from .core.embedding_store import (
     SupportsEmbed,
 )
 from .core.ops import Embed, Operation, Request, run_async, run_sync
+from .core.stats import EmbeddingStatsSnapshot
 from .errors import ConfigurationError
 from .redis.connection import AsyncClient, RedisConnector, SyncClient
 from .runner import GuardedRedis
@@ -191,15 +192,16 @@ class EmbeddingCache:
         """Vectors stored for this model (a full ``SCAN``; raises on failure)."""
         return run_sync(self.store.count(all_models=all_models), self._strict_execute)
 
-    def stats(self) -> dict[str, Any]:
-        """Hits (memory and Redis), misses, texts embedded, batches sent, errors."""
+    def stats(self) -> EmbeddingStatsSnapshot:
+        """Hits (memory and Redis), misses, texts embedded, batches sent, errors: a
+        frozen :class:`EmbeddingStatsSnapshot`, read by attribute or like a dict."""
         snapshot = self.stats_counter.snapshot()
         snapshot["namespace"] = self.settings.namespace
         snapshot["breaker_open"] = self._redis.breaker_open
         if self.store.memory is not None:
             snapshot["memory_entries"] = len(self.store.memory)
             snapshot["memory_bytes"] = self.store.memory.nbytes
-        return snapshot
+        return EmbeddingStatsSnapshot.from_mapping(snapshot)
 
     def close(self) -> None:
         """Close the sync Redis client this object created."""

@@ -9,7 +9,7 @@ from typing import Any
 from langchain_core.caches import BaseCache
 from langchain_core.outputs import Generation
 
-from .. import Embedder, ResponseCache
+from .. import Embedder, ResponseCache, StatsSnapshot
 from ..config import (
     DEFAULT_NAMESPACE,
     DEFAULT_TIMEOUT_S,
@@ -180,7 +180,7 @@ class RedisLLMCache(BaseCache):
         """Async :meth:`report_wrong_hit`."""
         return await self._cache.areport_wrong_hit(prompt, llm_string)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> StatsSnapshot:
         """Hits, misses, errors, evictions and lookup latency of this object."""
         return self._cache.stats()
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from .. import Embedder, EmbeddingCache
+from .. import Embedder, EmbeddingCache, EmbeddingStatsSnapshot
 from ..config import EmbeddingSettings
 from ..core.embedder import Matrix, Role
 from ..core.embedding_store import SupportsEmbed, model_key
@@ -178,7 +178,7 @@ class CachedEmbeddings(Embeddings):
         """Async :meth:`embed_documents_array`."""
         return await self._cache.aembed(texts, role="document")
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> EmbeddingStatsSnapshot:
         """Hits (memory / Redis), misses, texts embedded, batches sent, errors."""
         return self._cache.stats()
 
