@@ -198,3 +198,84 @@ def test_registration_and_prices_are_validated(used_cache: RedisLLMCache) -> Non
         ModelPrice(input_per_million=-1, output_per_million=0)
     with pytest.raises(ConfigurationError):
         CacheMetrics(prices={"m": 1.0})  # type: ignore[dict-item]
+
+
+# -- stats() is a typed snapshot, still readable like a dict ------------------------------
+
+
+def test_stats_is_a_frozen_snapshot_read_by_attribute_or_key(used_cache: RedisLLMCache) -> None:
+    import dataclasses
+    import json
+    import pickle
+
+    from redis_llm_cache import LookupLatency, StatsSnapshot
+
+    stats = used_cache.stats()
+    assert isinstance(stats, StatsSnapshot)
+    assert (stats.hits, stats.hits_exact, stats.misses, stats.writes) == (3, 3, 2, 2)
+    assert stats["hits"] == stats.hits and stats.get("misses") == 2
+    assert stats.hit_rate == pytest.approx(0.6)
+    assert isinstance(stats.lookup_ms, LookupLatency)
+    assert stats.lookup_ms.count == stats["lookup_ms"]["count"] == 5
+    assert stats.namespace == stats["namespace"] == used_cache.settings.namespace
+    # Without an embedder there is no semantic section, as with the dict before.
+    assert stats.semantic is None and "semantic" not in stats and stats.get("semantic") is None
+    with pytest.raises(KeyError):
+        stats["semantic"]
+    with pytest.raises(KeyError):
+        stats["no_such_counter"]
+    assert stats.tokens_saved["by_model"]["gpt-4o-mini"]["hits"] == 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stats.hits = 0  # type: ignore[misc]
+    plain = stats.as_dict()
+    assert plain == dict(stats) and stats == plain  # a Mapping: equal to its dict
+    assert plain["lookup_ms"] == {
+        key: getattr(stats.lookup_ms, key) for key in ("count", "p50", "p99", "mean", "max")
+    }
+    assert json.loads(json.dumps(stats)) == json.loads(json.dumps(plain))  # JSON as before
+    with pytest.raises(TypeError, match="read-only"):
+        stats["hits"] = 0
+    again = pickle.loads(pickle.dumps(stats))
+    assert again == stats and again.lookup_ms == stats.lookup_ms
+    # A later snapshot moves on; this one does not.
+    used_cache.lookup("q1", "no-such-llm-string")
+    assert used_cache.stats().misses == 3 and stats.misses == 2
+
+
+def test_embedding_and_provider_stats_are_snapshots_too(
+    used_cache: RedisLLMCache, redis_url: str, namespace: str
+) -> None:
+    from redis_llm_cache import EmbeddingStatsSnapshot, ProviderCacheSnapshot
+
+    embeddings = CachedEmbeddings(
+        DeterministicFakeEmbedding(size=8), redis_url=redis_url, namespace=namespace,
+        model_id="fake-8", memory_max_entries=10,
+    )  # fmt: skip
+    try:
+        embeddings.embed_documents(["a", "b", "a"])
+        embeddings.embed_documents(["a", "c"])
+        stats = embeddings.stats()
+        assert isinstance(stats, EmbeddingStatsSnapshot)
+        assert (stats.hits, stats.texts_embedded, stats.duplicates) == (1, 3, 1)
+        assert stats.hits == stats.hits_memory + stats.hits_redis == stats["hits"]
+        assert stats.memory_entries == stats["memory_entries"] == 3
+    finally:
+        embeddings.clear()
+    callback = ProviderCacheCallback(used_cache)
+    provider = callback.stats()
+    assert isinstance(provider, ProviderCacheSnapshot)
+    assert provider.responses == provider["responses"] == 2
+    assert provider.by_model["gpt-4o-mini"]["cache_read_tokens"] == 1600
+
+
+def test_a_dict_from_another_stats_reads_as_a_snapshot() -> None:
+    from redis_llm_cache.core.stats import StatsSnapshot, as_snapshot
+
+    snapshot = as_snapshot(
+        {"hits_exact": 2, "custom": 5, "semantic": {"threshold": 0.9, "rejected": 1}}
+    )
+    assert isinstance(snapshot, StatsSnapshot)
+    assert snapshot.hits_exact == 2 and snapshot.misses == 0
+    assert snapshot.counters() == {"custom": 5} and snapshot["custom"] == 5
+    assert snapshot.semantic is not None and snapshot.semantic.threshold == 0.9
+    assert snapshot.semantic.counters()["rejected"] == 1

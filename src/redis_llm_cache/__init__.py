@@ -9,15 +9,56 @@ similarity threshold) to stderr; configure logging, or set that logger's level,
 to route or silence them.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .cache import ResponseCache
-from .config import CacheSettings
+from .config import (
+    CacheSettings,
+    ConnectionSettings,
+    EmbeddingSettings,
+    SemanticSettings,
+    validate_redis_url,
+    validate_threshold,
+)
+from .core.embedder import Embedder, EmbedderIdentity
+from .core.stats import (
+    EmbeddingStatsSnapshot,
+    LookupLatency,
+    ProviderCacheSnapshot,
+    SemanticStatsSnapshot,
+    StatsSnapshot,
+)
+from .core.verifier import (
+    CandidatePair,
+    ChatModelJudge,
+    JudgedVerifier,
+    PairVerifier,
+    Verdict,
+    Verifier,
+)
+from .embeddings import EmbeddingCache
 from .errors import (
     BackendError,
     CacheError,
     ConfigurationError,
     CorruptEntryError,
+    EmbedderError,
+    EmbeddingInputError,
+    MissingExtraError,
+    ModelNotFoundError,
     UnsupportedValueError,
 )
+
+if TYPE_CHECKING:
+    from .core.calibration import (
+        Calibration,
+        LabelledPair,
+        calibrate,
+        load_pairs,
+        pair_similarities,
+    )
+    from .embedders import LocalEmbedder, OllamaEmbedder, OpenAIEmbedder
 
 __version__ = "0.1.0"
 
@@ -27,13 +68,71 @@ __version__ = "0.1.0"
 # ``logging.lastResort`` prints WARNING and above to stderr -- and nothing at
 # all once the app configures logging itself.
 
+#: Names loaded on first access: the embedders' modules are where a missing
+#: extra would be found, and calibration is for notebooks and the CLI, not the
+#: hot path; ``import redis_llm_cache`` needs no extra and stays light.
+_LAZY = {
+    "LocalEmbedder": ".embedders",
+    "OllamaEmbedder": ".embedders",
+    "OpenAIEmbedder": ".embedders",
+    "Calibration": ".core.calibration",
+    "LabelledPair": ".core.calibration",
+    "calibrate": ".core.calibration",
+    "load_pairs": ".core.calibration",
+    "pair_similarities": ".core.calibration",
+}
+
 __all__ = [
     "BackendError",
     "CacheError",
     "CacheSettings",
+    "Calibration",
+    "CandidatePair",
+    "ChatModelJudge",
     "ConfigurationError",
+    "ConnectionSettings",
     "CorruptEntryError",
+    "Embedder",
+    "EmbedderError",
+    "EmbedderIdentity",
+    "EmbeddingCache",
+    "EmbeddingInputError",
+    "EmbeddingSettings",
+    "EmbeddingStatsSnapshot",
+    "JudgedVerifier",
+    "LabelledPair",
+    "LocalEmbedder",
+    "LookupLatency",
+    "MissingExtraError",
+    "ModelNotFoundError",
+    "OllamaEmbedder",
+    "OpenAIEmbedder",
+    "PairVerifier",
+    "ProviderCacheSnapshot",
     "ResponseCache",
+    "SemanticSettings",
+    "SemanticStatsSnapshot",
+    "StatsSnapshot",
     "UnsupportedValueError",
+    "Verdict",
+    "Verifier",
     "__version__",
+    "calibrate",
+    "load_pairs",
+    "pair_similarities",
+    "validate_redis_url",
+    "validate_threshold",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from .config import CacheSettings
+from .config import SEARCH_ON_CLUSTER, CacheSettings
 from .core.codec import ValueCodec
 from .core.embedder import Embedder
 from .core.exact import TIER as EXACT_TIER
@@ -26,8 +26,8 @@ from .core.ops import Embed, Operation, Wait, WaitingOperation, run_async, run_s
 from .core.semantic import TIER as SEMANTIC_TIER
 from .core.semantic import SemanticQuery, SemanticSettings, SemanticTier
 from .core.stampede import Stampede
-from .core.stats import CacheStats, TokenUsage
-from .core.vector_index import VectorIndex
+from .core.stats import CacheStats, StatsSnapshot, TokenUsage
+from .core.vector_index import make_index
 from .errors import CacheError, ConfigurationError
 from .redis.capabilities import detect_strategy
 from .redis.connection import AsyncClient, RedisConnector, SyncClient
@@ -40,41 +40,6 @@ logger = logging.getLogger(__name__)
 
 #: Semantic hits remembered for ``stats()["recent_semantic_hits"]`` (auditing).
 RECENT_HITS = 20
-
-
-#: Stored vector type of each strategy when the settings leave it open (measured:
-#: bench/README.md, semantic index section).
-DEFAULT_DTYPES = {"search": "float16", "vectorset": "float32", "client": "float16"}
-
-
-#: Why ``strategy="search"`` is refused on a Redis Cluster (``auto`` never picks it there).
-SEARCH_ON_CLUSTER = (
-    "semantic strategy 'search' (RediSearch) is not supported on a Redis Cluster: "
-    "RediSearch does not search across the shards of an open-source cluster (each shard "
-    "would index only its own keys). Use 'vectorset' (Redis 8: vector sets are built in) "
-    "or 'client' (any Redis), or 'auto', which picks one of them on a cluster."
-)
-
-
-def make_index(
-    strategy: str, *, namespace: str, model_key: str, dimensions: int, dtype: str | None
-) -> VectorIndex:
-    """The vector index of ``strategy`` (imported lazily: each has its own module)."""
-    if dtype is None:
-        dtype = DEFAULT_DTYPES.get(strategy, "float32")
-    if strategy == "search":
-        from .core.search_index import SearchIndex
-
-        return SearchIndex(namespace, model_key, dimensions, dtype)  # type: ignore[arg-type]
-    if strategy == "vectorset":
-        from .core.vectorset_index import VectorSetIndex
-
-        return VectorSetIndex(namespace, model_key, dimensions, dtype)  # type: ignore[arg-type]
-    if strategy == "client":
-        from .core.client_index import ClientIndex
-
-        return ClientIndex(namespace, model_key, dimensions, dtype)  # type: ignore[arg-type]
-    raise ConfigurationError(f"unknown vector index strategy {strategy!r}")
 
 
 class ResponseCache(Generic[T]):
@@ -396,10 +361,11 @@ class ResponseCache(Generic[T]):
         op = self._report_wrong_hit_op(prompt, llm_string)
         return await self._arun(op, during="report_wrong_hit", fallback=False)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> StatsSnapshot:
         """Counters and lookup latency (ms) of this object since it was built; with
         the semantic tier, its threshold, index strategy and recent semantic hits
-        (similarity, matched prompt) for auditing."""
+        (similarity, matched prompt) for auditing. A frozen :class:`StatsSnapshot`:
+        read it by attribute (``stats().hits``) or like a dict (``stats()["hits"]``)."""
         snapshot = self.stats_counter.snapshot()
         snapshot["namespace"] = self.settings.namespace
         snapshot["tenant"] = self.settings.tenant
@@ -423,7 +389,7 @@ class ResponseCache(Generic[T]):
                 "verifier": type(semantic.verifier).__name__ if semantic is not None else None,
                 **(semantic.decisions() if semantic is not None else {}),
             }
-        return snapshot
+        return StatsSnapshot.from_mapping(snapshot)
 
     def close(self) -> None:
         """Close the sync Redis client this object created."""

@@ -1,11 +1,23 @@
-"""Settings: frozen, keyword-only, validated when built (never at first use)."""
+"""Every setting of redis-llm-cache, and the validators that check them.
+
+Settings are frozen, keyword-only dataclasses validated when built (never at
+first use): :class:`CacheSettings` (an LLM cache), :class:`SemanticSettings`
+(its semantic tier), :class:`EmbeddingSettings` (an embedding cache), and the
+:class:`ConnectionSettings` the caches share. The ``validate_*`` functions are
+the checks they run, public so that code building settings from its own input
+(a CLI, a config file) reports errors the same way.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlsplit
 
+from .core.eligibility import DEFAULT_BYPASS, BypassRule, resolve_rules
+from .core.verifier import Verifier, resolve_verifier
 from .errors import ConfigurationError
 
 #: Default bound for every Redis round trip made on the hot path. A lookup that
@@ -28,6 +40,62 @@ DEFAULT_CONNECT_TIMEOUT_S = 0.25
 #: delete our entries. Neither is a prefix of the other either.
 DEFAULT_NAMESPACE = "rlc-llm"
 DEFAULT_EMBEDDING_NAMESPACE = "rlc-emb"
+
+#: A Redis round trip of vectors is larger than an LLM-cache lookup (a batch of
+#: 256 1024-d vectors is 1 MiB), and the alternative is a model call: allow more.
+DEFAULT_EMBEDDING_TIMEOUT_S = 0.5
+
+#: Vector index of the semantic tier: ``"auto"`` picks one from what the server
+#: supports (never ``"search"`` on a Redis Cluster).
+Strategy = Literal["auto", "search", "vectorset", "client"]
+STRATEGIES: tuple[Strategy, ...] = ("auto", "search", "vectorset", "client")
+
+#: Storage precision of vectors.
+VectorDtype = Literal["float32", "float16"]
+VECTOR_DTYPES: tuple[VectorDtype, ...] = ("float32", "float16")
+
+#: Stored vector type of each strategy when the settings leave it open (measured:
+#: bench/README.md, semantic index section).
+DEFAULT_DTYPES: Mapping[str, VectorDtype] = {
+    "search": "float16",
+    "vectorset": "float32",
+    "client": "float16",
+}
+
+#: Why ``strategy="search"`` is refused on a Redis Cluster (``auto`` never picks it there).
+SEARCH_ON_CLUSTER = (
+    "semantic strategy 'search' (RediSearch) is not supported on a Redis Cluster: "
+    "RediSearch does not search across the shards of an open-source cluster (each shard "
+    "would index only its own keys). Use 'vectorset' (Redis 8: vector sets are built in) "
+    "or 'client' (any Redis), or 'auto', which picks one of them on a cluster."
+)
+
+
+@dataclass(frozen=True)
+class CalibratedThreshold:
+    """A default similarity threshold and where it comes from."""
+
+    similarity: float
+    source: str
+
+
+#: (provider, model) -> default similarity threshold. A threshold is a cosine
+#: similarity in [-1, 1], and the same number means different things for
+#: different models, so a default exists only for a model it was measured on.
+#: See bench/README.md ("Hit correctness") for how each value was measured and
+#: what it costs in paraphrase recall.
+CALIBRATED: dict[tuple[str, str], CalibratedThreshold] = {
+    ("local", "multilingual-e5-small"): CalibratedThreshold(
+        0.96,
+        "bench/semantic_correctness.py on 1,000 labelled pairs per set: the lowest "
+        "similarity at which the English sets (QQP, MRPC, STS-B) serve at most ~13% "
+        "of their near-miss pairs; Chinese sets stay far worse at any single "
+        "threshold (see bench/README.md)",
+    ),
+}
+
+#: Threshold for models nobody calibrated: few hits, but few wrong answers.
+CONSERVATIVE_DEFAULT = 0.97
 
 
 #: The schemes redis-py's ``from_url`` accepts (it raises a bare ``ValueError``
@@ -77,7 +145,9 @@ def validate_redis_url(url: object, *, name: str = "redis_url") -> str:
     return url
 
 
-def _check_positive(name: str, value: float | None, *, allow_none: bool = True) -> None:
+def validate_positive(name: str, value: float | None, *, allow_none: bool = True) -> None:
+    """Raises ``ConfigurationError`` unless ``value`` is a finite number > 0 (or
+    ``None`` when ``allow_none``); ``name`` is the setting, for the message."""
     if value is None:
         if not allow_none:
             raise ConfigurationError(f"{name} must be set")
@@ -93,7 +163,9 @@ def ttl_millis(ttl: float | None) -> int | None:
     return None if ttl is None else max(1, round(ttl * 1000))
 
 
-def _check_count(name: str, value: int | None, *, allow_none: bool = False) -> None:
+def validate_count(name: str, value: int | None, *, allow_none: bool = False) -> None:
+    """Raises ``ConfigurationError`` unless ``value`` is an int >= 1 (or ``None``
+    when ``allow_none``); ``name`` is the setting, for the message."""
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -101,11 +173,68 @@ def _check_count(name: str, value: int | None, *, allow_none: bool = False) -> N
         raise ConfigurationError(f"{name} must be {allowed}, got {value!r}")
 
 
-def _check_namespace(namespace: object) -> None:
+def validate_namespace(namespace: object) -> None:
+    """Raises ``ConfigurationError`` unless ``namespace`` is a non-empty str (any
+    text, glob characters included: keys are escaped where it matters)."""
     if not isinstance(namespace, str):
         raise ConfigurationError(f"namespace must be a str, got {type(namespace).__name__}")
     if not namespace:
         raise ConfigurationError("namespace must not be empty")
+
+
+def validate_threshold(value: float) -> float:
+    """A cosine similarity threshold: a finite number in [-1, 1] (0 is valid);
+    raises ``ConfigurationError`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"threshold must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or not -1.0 <= value <= 1.0:
+        raise ConfigurationError(
+            f"threshold is a cosine similarity in [-1, 1], got {value!r} "
+            "(a distance would be 1 - similarity)"
+        )
+    return float(value)
+
+
+def validate_strategy(strategy: object) -> Strategy:
+    """``strategy`` if it names a vector index strategy (see :data:`STRATEGIES`)."""
+    if strategy not in STRATEGIES:
+        raise ConfigurationError(f"unknown strategy {strategy!r}")
+    return strategy
+
+
+def validate_dtype(dtype: object, *, allow_none: bool = False) -> VectorDtype | None:
+    """``dtype`` if it is ``"float32"`` or ``"float16"`` (or ``None`` when ``allow_none``)."""
+    if dtype is None and allow_none:
+        return None
+    if dtype not in VECTOR_DTYPES:
+        raise ConfigurationError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+    return dtype
+
+
+def refuse_settings_mix(
+    prepared: str, values: Mapping[str, object], defaults: Mapping[str, object] | None = None
+) -> None:
+    """Raises ``ConfigurationError`` naming the individual settings given together
+    with a prepared settings object: one of them would be silently ignored.
+
+    Args:
+        prepared: The argument that carried the prepared object (``"settings"``).
+        values: The individual settings arguments, by name.
+        defaults: Each argument's default; one still at its default counts as not
+            given. Without it, every name in ``values`` counts as given (``**kwargs``).
+    """
+    defaults = defaults or {}
+    given = sorted(
+        name
+        for name, value in values.items()
+        if name not in defaults or (value is not defaults[name] and value != defaults[name])
+    )
+    if given:
+        names = ", ".join(f"{name}=" for name in given)
+        raise ConfigurationError(
+            f"pass either {prepared}= or individual settings, not both: {names} "
+            f"would be ignored next to {prepared}= (set them on that object instead)"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,12 +262,12 @@ class ConnectionSettings:
     cluster: bool | None = None
 
     def __post_init__(self) -> None:
-        _check_positive("timeout", self.timeout, allow_none=False)
-        _check_positive("connect_timeout", self.connect_timeout, allow_none=False)
-        _check_positive("breaker_cooldown", self.breaker_cooldown, allow_none=False)
+        validate_positive("timeout", self.timeout, allow_none=False)
+        validate_positive("connect_timeout", self.connect_timeout, allow_none=False)
+        validate_positive("breaker_cooldown", self.breaker_cooldown, allow_none=False)
         if self.cluster is not None and not isinstance(self.cluster, bool):
             raise ConfigurationError(f"cluster must be True, False or None, got {self.cluster!r}")
-        _check_count("breaker_failures", self.breaker_failures)
+        validate_count("breaker_failures", self.breaker_failures)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,21 +309,114 @@ class CacheSettings(ConnectionSettings):
     stampede_wait: float = 10.0
 
     def __post_init__(self) -> None:
-        _check_namespace(self.namespace)
+        validate_namespace(self.namespace)
         if not isinstance(self.tenant, str):
             raise ConfigurationError(f"tenant must be a str, got {type(self.tenant).__name__}")
-        _check_positive("ttl", self.ttl)
+        validate_positive("ttl", self.ttl)
         super().__post_init__()
-        _check_positive("stampede_lease", self.stampede_lease, allow_none=False)
-        _check_positive("stampede_wait", self.stampede_wait, allow_none=False)
+        validate_positive("stampede_lease", self.stampede_lease, allow_none=False)
+        validate_positive("stampede_wait", self.stampede_wait, allow_none=False)
         if not isinstance(self.stampede_protection, bool):
             raise ConfigurationError("stampede_protection must be a bool")
         if self.sliding_ttl and self.ttl is None:
             raise ConfigurationError("sliding_ttl=True needs a ttl")
-        _check_count("max_entries", self.max_entries, allow_none=True)
-        _check_count("max_entry_bytes", self.max_entry_bytes)
+        validate_count("max_entries", self.max_entries, allow_none=True)
+        validate_count("max_entry_bytes", self.max_entry_bytes)
 
     @property
     def ttl_ms(self) -> int | None:
         """TTL in whole milliseconds (at least 1), as Redis ``PX`` wants it."""
         return ttl_millis(self.ttl)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SemanticSettings:
+    """How the semantic tier decides.
+
+    Attributes:
+        threshold: Minimum cosine similarity in [-1, 1] for a hit (``0`` is honoured).
+            ``None``: the default calibrated for the embedder (conservative, with a
+            warning, for a model without one).
+        strategy: Vector index: ``"auto"`` (from what the server supports),
+            ``"search"`` (RediSearch), ``"vectorset"`` (Redis 8 vector sets) or
+            ``"client"`` (any Redis; in-process index kept in step with Redis).
+        candidates: Nearest entries fetched per lookup; more than one lets an
+            expired answer be skipped in favour of the next.
+        dtype: Storage precision of vectors: ``"float32"``, ``"float16"``, or ``None``
+            for the strategy's measured default (:data:`DEFAULT_DTYPES`): ``float16``
+            for ``search`` and ``client`` (half the memory, similarities off by
+            ~1e-4), ``float32`` for ``vectorset`` (its ``float16`` is ``Q8``, which
+            lost recall@1 on real embeddings).
+        max_text_chars: Longer texts skip the semantic tier (they are documents,
+            not questions, and paraphrase matching of them is unreliable).
+        verifier: Second check of each candidate that passed the threshold:
+            ``"default"`` (:class:`~redis_llm_cache.PairVerifier`: numbers, negation,
+            word order, differing key words, with shipped weights), ``None`` (the
+            threshold alone decides), or any object with ``verify(pair) -> Verdict``
+            (e.g. :class:`~redis_llm_cache.JudgedVerifier` with an LLM judge).
+        bypass: Rules that send a prompt past the semantic tier (exact only):
+            built-in names ``"personal"``, ``"time_sensitive"``, ``"tool_calling"``
+            (all three by default, see :mod:`redis_llm_cache.core.eligibility`) or
+            callables ``(text, llm_string) -> bool``. ``()`` turns bypassing off.
+    """
+
+    threshold: float | None = None
+    strategy: Strategy = "auto"
+    candidates: int = 4
+    dtype: VectorDtype | None = None
+    max_text_chars: int = 2000
+    verifier: str | Verifier | None = "default"
+    bypass: Sequence[str | BypassRule] = DEFAULT_BYPASS
+
+    def __post_init__(self) -> None:
+        resolve_verifier(self.verifier)  # validates; the tier builds its own
+        resolve_rules(self.bypass)
+        object.__setattr__(self, "bypass", tuple(self.bypass))
+        if self.threshold is not None:
+            validate_threshold(self.threshold)
+        validate_strategy(self.strategy)
+        validate_dtype(self.dtype, allow_none=True)
+        for name in ("candidates", "max_text_chars"):
+            validate_count(name, getattr(self, name))
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbeddingSettings(ConnectionSettings):
+    """How one embedding cache behaves.
+
+    Attributes:
+        namespace: Prefix of every key; ``clear()`` stays inside it.
+        ttl: Seconds a vector lives in Redis (set in the same ``SET``). ``None``: no expiry.
+        batch_size: Most texts sent to the inner model in one call.
+        dtype: ``"float32"`` (exact) or ``"float16"`` (half the memory; about 3
+            significant digits -- a miss returns the same rounded vector a hit will).
+        normalize: L2-normalize vectors before storing and returning them. Off by
+            default: a wrapper returns what the wrapped model returns.
+        memory_max_entries: Size of the in-process LRU tier in vectors; ``None``: no tier.
+        memory_max_bytes: Bound on the vector bytes that tier holds.
+        timeout: Seconds allowed for one Redis round trip (default 0.5: a round trip
+            of vectors is larger than an LLM-cache lookup).
+
+    Plus the other fields of :class:`ConnectionSettings` (``connect_timeout``,
+    ``fail_open`` -- on Redis failure embed with the model and count the error;
+    ``False`` raises ``BackendError`` --, ``breaker_failures``,
+    ``breaker_cooldown``, ``cluster``).
+    """
+
+    namespace: str = DEFAULT_EMBEDDING_NAMESPACE
+    ttl: float | None = None
+    batch_size: int = 128
+    dtype: VectorDtype = "float32"
+    normalize: bool = False
+    memory_max_entries: int | None = None
+    memory_max_bytes: int = 64 * 1024 * 1024
+    timeout: float = DEFAULT_EMBEDDING_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        validate_namespace(self.namespace)
+        validate_positive("ttl", self.ttl)
+        super().__post_init__()
+        validate_dtype(self.dtype)
+        validate_count("batch_size", self.batch_size)
+        validate_count("memory_max_bytes", self.memory_max_bytes)
+        validate_count("memory_max_entries", self.memory_max_entries, allow_none=True)

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
+from .config import refuse_settings_mix
 from .core.embedder import EmbedderIdentity, Matrix, Role
 from .core.embedding_store import (
     EmbeddingRequest,
@@ -22,6 +23,7 @@ from .core.embedding_store import (
     SupportsEmbed,
 )
 from .core.ops import Embed, Operation, Request, run_async, run_sync
+from .core.stats import EmbeddingStatsSnapshot
 from .errors import ConfigurationError
 from .redis.connection import AsyncClient, RedisConnector, SyncClient
 from .runner import GuardedRedis
@@ -76,8 +78,8 @@ class EmbeddingCache:
     ) -> None:
         if settings is None:
             settings = EmbeddingSettings(**setting_values)
-        elif setting_values:
-            raise ConfigurationError("pass either settings= or individual settings, not both")
+        else:
+            refuse_settings_mix("settings", setting_values)
         identity: EmbedderIdentity | None = getattr(embedder, "identity", None)
         if identity_key is None:
             if not isinstance(identity, EmbedderIdentity):
@@ -190,15 +192,16 @@ class EmbeddingCache:
         """Vectors stored for this model (a full ``SCAN``; raises on failure)."""
         return run_sync(self.store.count(all_models=all_models), self._strict_execute)
 
-    def stats(self) -> dict[str, Any]:
-        """Hits (memory and Redis), misses, texts embedded, batches sent, errors."""
+    def stats(self) -> EmbeddingStatsSnapshot:
+        """Hits (memory and Redis), misses, texts embedded, batches sent, errors: a
+        frozen :class:`EmbeddingStatsSnapshot`, read by attribute or like a dict."""
         snapshot = self.stats_counter.snapshot()
         snapshot["namespace"] = self.settings.namespace
         snapshot["breaker_open"] = self._redis.breaker_open
         if self.store.memory is not None:
             snapshot["memory_entries"] = len(self.store.memory)
             snapshot["memory_bytes"] = self.store.memory.nbytes
-        return snapshot
+        return EmbeddingStatsSnapshot.from_mapping(snapshot)
 
     def close(self) -> None:
         """Close the sync Redis client this object created."""

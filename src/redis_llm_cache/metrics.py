@@ -37,7 +37,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._extras import requires_extra
-from .core.stats import COUNTER_NAMES
+from .core.stats import (
+    AnySnapshot,
+    EmbeddingStatsSnapshot,
+    ProviderCacheSnapshot,
+    StatsSnapshot,
+    as_snapshot,
+)
 from .errors import ConfigurationError
 
 with requires_extra("metrics", feature="redis_llm_cache.metrics"):
@@ -51,10 +57,6 @@ with requires_extra("metrics", feature="redis_llm_cache.metrics"):
     from prometheus_client.registry import Collector
 
 PREFIX = "redis_llm_cache"
-
-#: Top-level counters of an LLM cache's stats() with a metric of their own;
-#: any other integer counter a cache reports is exported as ``events_total{event}``.
-_LLM_NAMED = frozenset(COUNTER_NAMES)
 
 #: An embedding cache's counters (``EmbeddingCache.stats()``) and their help text.
 _EMBEDDING_COUNTERS = {
@@ -110,11 +112,19 @@ def estimate_savings(stats: Mapping[str, Any], prices: Mapping[str, ModelPrice])
     the two sources never count the same token. A model whose hits had cached
     prompt tokens but has no ``cached_input_per_million`` is listed as unpriced
     and only its other tokens are counted."""
+    snapshot = as_snapshot(stats)
+    hits_by_model: Mapping[str, Any] = {}
+    provider_by_model: Mapping[str, Any] = {}
+    if isinstance(snapshot, StatsSnapshot):
+        hits_by_model = _mapping(snapshot.tokens_saved.get("by_model"))
+        provider_by_model = _mapping(snapshot.provider_cache.get("by_model"))
+    elif isinstance(snapshot, ProviderCacheSnapshot):
+        provider_by_model = snapshot.by_model
     llm_usd = 0.0
     provider_usd = 0.0
     by_model: dict[str, dict[str, float]] = {}
     unpriced: set[str] = set()
-    for model, row in _mapping(_mapping(stats.get("tokens_saved")).get("by_model")).items():
+    for model, row in hits_by_model.items():
         price = prices.get(model)
         if price is None:
             if row.get("input") or row.get("output"):
@@ -134,7 +144,7 @@ def estimate_savings(stats: Mapping[str, Any], prices: Mapping[str, ModelPrice])
         ) / 1e6
         by_model.setdefault(model, {})["llm_cache_usd"] = usd
         llm_usd += usd
-    for model, row in _mapping(_mapping(stats.get("provider_cache")).get("by_model")).items():
+    for model, row in provider_by_model.items():
         price = prices.get(model)
         if price is None or price.cached_input_per_million is None:
             if row.get("cache_read_tokens"):
@@ -158,14 +168,12 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 
 def public_stats(stats: Mapping[str, Any]) -> dict[str, Any]:
-    """``stats()`` without user data: semantic ``recent_hits`` (which quote
-    prompts) are replaced by their count."""
-    out = dict(stats)
-    semantic = out.get("semantic")
-    if isinstance(semantic, Mapping) and "recent_hits" in semantic:
-        semantic = dict(semantic)
-        semantic["recent_hits"] = len(semantic["recent_hits"])
-        out["semantic"] = semantic
+    """``stats()`` as plain JSON-ready data without user data: semantic
+    ``recent_hits`` (which quote prompts) are replaced by their count."""
+    snapshot = as_snapshot(stats)
+    out = snapshot.as_dict()
+    if isinstance(snapshot, StatsSnapshot) and snapshot.semantic is not None:
+        out["semantic"]["recent_hits"] = len(snapshot.semantic.recent_hits)
     return out
 
 
@@ -222,7 +230,7 @@ class CacheMetrics(Collector):
         # registry from calling collect() (and the caches) at registration.
         return []
 
-    def _snapshots(self) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _snapshots(self) -> Iterator[tuple[str, AnySnapshot]]:
         with self._lock:
             caches = list(self._caches.items())
         for name, cache in caches:
@@ -232,17 +240,16 @@ class CacheMetrics(Collector):
                 with self._lock:
                     self._scrape_errors += 1
                 continue
-            yield name, stats
+            yield name, as_snapshot(stats)
 
     def as_dict(self) -> dict[str, Any]:
         """The same numbers as JSON-ready data: each cache's ``stats()`` (user
         data removed, see :func:`public_stats`) plus ``estimated_savings_usd``."""
         caches = {}
         for name, stats in self._snapshots():
-            priced = {"provider_cache": stats} if "cache_read_tokens" in stats else stats
             caches[name] = {
                 **public_stats(stats),
-                "estimated_savings_usd": estimate_savings(priced, self.prices),
+                "estimated_savings_usd": estimate_savings(stats, self.prices),
             }
         return {"caches": caches, "scrape_errors": self._scrape_errors}
 
@@ -253,10 +260,10 @@ class CacheMetrics(Collector):
     def collect(self) -> Iterable[Metric]:
         families = _Families()
         for name, stats in self._snapshots():
-            if "hits_redis" in stats:
+            if isinstance(stats, EmbeddingStatsSnapshot):
                 families.embedding(name, stats)
-            elif "cache_read_tokens" in stats:  # a ProviderCacheCallback's own counters
-                families.provider(name, {"provider_cache": stats}, self.prices)
+            elif isinstance(stats, ProviderCacheSnapshot):  # a ProviderCacheCallback's
+                families.provider(name, stats, stats.by_model, self.prices)
             else:
                 families.llm(name, stats, self.prices)
         scrape_errors = CounterMetricFamily(
@@ -291,64 +298,68 @@ class _Families:
     def all(self) -> list[Metric]:
         return list(self._families.values())
 
-    def llm(self, name: str, stats: Mapping[str, Any], prices: Mapping[str, ModelPrice]) -> None:
-        base = {"cache": name, "namespace": str(stats.get("namespace", ""))}
-        base["tenant"] = str(stats.get("tenant", ""))
-        for tier in ("exact", "semantic"):
+    def llm(self, name: str, stats: StatsSnapshot, prices: Mapping[str, ModelPrice]) -> None:
+        """The counters with a metric of their own; any other integer counter the
+        cache reports (``stats.counters()``) is exported as ``events_total{event}``."""
+        base = {"cache": name, "namespace": stats.namespace, "tenant": stats.tenant}
+        for tier, hits in (("exact", stats.hits_exact), ("semantic", stats.hits_semantic)):
             self.counter(
-                "hits", "Lookups answered from the cache, by tier.", {**base, "tier": tier},
-                stats.get(f"hits_{tier}", 0),
-            )  # fmt: skip
-        self.counter("misses", "Lookups that went to the model.", base, stats.get("misses", 0))
-        self.counter("writes", "Answers written.", base, stats.get("writes", 0))
+                "hits", "Lookups answered from the cache, by tier.", {**base, "tier": tier}, hits
+            )
+        self.counter("misses", "Lookups that went to the model.", base, stats.misses)
+        self.counter("writes", "Answers written.", base, stats.writes)
         simple = {
-            "evictions": "Entries evicted by max_entries.",
-            "corrupt_removed": "Unreadable stored values removed.",
-            "breaker_skips": "Calls that skipped Redis while the circuit breaker was open.",
-            "breaker_opens": "Times the circuit breaker opened.",
+            "evictions": ("Entries evicted by max_entries.", stats.evictions),
+            "corrupt_removed": ("Unreadable stored values removed.", stats.corrupt_removed),
+            "breaker_skips": (
+                "Calls that skipped Redis while the circuit breaker was open.",
+                stats.breaker_skips,
+            ),
+            "breaker_opens": ("Times the circuit breaker opened.", stats.breaker_opens),
         }
-        for counter, doc in simple.items():
-            self.counter(counter, doc, base, stats.get(counter, 0))
-        self._errors(base, stats)
-        for reason, count in _mapping(stats.get("skipped_by_reason")).items():
+        for counter, (doc, count) in simple.items():
+            self.counter(counter, doc, base, count)
+        self._errors(base, stats.errors_by_kind)
+        for reason, count in stats.skipped_by_reason.items():
             self.counter(
                 "skipped_writes", "Writes not done, by reason.", {**base, "reason": reason}, count
             )
-        for event, count in stats.items():
-            if event not in _LLM_NAMED and isinstance(count, int) and not isinstance(count, bool):
-                self.counter(
-                    "events", "Other counters the cache reports.", {**base, "event": event}, count
-                )
+        for event, count in stats.counters().items():
+            self.counter(
+                "events", "Other counters the cache reports.", {**base, "event": event}, count
+            )
         self.gauge(
             "breaker_open", "1 while the circuit breaker is open.", base,
-            1.0 if stats.get("breaker_open") else 0.0,
+            1.0 if stats.breaker_open else 0.0,
         )  # fmt: skip
-        semantic = _mapping(stats.get("semantic"))
-        for event, count in semantic.items():  # e.g. a verifier's rejections
-            if isinstance(count, int) and not isinstance(count, bool):
+        semantic = stats.semantic
+        if semantic is not None:
+            for event, count in semantic.counters().items():  # e.g. a verifier's rejections
                 self.counter(
                     "semantic_events", "Other counters of the semantic tier.",
                     {**base, "event": event}, count,
                 )  # fmt: skip
-        if isinstance(semantic.get("threshold"), (int, float)):
-            self.gauge(
-                "semantic_threshold", "Minimum cosine similarity of a semantic hit.",
-                {**base, "strategy": str(semantic.get("strategy"))}, semantic["threshold"],
-            )  # fmt: skip
-        self._histogram(base, _mapping(stats.get("lookup_seconds_histogram")))
-        saved = _mapping(stats.get("tokens_saved"))
-        for model, row in _mapping(saved.get("by_model")).items():
+            threshold = semantic.threshold
+            if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
+                self.gauge(
+                    "semantic_threshold", "Minimum cosine similarity of a semantic hit.",
+                    {**base, "strategy": str(semantic.strategy)}, threshold,
+                )  # fmt: skip
+        self._histogram(base, stats.lookup_seconds_histogram)
+        for model, row in _mapping(stats.tokens_saved.get("by_model")).items():
             for direction in ("input", "output"):
                 self.counter(
                     "tokens_saved", "Tokens of the stored answers our hits served.",
                     {**base, "model": model, "direction": direction}, row.get(direction, 0),
                 )  # fmt: skip
-        self.provider(name, stats, prices, base=base)
+        by_model = _mapping(stats.provider_cache.get("by_model"))
+        self.provider(name, stats, by_model, prices, base=base)
 
     def provider(
         self,
         name: str,
-        stats: Mapping[str, Any],
+        stats: StatsSnapshot | ProviderCacheSnapshot,
+        by_model: Mapping[str, Any],
         prices: Mapping[str, ModelPrice],
         *,
         base: dict[str, str] | None = None,
@@ -360,7 +371,7 @@ class _Families:
             "cache_read_tokens": "Prompt tokens the provider served from its prompt cache.",
             "cache_creation_tokens": "Prompt tokens the provider wrote to its prompt cache.",
         }
-        for model, row in _mapping(_mapping(stats.get("provider_cache")).get("by_model")).items():
+        for model, row in by_model.items():
             for field, doc in docs.items():
                 self.counter(f"provider_{field}", doc, {**base, "model": model}, row.get(field, 0))
         savings = estimate_savings(stats, prices)
@@ -373,19 +384,19 @@ class _Families:
                         {**base, "model": model, "source": source}, row[f"{source}_usd"],
                     )  # fmt: skip
 
-    def embedding(self, name: str, stats: Mapping[str, Any]) -> None:
-        base = {"cache": name, "namespace": str(stats.get("namespace", ""))}
-        for tier in ("memory", "redis"):
+    def embedding(self, name: str, stats: EmbeddingStatsSnapshot) -> None:
+        base = {"cache": name, "namespace": stats.namespace}
+        for tier, hits in (("memory", stats.hits_memory), ("redis", stats.hits_redis)):
             self.counter(
                 "embedding_hits", "Texts served from the embedding cache, by tier.",
-                {**base, "tier": tier}, stats.get(f"hits_{tier}", 0),
+                {**base, "tier": tier}, hits,
             )  # fmt: skip
         for counter, doc in _EMBEDDING_COUNTERS.items():
-            self.counter(f"embedding_{counter}", doc, base, stats.get(counter, 0))
-        self._errors(base, stats, prefix="embedding_")
+            self.counter(f"embedding_{counter}", doc, base, getattr(stats, counter))
+        self._errors(base, stats.errors_by_kind, prefix="embedding_")
 
-    def _errors(self, base: dict[str, str], stats: Mapping[str, Any], prefix: str = "") -> None:
-        for kind, count in _mapping(stats.get("errors_by_kind")).items():
+    def _errors(self, base: dict[str, str], by_kind: Mapping[str, int], prefix: str = "") -> None:
+        for kind, count in by_kind.items():
             self.counter(
                 f"{prefix}errors", "Failures (served fail-open), by kind.",
                 {**base, "kind": kind}, count,

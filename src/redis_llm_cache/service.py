@@ -153,7 +153,7 @@ def create_app(
             redis_state["round_trip_ms"] = round((time.perf_counter() - started) * 1000, 3)
         except Exception as exc:
             redis_state = {"reachable": False, "error": type(exc).__name__}
-        breaker_open = bool(cache.stats()["breaker_open"])
+        breaker_open = cache.stats().breaker_open
         healthy = redis_state["reachable"] and not breaker_open
         return {
             "status": "ok" if healthy else "degraded",

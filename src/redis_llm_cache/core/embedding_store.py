@@ -41,20 +41,15 @@ import logging
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Generator, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 import orjson
 
-from ..config import (
-    DEFAULT_EMBEDDING_NAMESPACE,
-    ConnectionSettings,
-    _check_count,
-    _check_namespace,
-    _check_positive,
-    ttl_millis,
-)
+# Defined in config (every setting lives there); importable from here as before.
+from ..config import DEFAULT_EMBEDDING_TIMEOUT_S as DEFAULT_EMBEDDING_TIMEOUT_S
+from ..config import EmbeddingSettings as EmbeddingSettings
+from ..config import ttl_millis
 from ..errors import ConfigurationError
 from .embedder import ROLES, Matrix, Role, as_normalized_matrix
 from .keys import EmbeddingKeys
@@ -73,11 +68,6 @@ _DTYPES: dict[int, np.dtype[Any]] = {
     FORMAT_FLOAT16: np.dtype("<f2"),
 }
 _FORMAT_OF = {"float32": FORMAT_FLOAT32, "float16": FORMAT_FLOAT16}
-
-
-#: A Redis round trip of vectors is larger than an LLM-cache lookup (a batch of
-#: 256 1024-d vectors is 1 MiB), and the alternative is a model call: allow more.
-DEFAULT_EMBEDDING_TIMEOUT_S = 0.5
 
 
 class RedisUnavailable(Exception):
@@ -113,49 +103,6 @@ def model_key(provider: str, model: str, options: dict[str, object] | None = Non
         ).decode()
     except TypeError as exc:
         raise ConfigurationError(f"embedder options must be JSON values: {exc}") from exc
-
-
-@dataclass(frozen=True, kw_only=True)
-class EmbeddingSettings(ConnectionSettings):
-    """How one embedding cache behaves.
-
-    Attributes:
-        namespace: Prefix of every key; :meth:`EmbeddingStore.clear` stays inside it.
-        ttl: Seconds a vector lives in Redis (set in the same ``SET``). ``None``: no expiry.
-        batch_size: Most texts sent to the inner model in one call.
-        dtype: ``"float32"`` (exact) or ``"float16"`` (half the memory; about 3
-            significant digits -- a miss returns the same rounded vector a hit will).
-        normalize: L2-normalize vectors before storing and returning them. Off by
-            default: a wrapper returns what the wrapped model returns.
-        memory_max_entries: Size of the in-process LRU tier in vectors; ``None``: no tier.
-        memory_max_bytes: Bound on the vector bytes that tier holds.
-        timeout: Seconds allowed for one Redis round trip (default 0.5: a round trip
-            of vectors is larger than an LLM-cache lookup).
-
-    Plus the other fields of :class:`~redis_llm_cache.config.ConnectionSettings`
-    (``connect_timeout``, ``fail_open`` -- on Redis failure embed with the model
-    and count the error; ``False`` raises ``BackendError`` --, ``breaker_failures``,
-    ``breaker_cooldown``, ``cluster``).
-    """
-
-    namespace: str = DEFAULT_EMBEDDING_NAMESPACE
-    ttl: float | None = None
-    batch_size: int = 128
-    dtype: Literal["float32", "float16"] = "float32"
-    normalize: bool = False
-    memory_max_entries: int | None = None
-    memory_max_bytes: int = 64 * 1024 * 1024
-    timeout: float = DEFAULT_EMBEDDING_TIMEOUT_S
-
-    def __post_init__(self) -> None:
-        _check_namespace(self.namespace)
-        _check_positive("ttl", self.ttl)
-        super().__post_init__()
-        if self.dtype not in _FORMAT_OF:
-            raise ConfigurationError(f"dtype must be 'float32' or 'float16', got {self.dtype!r}")
-        _check_count("batch_size", self.batch_size)
-        _check_count("memory_max_bytes", self.memory_max_bytes)
-        _check_count("memory_max_entries", self.memory_max_entries, allow_none=True)
 
 
 class EmbeddingStats(CacheStats):

@@ -22,16 +22,18 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from ..config import CacheSettings
-from ..errors import ConfigurationError
+
+# Defined in config (every setting lives there); importable from here as before.
+from ..config import SemanticSettings as SemanticSettings
+from ..config import Strategy as Strategy
 from ._index_common import replace_hash
-from .eligibility import DEFAULT_BYPASS, BypassRule, bypass_reason, resolve_rules
+from .eligibility import bypass_reason, resolve_rules
 from .embedder import EmbedderIdentity, Matrix, as_normalized_matrix
 from .exact import ExactTier
 from .foreign_index import ForeignIndex, foreign_indexes
@@ -40,72 +42,15 @@ from .keys import ENTRY_HEX, entry_id, escape_glob, usage_prefix
 from .ops import Call, Command, Embed, Operation, Pipeline
 from .scan import scan_each, unlink_batch
 from .stats import CacheStats
-from .thresholds import default_threshold, validate_threshold
+from .thresholds import default_threshold
 from .vector_index import Candidate, IndexEntry, VectorIndex, partition_id
-from .verifier import CandidatePair, Verdict, Verifier, resolve_verifier
+from .verifier import CandidatePair, Verdict, resolve_verifier
 
 T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
 TIER = "semantic"
-
-Strategy = Literal["auto", "search", "vectorset", "client"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class SemanticSettings:
-    """How the semantic tier decides.
-
-    Attributes:
-        threshold: Minimum cosine similarity in [-1, 1] for a hit (``0`` is honoured).
-            ``None``: the default calibrated for the embedder (conservative, with a
-            warning, for a model without one).
-        strategy: Vector index: ``"auto"`` (from what the server supports),
-            ``"search"`` (RediSearch), ``"vectorset"`` (Redis 8 vector sets) or
-            ``"client"`` (any Redis; in-process index kept in step with Redis).
-        candidates: Nearest entries fetched per lookup; more than one lets an
-            expired answer be skipped in favour of the next.
-        dtype: Storage precision of vectors: ``"float32"``, ``"float16"``, or ``None``
-            for the strategy's measured default (bench/README.md): ``float16`` for
-            ``search`` and ``client`` (half the memory, similarities off by ~1e-4),
-            ``float32`` for ``vectorset`` (its ``float16`` is ``Q8``, which lost
-            recall@1 on real embeddings).
-        max_text_chars: Longer texts skip the semantic tier (they are documents,
-            not questions, and paraphrase matching of them is unreliable).
-        verifier: Second check of each candidate that passed the threshold:
-            ``"default"`` (:class:`~.verifier.PairVerifier`: numbers, negation, word
-            order, differing key words, with shipped weights), ``None`` (the
-            threshold alone decides), or any object with ``verify(pair) -> Verdict``
-            (e.g. :class:`~.verifier.JudgedVerifier` with an LLM judge).
-        bypass: Rules that send a prompt past the semantic tier (exact only):
-            built-in names ``"personal"``, ``"time_sensitive"``, ``"tool_calling"``
-            (all three by default, see :mod:`.eligibility`) or callables
-            ``(text, llm_string) -> bool``. ``()`` turns bypassing off.
-    """
-
-    threshold: float | None = None
-    strategy: Strategy = "auto"
-    candidates: int = 4
-    dtype: Literal["float32", "float16"] | None = None
-    max_text_chars: int = 2000
-    verifier: str | Verifier | None = "default"
-    bypass: Sequence[str | BypassRule] = DEFAULT_BYPASS
-
-    def __post_init__(self) -> None:
-        resolve_verifier(self.verifier)  # validates; the tier builds its own
-        resolve_rules(self.bypass)
-        object.__setattr__(self, "bypass", tuple(self.bypass))
-        if self.threshold is not None:
-            validate_threshold(self.threshold)
-        if self.strategy not in ("auto", "search", "vectorset", "client"):
-            raise ConfigurationError(f"unknown strategy {self.strategy!r}")
-        if self.dtype not in ("float32", "float16", None):
-            raise ConfigurationError(f"dtype must be 'float32' or 'float16', got {self.dtype!r}")
-        for name in ("candidates", "max_text_chars"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections import Counter, deque
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, NamedTuple
 
 #: Recent lookup latencies kept for percentiles; old ones fall off.
 LATENCY_WINDOW = 4096
@@ -230,3 +232,287 @@ def _provider_cache(provider: dict[str, list[int]]) -> dict[str, Any]:
     by_model = {model: dict(zip(names, row, strict=True)) for model, row in provider.items()}
     totals = {name: sum(row[name] for row in by_model.values()) for name in names}
     return {**totals, "by_model": by_model}
+
+
+# -- typed snapshots: what stats() returns ---------------------------------------------------
+
+
+class StatsView(dict[str, Any]):
+    """A frozen snapshot dataclass that is also a read-only dict of its fields, so
+    code that read ``stats()`` as a dict keeps working: ``snapshot["hits"]`` is
+    ``snapshot.hits``; ``get``, ``in``, ``==`` with a dict and ``json.dumps`` work.
+    Keys are the fields (an optional field that is ``None`` is absent, as it was
+    from the dict ``stats()`` returned before) plus the counters in ``extra``
+    (ones another cache or a newer version reports). :meth:`as_dict` gives plain
+    dicts all the way down."""
+
+    #: Fields that are left out of the dict view while ``None``.
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset()
+
+    def __post_init__(self) -> None:
+        view: dict[str, Any] = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.name == "extra" or (value is None and f.name in self._OPTIONAL):
+                continue
+            view[f.name] = value
+        extra: Mapping[str, Any] = getattr(self, "extra", {})
+        for key, value in extra.items():
+            view.setdefault(key, value)
+        dict.update(self, view)
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"a {type(self).__name__} is read-only: call stats() again for newer numbers"
+        )
+
+    __setitem__ = __delitem__ = _read_only
+    clear = pop = popitem = setdefault = update = __ior__ = _read_only
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default for a dict subclass would refill it item by item (refused).
+        return (_rebuild, (type(self), {f.name: getattr(self, f.name) for f in fields(self)}))  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dicts and lists all the way down (nested snapshots included)."""
+        return {key: _plain(value) for key, value in self.items()}
+
+
+def _rebuild(cls: type[StatsView], values: dict[str, Any]) -> StatsView:
+    return cls(**values)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, StatsView):
+        return value.as_dict()
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _known(cls: type[Any], values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``values`` split into ``cls``'s fields and the rest (for ``extra``)."""
+    names = {f.name for f in fields(cls)} - {"extra"}
+    known = {key: value for key, value in values.items() if key in names}
+    return known, {key: value for key, value in values.items() if key not in names}
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class LookupLatency(StatsView):
+    """Lookup latency in milliseconds over the last lookups (up to 4096)."""
+
+    count: int = 0
+    p50: float = 0.0
+    p99: float = 0.0
+    mean: float = 0.0
+    max: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SemanticStatsSnapshot(StatsView):
+    """The semantic tier of one LLM cache (``stats().semantic``).
+
+    Attributes:
+        embedder: The embedder's identity (``EmbedderIdentity.canonical()``).
+        strategy / threshold / threshold_calibrated / verifier: ``None`` until the
+            tier is built (at its first use, when ``strategy="auto"``).
+        recent_hits: The last semantic hits (``similarity``, ``matched_prompt``,
+            ``prompt``, ``threshold``, ``verifier_score``, ``judged_by``) for
+            auditing; they quote prompts.
+        index_repairs: Foreign or dropped index structures recreated/removed.
+        foreign_indexes / foreign_index_names: Search indexes of other software
+            whose prefixes cover the namespace.
+        verified ... uncalibrated_searches: Decisions of the second stage, feedback
+            and searches under an uncalibrated threshold; ``bypassed`` by rule;
+            ``verifier_ms_p50`` and ``judge_ms`` latencies.
+        extra: Other counters (by name).
+    """
+
+    embedder: str = ""
+    strategy: str | None = None
+    threshold: float | None = None
+    threshold_calibrated: bool | None = None
+    recent_hits: list[dict[str, Any]] = field(default_factory=list)
+    index_repairs: int = 0
+    foreign_indexes: int = 0
+    foreign_index_names: list[str] = field(default_factory=list)
+    verifier: str | None = None
+    verified: int = 0
+    verifier_accepted: int = 0
+    verifier_rejected: int = 0
+    verifier_errors: int = 0
+    judged: int = 0
+    judge_errors: int = 0
+    wrong_hits_reported: int = 0
+    uncalibrated_searches: int = 0
+    bypassed: dict[str, int] = field(default_factory=dict)
+    verifier_ms_p50: float | None = None
+    judge_ms: dict[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> SemanticStatsSnapshot:
+        known, extra = _known(cls, values)
+        return cls(**known, extra=extra)
+
+    def counters(self) -> dict[str, int]:
+        """Every integer counter of the tier, by name (``extra`` ones included)."""
+        return {
+            key: value
+            for key, value in self.items()
+            if isinstance(value, int) and not isinstance(value, bool)
+        }
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class StatsSnapshot(StatsView):
+    """What an LLM cache's ``stats()`` returns: counters of this object since it
+    was built (this process only). Read it by attribute (``stats.hits``) or, as
+    before, like a dict (``stats["hits"]``); :meth:`as_dict` for JSON.
+
+    Attributes:
+        hits / hits_exact / hits_semantic / misses / hit_rate: Lookups and outcomes.
+        writes, errors (by kind in ``errors_by_kind``), corrupt_removed,
+        skipped_writes (by reason in ``skipped_by_reason``), evictions,
+        breaker_skips, breaker_opens, stampede_*: See :class:`CacheStats`.
+        lookup_ms: Latency percentiles (:class:`LookupLatency`).
+        lookup_seconds_histogram: Cumulative histogram per outcome (Prometheus).
+        tokens_saved: Tokens of the stored answers hits served, by model and tier.
+        provider_cache: Provider prompt-cache reads reported by responses.
+        namespace, tenant, breaker_open: The cache's, and its breaker's state.
+        semantic: The semantic tier (:class:`SemanticStatsSnapshot`); ``None``
+            (absent in the dict view) without an embedder.
+        extra: Other counters (by name).
+    """
+
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"semantic"})
+
+    hits: int = 0
+    hits_exact: int = 0
+    hits_semantic: int = 0
+    misses: int = 0
+    writes: int = 0
+    errors: int = 0
+    corrupt_removed: int = 0
+    skipped_writes: int = 0
+    evictions: int = 0
+    breaker_skips: int = 0
+    breaker_opens: int = 0
+    stampede_waits: int = 0
+    stampede_served: int = 0
+    stampede_takeovers: int = 0
+    stampede_timeouts: int = 0
+    hit_rate: float = 0.0
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    lookup_ms: LookupLatency = field(default_factory=LookupLatency)
+    lookup_seconds_histogram: dict[str, Any] = field(default_factory=dict)
+    tokens_saved: dict[str, Any] = field(default_factory=dict)
+    provider_cache: dict[str, Any] = field(default_factory=dict)
+    namespace: str = ""
+    tenant: str = ""
+    breaker_open: bool = False
+    semantic: SemanticStatsSnapshot | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> StatsSnapshot:
+        """A snapshot of ``values`` (a :meth:`CacheStats.snapshot` plus the cache's
+        own keys, or what another object's ``stats()`` returned as a dict)."""
+        known, extra = _known(cls, values)
+        latency = known.get("lookup_ms")
+        if isinstance(latency, Mapping) and not isinstance(latency, LookupLatency):
+            known["lookup_ms"] = LookupLatency(**_known(LookupLatency, latency)[0])
+        semantic = known.get("semantic")
+        if isinstance(semantic, Mapping) and not isinstance(semantic, SemanticStatsSnapshot):
+            known["semantic"] = SemanticStatsSnapshot.from_mapping(semantic)
+        return cls(**known, extra=extra)
+
+    def counters(self) -> dict[str, int]:
+        """Integer counters not among the named fields (``extra``), by name."""
+        return {
+            key: value
+            for key, value in self.extra.items()
+            if isinstance(value, int) and not isinstance(value, bool)
+        }
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EmbeddingStatsSnapshot(StatsView):
+    """What an embedding cache's ``stats()`` returns (this process only), counted
+    per distinct text of a call. Read by attribute or like a dict.
+
+    Attributes:
+        hits (= hits_memory + hits_redis), misses, hit_rate, duplicates (repeats
+            folded within a call), texts_embedded, batches_sent, writes,
+            corrupt_removed, errors (by kind in ``errors_by_kind``),
+            breaker_opens, breaker_skips: Counters.
+        namespace, breaker_open: The cache's, and its breaker's state.
+        memory_entries / memory_bytes: The in-process tier's size; ``None``
+            (absent in the dict view) without that tier.
+        extra: Other counters (by name).
+    """
+
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"memory_entries", "memory_bytes"})
+
+    hits_memory: int = 0
+    hits_redis: int = 0
+    misses: int = 0
+    duplicates: int = 0
+    texts_embedded: int = 0
+    batches_sent: int = 0
+    writes: int = 0
+    corrupt_removed: int = 0
+    hits: int = 0
+    hit_rate: float = 0.0
+    errors: int = 0
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    breaker_opens: int = 0
+    breaker_skips: int = 0
+    namespace: str = ""
+    breaker_open: bool = False
+    memory_entries: int | None = None
+    memory_bytes: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> EmbeddingStatsSnapshot:
+        known, extra = _known(cls, values)
+        return cls(**known, extra=extra)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ProviderCacheSnapshot(StatsView):
+    """A ``ProviderCacheCallback``'s counters: model responses, their prompt tokens
+    and what the provider read from / wrote to its own prompt cache, in total and
+    ``by_model``."""
+
+    responses: int = 0
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    by_model: dict[str, dict[str, int]] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> ProviderCacheSnapshot:
+        known, extra = _known(cls, values)
+        return cls(**known, extra=extra)
+
+
+AnySnapshot = StatsSnapshot | EmbeddingStatsSnapshot | ProviderCacheSnapshot
+
+
+def as_snapshot(stats: Mapping[str, Any]) -> AnySnapshot:
+    """``stats`` as a typed snapshot: itself if it is one; a dict (another
+    object's ``stats()``) by its keys: an embedding cache's has ``hits_redis``, a
+    provider callback's ``cache_read_tokens``, anything else is an LLM cache's."""
+    if isinstance(stats, (StatsSnapshot, EmbeddingStatsSnapshot, ProviderCacheSnapshot)):
+        return stats
+    if "hits_redis" in stats:
+        return EmbeddingStatsSnapshot.from_mapping(stats)
+    if "cache_read_tokens" in stats:
+        return ProviderCacheSnapshot.from_mapping(stats)
+    return StatsSnapshot.from_mapping(stats)

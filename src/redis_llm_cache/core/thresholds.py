@@ -11,50 +11,18 @@ warning asking for calibration.
 from __future__ import annotations
 
 import logging
-import math
 import threading
-from dataclasses import dataclass
 
-from ..errors import ConfigurationError
+# The defaults and the validator are settings: defined in config, named here too.
+from ..config import (
+    CALIBRATED,
+    CONSERVATIVE_DEFAULT,
+    CalibratedThreshold,
+    validate_threshold,
+)
 from .embedder import EmbedderIdentity
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CalibratedThreshold:
-    """A default threshold and where it comes from."""
-
-    similarity: float
-    source: str
-
-
-#: (provider, model) -> default. See bench/README.md ("Hit correctness") for how
-#: each value was measured and what it costs in paraphrase recall.
-CALIBRATED: dict[tuple[str, str], CalibratedThreshold] = {
-    ("local", "multilingual-e5-small"): CalibratedThreshold(
-        0.96,
-        "bench/semantic_correctness.py on 1,000 labelled pairs per set: the lowest "
-        "similarity at which the English sets (QQP, MRPC, STS-B) serve at most ~13% "
-        "of their near-miss pairs; Chinese sets stay far worse at any single "
-        "threshold (see bench/README.md)",
-    ),
-}
-
-#: For models nobody calibrated: few hits, but few wrong answers.
-CONSERVATIVE_DEFAULT = 0.97
-
-
-def validate_threshold(value: float) -> float:
-    """A cosine similarity threshold: a finite number in [-1, 1] (0 is valid)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigurationError(f"threshold must be a number, got {type(value).__name__}")
-    if not math.isfinite(value) or not -1.0 <= value <= 1.0:
-        raise ConfigurationError(
-            f"threshold is a cosine similarity in [-1, 1], got {value!r} "
-            "(a distance would be 1 - similarity)"
-        )
-    return float(value)
 
 
 _warned_lock = threading.Lock()
@@ -84,3 +52,12 @@ def default_threshold(identity: EmbedderIdentity) -> tuple[float, bool]:
         CONSERVATIVE_DEFAULT,
     )
     return CONSERVATIVE_DEFAULT, False
+
+
+__all__ = [
+    "CALIBRATED",
+    "CONSERVATIVE_DEFAULT",
+    "CalibratedThreshold",
+    "default_threshold",
+    "validate_threshold",
+]

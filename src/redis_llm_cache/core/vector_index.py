@@ -27,6 +27,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..config import DEFAULT_DTYPES
+from ..errors import ConfigurationError
 from .embedder import Matrix
 from .keys import KEY_VERSION, encode_parts
 from .ops import Command, Operation
@@ -114,3 +116,26 @@ class VectorIndex(Protocol):
     def clear(self) -> Operation[int]:
         """Remove every entry of this index's namespace; returns how many."""
         ...
+
+
+def make_index(
+    strategy: str, *, namespace: str, model_key: str, dimensions: int, dtype: str | None
+) -> VectorIndex:
+    """The vector index of ``strategy``, storing ``dtype`` vectors (``None``: the
+    strategy's default, :data:`~redis_llm_cache.config.DEFAULT_DTYPES`). Each
+    strategy's module is imported here, on first use."""
+    if dtype is None:
+        dtype = DEFAULT_DTYPES.get(strategy, "float32")
+    if strategy == "search":
+        from .search_index import SearchIndex
+
+        return SearchIndex(namespace, model_key, dimensions, dtype)  # type: ignore[arg-type]
+    if strategy == "vectorset":
+        from .vectorset_index import VectorSetIndex
+
+        return VectorSetIndex(namespace, model_key, dimensions, dtype)  # type: ignore[arg-type]
+    if strategy == "client":
+        from .client_index import ClientIndex
+
+        return ClientIndex(namespace, model_key, dimensions, dtype)  # type: ignore[arg-type]
+    raise ConfigurationError(f"unknown vector index strategy {strategy!r}")

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.caches import BaseCache
 from langchain_core.outputs import Generation
 
-from ..cache import ResponseCache
-from ..config import DEFAULT_NAMESPACE, DEFAULT_TIMEOUT_S, CacheSettings
-from ..core.embedder import Embedder
-from ..core.semantic import SemanticSettings, Strategy
+from .. import Embedder, ResponseCache, StatsSnapshot
+from ..config import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_TIMEOUT_S,
+    CacheSettings,
+    SemanticSettings,
+    Strategy,
+    refuse_settings_mix,
+)
 from ..errors import ConfigurationError
 from ..redis.connection import AsyncClient, SyncClient
 from .codec import GenerationCodec
@@ -56,9 +62,12 @@ class RedisLLMCache(BaseCache):
             ``JudgedVerifier(judge=ChatModelJudge(your_chat_model))``.
         semantic: A prepared ``SemanticSettings`` (threshold, strategy, the second-stage
             ``verifier`` -- default ``"default"`` -- and ``bypass`` rules for
-            personal, time-sensitive and tool-calling prompts).
-        settings: A prepared :class:`~redis_llm_cache.CacheSettings` (then the
-            individual settings arguments must not be given).
+            personal, time-sensitive and tool-calling prompts); then
+            ``semantic_threshold``, ``semantic_strategy`` and ``semantic_verifier``
+            must not be given (``ConfigurationError`` names them).
+        settings: A prepared :class:`~redis_llm_cache.CacheSettings`; then the
+            individual settings arguments (``namespace``, ``ttl``, ``timeout`` ...)
+            must not be given (``ConfigurationError`` names them).
 
     Example:
         >>> from langchain_core.globals import set_llm_cache
@@ -92,21 +101,30 @@ class RedisLLMCache(BaseCache):
         settings: CacheSettings | None = None,
         **more_settings: Any,
     ) -> None:
+        cache_values: dict[str, Any] = {
+            "namespace": namespace,
+            "tenant": tenant,
+            "ttl": ttl,
+            "sliding_ttl": sliding_ttl,
+            "max_entries": max_entries,
+            "timeout": timeout,
+            "fail_open": fail_open,
+        }
         if settings is None:
-            settings = CacheSettings(
-                namespace=namespace,
-                tenant=tenant,
-                ttl=ttl,
-                sliding_ttl=sliding_ttl,
-                max_entries=max_entries,
-                timeout=timeout,
-                fail_open=fail_open,
-                **more_settings,
-            )
+            settings = CacheSettings(**cache_values, **more_settings)
+        else:
+            refuse_settings_mix("settings", {**cache_values, **more_settings}, _DEFAULTS)
+        semantic_values = {
+            "semantic_threshold": semantic_threshold,
+            "semantic_strategy": semantic_strategy,
+            "semantic_verifier": semantic_verifier,
+        }
         if semantic is None:
             semantic = SemanticSettings(
                 threshold=semantic_threshold, strategy=semantic_strategy, verifier=semantic_verifier
             )
+        else:
+            refuse_settings_mix("semantic", semantic_values, _DEFAULTS)
         if semantic_context not in ("conversation", "system", "none"):
             raise ConfigurationError(f"unknown semantic_context {semantic_context!r}")
         self._cache: ResponseCache[list[Generation]] = ResponseCache(
@@ -162,7 +180,7 @@ class RedisLLMCache(BaseCache):
         """Async :meth:`report_wrong_hit`."""
         return await self._cache.areport_wrong_hit(prompt, llm_string)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> StatsSnapshot:
         """Hits, misses, errors, evictions and lookup latency of this object."""
         return self._cache.stats()
 
@@ -171,6 +189,15 @@ class RedisLLMCache(BaseCache):
 
     async def aclose(self) -> None:
         await self._cache.aclose()
+
+
+#: Defaults of ``RedisLLMCache``'s arguments: one left at its default next to a
+#: prepared ``settings=`` / ``semantic=`` was not given.
+_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(RedisLLMCache.__init__).parameters.items()
+    if parameter.default is not inspect.Parameter.empty
+}
 
 
 def _clear_scope(kwargs: dict[str, Any]) -> dict[str, str | None]:

@@ -16,6 +16,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 
+from .. import ProviderCacheSnapshot
 from ..core.stats import CacheStats
 from .usage import provider_usage, served_from_llm_cache
 
@@ -74,10 +75,9 @@ class ProviderCacheCallback(BaseCallbackHandler):
                 if usage is not None:
                     self._stats.record_provider_usage(usage)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ProviderCacheSnapshot:
         """Responses, prompt tokens and provider cache reads/writes, total and by model."""
-        section: dict[str, Any] = self._stats.snapshot()["provider_cache"]
-        return section
+        return ProviderCacheSnapshot.from_mapping(self._stats.snapshot()["provider_cache"])
 
 
 def _stats_counter_of(cache: Any) -> CacheStats:

@@ -9,9 +9,10 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from ..core.embedder import Embedder, Matrix, Role
-from ..core.embedding_store import EmbeddingSettings, SupportsEmbed, model_key
-from ..embeddings import EmbeddingCache
+from .. import Embedder, EmbeddingCache, EmbeddingStatsSnapshot
+from ..config import EmbeddingSettings
+from ..core.embedder import Matrix, Role
+from ..core.embedding_store import SupportsEmbed, model_key
 from ..errors import ConfigurationError
 from ..redis.connection import AsyncClient, SyncClient
 
@@ -177,7 +178,7 @@ class CachedEmbeddings(Embeddings):
         """Async :meth:`embed_documents_array`."""
         return await self._cache.aembed(texts, role="document")
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> EmbeddingStatsSnapshot:
         """Hits (memory / Redis), misses, texts embedded, batches sent, errors."""
         return self._cache.stats()
 

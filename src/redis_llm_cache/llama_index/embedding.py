@@ -10,10 +10,10 @@ from typing import Any, Literal
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
 
-from ..config import DEFAULT_EMBEDDING_NAMESPACE
-from ..core.embedder import Embedder, Role
-from ..core.embedding_store import DEFAULT_EMBEDDING_TIMEOUT_S, model_key
-from ..embeddings import EmbeddingCache
+from .. import Embedder, EmbeddingCache, EmbeddingStatsSnapshot
+from ..config import DEFAULT_EMBEDDING_NAMESPACE, DEFAULT_EMBEDDING_TIMEOUT_S
+from ..core.embedder import Role
+from ..core.embedding_store import model_key
 from ..errors import ConfigurationError
 
 
@@ -187,7 +187,7 @@ class CachedEmbedding(BaseEmbedding):
         rows: list[Embedding] = (await self._cache.aembed(texts, role="document")).tolist()
         return rows
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> EmbeddingStatsSnapshot:
         """Hits (memory / Redis), misses, texts embedded, batches sent, errors."""
         return self._cache.stats()
 
