@@ -42,10 +42,12 @@ from .config import (
 from .core.foreign_index import foreign_indexes
 from .core.inventory import clear_semantic, list_entries, namespace_inventory
 from .core.keys import scope_digest
-from .core.ops import Call, Embed, Operation, Pipeline, run_sync
+from .core.ops import Operation
+from .core.stats import CacheStats
 from .errors import CacheError
 from .redis.capabilities import detect_strategy
 from .redis.connection import DEFAULT_URL, RedisConnector, SyncClient
+from .runtime import Runtime
 
 #: Where ``redis start`` keeps its data when ``--dir`` is not given.
 DEFAULT_DATA_DIR = Path(
@@ -125,7 +127,7 @@ def _check_url(url: str) -> None:
 
 
 class Session:
-    """The Redis connection of one command, and a driver for core operations."""
+    """The Redis connection of one command, and the runtime its core operations run on."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.url: str = args.url or (_url_of_dir(args.dir) if args.dir else _default_url())
@@ -135,15 +137,13 @@ class Session:
             namespace=args.namespace, timeout=args.timeout, connect_timeout=args.timeout
         )
         self.connector = RedisConnector(url=self.url, settings=self.settings)
+        # No failure policy: a command reports Redis errors to the user (with
+        # hints), it does not serve around them.
+        self.runtime = Runtime(self.connector, self.settings, CacheStats(), failures="raise")
 
     def run(self, op: Operation[Any]) -> Any:
-        """Drive a Redis-only operation (one that yields no ``Embed``)."""
-        return run_sync(op, self._execute)
-
-    def _execute(self, request: Call | Pipeline | Embed) -> Any:
-        if isinstance(request, Embed):
-            raise TypeError("this operation needs an embedder; the CLI drives Redis only")
-        return self.connector.execute(request)
+        """Run a Redis-only operation (one that yields no ``Embed``)."""
+        return self.runtime.run(op, during="command")
 
     @property
     def client(self) -> SyncClient:

@@ -195,6 +195,10 @@ class CachedEmbedding(BaseEmbedding):
         """Remove this model's cached vectors; raises ``BackendError`` if Redis fails."""
         return self._cache.clear(all_models=all_models)
 
+    async def aclear(self, *, all_models: bool = False) -> int:
+        """Async :meth:`clear`."""
+        return await self._cache.aclear(all_models=all_models)
+
     def close(self) -> None:
         self._cache.close()
 
