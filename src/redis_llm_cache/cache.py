@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from .config import CacheSettings
 from .core.codec import ValueCodec
-from .core.embedder import Embedder, EmbedderIdentity, known_identity
+from .core.embedder import Embedder, EmbedderIdentity, is_embedder, known_identity
 from .core.exact import TIER as EXACT_TIER
 from .core.exact import ExactTier
 from .core.ops import Operation, embedder_identity
@@ -122,7 +122,7 @@ class ResponseCache(Generic[T]):
             if self.settings.stampede_protection
             else None
         )
-        if embedder is not None and not isinstance(embedder, Embedder):
+        if embedder is not None and not is_embedder(embedder):
             raise ConfigurationError(
                 f"embedder must implement the Embedder protocol, got {type(embedder).__name__}"
             )

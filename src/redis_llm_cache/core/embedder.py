@@ -14,9 +14,10 @@ but caches still keep the roles apart.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -89,6 +90,18 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix: ...
 
     async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix: ...
+
+
+def is_embedder(candidate: object) -> TypeGuard[Embedder]:
+    """``isinstance(candidate, Embedder)`` without reading any attribute's value.
+
+    Before Python 3.12 a runtime-checkable protocol check *reads* each member, so
+    it would evaluate ``identity`` -- which, for a :class:`FrameworkEmbedder` of
+    unknown vector length, calls the model: I/O in a constructor."""
+    return all(
+        inspect.getattr_static(candidate, member, None) is not None
+        for member in ("identity", "embed", "aembed")
+    )
 
 
 def known_identity(embedder: object) -> EmbedderIdentity | None:

@@ -10,7 +10,7 @@ from langchain_core.outputs import Generation
 
 from ..cache import ResponseCache
 from ..config import DEFAULT_NAMESPACE, DEFAULT_TIMEOUT_S, CacheSettings
-from ..core.embedder import Embedder
+from ..core.embedder import Embedder, is_embedder
 from ..core.semantic import SemanticSettings, Strategy
 from ..errors import ConfigurationError
 from ..redis.connection import AsyncClient, SyncClient
@@ -183,7 +183,7 @@ def _clear_scope(kwargs: dict[str, Any]) -> dict[str, str | None]:
 def _as_embedder(embedder: Any, model: str | None) -> Embedder | None:
     """A core ``Embedder`` from what the user passed (LangChain ``Embeddings`` are
     adapted; see :class:`~redis_llm_cache.langchain.embedder.LangChainEmbedder`)."""
-    if embedder is None or isinstance(embedder, Embedder):
+    if embedder is None or is_embedder(embedder):
         return embedder
     from langchain_core.embeddings import Embeddings
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from ..core.embedder import Embedder, Matrix, Role
+from ..core.embedder import Embedder, Matrix, Role, is_embedder
 from ..core.embedding_store import EmbeddingSettings, SupportsEmbed, model_key
 from ..embeddings import EmbeddingCache
 from ..errors import ConfigurationError
@@ -125,7 +125,7 @@ class CachedEmbeddings(Embeddings):
         if isinstance(inner, Embeddings):
             model = LangChainModel(inner)
             identity_key: str | None = langchain_identity_key(inner, model_id, options)
-        elif isinstance(inner, Embedder):
+        elif is_embedder(inner):
             model = inner
             identity_key = None  # the embedder's own identity
             if model_id is not None or options:
@@ -207,7 +207,7 @@ class EmbedderEmbeddings(Embeddings):
     """
 
     def __init__(self, embedder: Embedder) -> None:
-        if not isinstance(embedder, Embedder):
+        if not is_embedder(embedder):
             raise TypeError(f"embedder must be an Embedder, got {type(embedder).__name__}")
         self.embedder = embedder
 

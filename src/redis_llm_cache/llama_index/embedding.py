@@ -11,7 +11,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
 
 from ..config import DEFAULT_EMBEDDING_NAMESPACE
-from ..core.embedder import Embedder, Role
+from ..core.embedder import Embedder, Role, is_embedder
 from ..core.embedding_store import DEFAULT_EMBEDDING_TIMEOUT_S, model_key
 from ..embeddings import EmbeddingCache
 from ..errors import ConfigurationError
@@ -224,7 +224,7 @@ class EmbedderEmbedding(BaseEmbedding):
     _embedder: Embedder = PrivateAttr()
 
     def __init__(self, embedder: Embedder, **data: Any) -> None:
-        if not isinstance(embedder, Embedder):
+        if not is_embedder(embedder):
             raise TypeError(f"embedder must be an Embedder, got {type(embedder).__name__}")
         data.setdefault("model_name", embedder.identity.model)
         super().__init__(**data)
