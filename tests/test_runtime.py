@@ -332,3 +332,51 @@ def test_constructors_succeed_when_redis_refuses_connections() -> None:
     touched = Touched()
     built = build_everything(f"redis://127.0.0.1:{port}/0", f"http://127.0.0.1:{port}", touched)
     assert len(built) == 23 and touched == []
+
+
+# -- the async twins ---------------------------------------------------------------------
+
+
+class TrigramEmbedding(BaseEmbedding):
+    """A LlamaIndex model over :func:`trigram_vector`."""
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return trigram_vector(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return trigram_vector(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return trigram_vector(text)
+
+
+async def test_async_twins_answer_like_their_sync_originals(
+    redis_servers: dict[str, str],
+    build_cache: Callable[..., Any],
+    async_cleanup: list[RedisLLMCache],
+) -> None:
+    url = redis_servers["plain"]
+    cache: RedisLLMCache = build_cache(
+        RedisLLMCache,
+        redis_url=url,
+        embedder=LangChainEmbedder(AsyncOnlyEmbeddings()),
+        semantic=SemanticSettings(strategy="client", threshold=0.5, verifier=None),
+    )
+    async_cleanup.append(cache)
+    core = cache.core
+    for n in range(3):
+        await cache.aupdate(chat(f"{QUESTION} ({n})"), LLM, [Generation(text=str(n))])
+    assert await core.acount() == core.count() == 3
+    assert await core.acount(llm_string="another model") == 0
+    assert await cache.alookup(chat(f"{QUESTION} (0)?"), LLM) is not None  # a semantic hit
+    usage = await core.asemantic_usage(chat(f"{QUESTION} (0)"), LLM)
+    assert usage == core.semantic_usage(chat(f"{QUESTION} (0)"), LLM) and usage["hits"] == 1
+
+    vectors = build_cache(
+        CachedEmbedding, TrigramEmbedding(model_name="char-trigrams"), redis_url=url
+    )
+    await vectors.aget_text_embedding_batch(["first text", "second text"])
+    assert await vectors.core.acount() == vectors.core.count() == 2
+    assert await vectors.aclear() == 2
+    assert await vectors.core.acount() == 0
+    await vectors.aclose()

@@ -169,6 +169,30 @@ async def test_health_reports_redis_and_the_breaker(
         server.stop()
 
 
+async def test_health_checks_go_through_the_failure_policy(
+    client_for: Callable[..., httpx.AsyncClient],
+) -> None:
+    server = EmbeddedRedis().start()
+    try:
+        cache = RedisLLMCache(redis_url=server.url, mark_hits=True, timeout=0.5)
+        client = client_for(cache)
+        assert (await client.get("/health")).json()["status"] == "ok"
+        server.shutdown()
+        failed = (await client.get("/health")).json()
+        assert failed["redis"] == {"reachable": False, "error": "ConnectionError"}
+        assert cache.stats()["errors_by_kind"] == {"ConnectionError": 1}  # counted
+        for _ in range(cache.settings.breaker_failures):
+            await client.get("/health")
+        assert cache.stats()["breaker_open"] is True
+        # While the breaker is open a health check costs nothing: it is skipped.
+        skips = cache.stats()["breaker_skips"]
+        skipped = (await client.get("/health")).json()
+        assert skipped["status"] == "degraded" and skipped["redis"]["reachable"] is False
+        assert cache.stats()["breaker_skips"] == skips + 1
+    finally:
+        server.stop()
+
+
 async def test_bad_requests_and_configuration(
     make_cache: Callable[..., RedisLLMCache],
     client_for: Callable[..., httpx.AsyncClient],

@@ -221,6 +221,8 @@ class Runtime:
             return run_sync(op, self._guarded_executor(during, fail_open))
         return run_sync(op, self._execute)
 
+    # arun must stay beside run: the policy calls are the same, but the operation
+    # is driven by the awaiting driver (a sync function cannot await it).
     async def arun(
         self,
         op: Generator[Any, Any, R],
