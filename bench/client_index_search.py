@@ -35,9 +35,10 @@ import numpy as np
 import redis
 
 from redis_llm_cache.core.client_index import ClientIndex
-from redis_llm_cache.core.ops import Call, Request, run_sync
+from redis_llm_cache.core.ops import Call, Request
 from redis_llm_cache.core.vector_index import IndexEntry, partition_id
 from redis_llm_cache.redis.embedded import EmbeddedRedis
+from redis_llm_cache.runtime import run_sync
 
 PARTITION = partition_id("tenant", "llm", "")
 

@@ -36,10 +36,10 @@ import redis
 
 from redis_llm_cache.cache import make_index
 from redis_llm_cache.config import CacheSettings
-from redis_llm_cache.core.ops import run_sync
 from redis_llm_cache.core.vector_index import IndexEntry, partition_id
 from redis_llm_cache.redis.connection import RedisConnector
 from redis_llm_cache.redis.embedded import EmbeddedRedis
+from redis_llm_cache.runtime import run_sync
 
 warnings.filterwarnings("ignore")
 

@@ -158,6 +158,10 @@ async def test_health_reports_redis_and_the_breaker(
         healthy = (await client.get("/health")).json()
         assert healthy["status"] == "ok" and healthy["redis"]["reachable"] is True
         server.shutdown()
+        # The health check goes through the cache's failure policy: counted.
+        failed = (await client.get("/health")).json()
+        assert failed["redis"] == {"reachable": False, "error": "ConnectionError"}
+        assert cache.stats()["errors_by_kind"] == {"ConnectionError": 1}
         # Fail-open: answers keep coming from the model; health says degraded.
         for _ in range(3):
             answer = (await client.post("/ask", json={"question": "still there?"})).json()
@@ -166,6 +170,10 @@ async def test_health_reports_redis_and_the_breaker(
         assert degraded["status"] == "degraded"
         assert degraded["redis"]["reachable"] is False
         assert degraded["breaker_open"] is True
+        # While the breaker is open a health check costs nothing: it is skipped.
+        skips = cache.stats()["breaker_skips"]
+        assert (await client.get("/health")).json()["status"] == "degraded"
+        assert cache.stats()["breaker_skips"] == skips + 1
     finally:
         server.stop()
 

@@ -1,28 +1,26 @@
 """``ResponseCache``: the framework-free cache object that adapters delegate to.
 
-It runs the tier operations (:mod:`.core.exact`, :mod:`.core.semantic`) through
-the sync or async driver, applies the fail-open policy and the circuit breaker,
-and keeps stats. Every public ``x`` / ``ax`` pair is one call to :meth:`_run` /
-:meth:`_arun`; the only difference between the two is how a request is executed
-(:meth:`_execute` / :meth:`_aexecute`).
+It writes the tier operations (:mod:`.core.exact`, :mod:`.core.semantic`) and
+runs them through its :class:`~.runtime.Runtime` (the sync or async driver, the
+fail-open policy and the circuit breaker at the ``"miss"`` grain), and keeps
+stats. Every public ``x`` / ``ax`` pair is one line each over the runtime.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from .config import SEARCH_ON_CLUSTER, CacheSettings
 from .core.codec import ValueCodec
-from .core.embedder import Embedder
+from .core.embedder import Embedder, EmbedderIdentity, is_embedder, known_identity
 from .core.exact import TIER as EXACT_TIER
 from .core.exact import ExactTier
-from .core.ops import Embed, Operation, Wait, WaitingOperation, run_async, run_sync
+from .core.ops import Operation, embedder_identity
 from .core.semantic import TIER as SEMANTIC_TIER
 from .core.semantic import SemanticQuery, SemanticSettings, SemanticTier
 from .core.stampede import Stampede
@@ -31,7 +29,7 @@ from .core.vector_index import make_index
 from .errors import CacheError, ConfigurationError
 from .redis.capabilities import detect_strategy
 from .redis.connection import AsyncClient, RedisConnector, SyncClient
-from .runner import EmbedderFailed, FailurePolicy
+from .runtime import Runtime
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -40,6 +38,10 @@ logger = logging.getLogger(__name__)
 
 #: Semantic hits remembered for ``stats()["recent_semantic_hits"]`` (auditing).
 RECENT_HITS = 20
+
+
+#: A failed lookup is a miss: no value, no tier.
+_LOOKUP: dict[str, Any] = {"during": "lookup", "fallback": (None, None)}
 
 
 class ResponseCache(Generic[T]):
@@ -80,18 +82,17 @@ class ResponseCache(Generic[T]):
             async_client=async_redis_client,
         )
         self.exact = ExactTier(self.settings, codec, self.stats_counter)
-        self._policy = FailurePolicy(self.settings, self.stats_counter)
-        self._guard = self._policy.guard  # the breaker's state, for stats()
         self._stampede: Stampede[T] | None = (
             Stampede(self.settings, self.exact, self.stats_counter)
             if self.settings.stampede_protection
             else None
         )
-        if embedder is not None and not isinstance(embedder, Embedder):
+        if embedder is not None and not is_embedder(embedder):
             raise ConfigurationError(
                 f"embedder must implement the Embedder protocol, got {type(embedder).__name__}"
             )
         self.embedder = embedder
+        self.runtime = Runtime(self.connector, self.settings, self.stats_counter, embedder=embedder)
         # How a prompt becomes the text to compare (and its context); adapters know
         # their framework's prompt format. Called only after an exact miss.
         self._semantic_query = semantic_query or (lambda prompt: SemanticQuery(text=prompt))
@@ -101,15 +102,18 @@ class ResponseCache(Generic[T]):
         self._recent_hits: deque[dict[str, Any]] = deque(maxlen=RECENT_HITS)
         # What a hit saved (tokens of the stored answer); must not raise.
         self._usage_of = usage_of
-        if embedder is not None and self.semantic_settings.strategy != "auto":
+        if embedder is not None:
             self._refuse_search_on_cluster()  # known here with cluster=True or a cluster client
-            self._semantic = self._build_semantic(self.semantic_settings.strategy)
+            identity = known_identity(embedder)
+            if identity is not None and self.semantic_settings.strategy != "auto":
+                # Built now, without I/O, so a bad setting fails here; a model whose
+                # vector length is unknown is probed by the first use instead.
+                self._semantic = self._build_semantic(self.semantic_settings.strategy, identity)
 
-    # -- the semantic tier, built on first use (strategy detection needs Redis) ------------
+    # -- the semantic tier, built on first use (strategy detection and -- for a model
+    # -- whose vector length is not known yet -- a dimension probe need I/O) --------------
 
-    def _build_semantic(self, strategy: str) -> SemanticTier[T]:
-        assert self.embedder is not None
-        identity = self.embedder.identity
+    def _build_semantic(self, strategy: str, identity: EmbedderIdentity) -> SemanticTier[T]:
         index = make_index(
             strategy,
             namespace=self.settings.namespace,
@@ -138,18 +142,20 @@ class ResponseCache(Generic[T]):
     def _semantic_tier(self) -> Operation[SemanticTier[T]]:
         self._refuse_search_on_cluster()
         if self._semantic is None:
-            strategy = yield from detect_strategy()
+            assert self.embedder is not None
+            identity = yield from embedder_identity(self.embedder)
+            strategy: str = self.semantic_settings.strategy
+            if strategy == "auto":
+                strategy = yield from detect_strategy()
             with self._semantic_lock:
                 if self._semantic is None:
-                    self._semantic = self._build_semantic(strategy)
+                    self._semantic = self._build_semantic(strategy, identity)
                     logger.info("redis-llm-cache: semantic tier uses the %r index", strategy)
         return self._semantic
 
     # -- operations spanning the tiers -------------------------------------------------------
 
-    def _lookup_op(
-        self, prompt: str, llm_string: str
-    ) -> WaitingOperation[tuple[T | None, str | None]]:
+    def _lookup_op(self, prompt: str, llm_string: str) -> Operation[tuple[T | None, str | None]]:
         """The exact tier; on a miss the semantic tier (with an embedder); on a full
         miss the stampede lease (or the wait for the caller holding it).
 
@@ -210,65 +216,6 @@ class ResponseCache(Generic[T]):
             yield from semantic.clear()
         return removed
 
-    # -- running operations with the fail-open policy ----------------------------------------
-
-    def _execute(self, request: Any) -> Any:
-        if isinstance(request, Embed):
-            assert self.embedder is not None
-            try:
-                return self.embedder.embed(request.texts, role=request.role)
-            except Exception as exc:
-                raise EmbedderFailed(f"{type(exc).__name__}: {exc}") from exc
-        if isinstance(request, Wait):
-            time.sleep(request.seconds)
-            return None
-        return self.connector.execute(request)
-
-    def _aexecute(self, request: Any) -> Awaitable[Any]:
-        """What :func:`run_async` awaits for ``request``: the connector's coroutine
-        itself for Redis work (no coroutine of our own around it -- one frame less
-        on every round trip of every async lookup)."""
-        if isinstance(request, Embed):
-            return self._aembed(request)
-        if isinstance(request, Wait):
-            return asyncio.sleep(request.seconds)
-        return self.connector.aexecute(request)
-
-    async def _aembed(self, request: Embed) -> Any:
-        assert self.embedder is not None
-        try:
-            return await self.embedder.aembed(request.texts, role=request.role)
-        except Exception as exc:
-            raise EmbedderFailed(f"{type(exc).__name__}: {exc}") from exc
-
-    def _run(
-        self, op: WaitingOperation[R], *, during: str, fallback: R, fail_open: bool = True
-    ) -> R:
-        if not self._policy.admit(during, fail_open=fail_open):
-            op.close()
-            return fallback
-        try:
-            result = run_sync(op, self._execute)
-        except Exception as exc:  # a defect or a failing embedder must not break the app
-            self._policy.failed(exc, during=during, fail_open=fail_open)
-            return fallback
-        self._policy.succeeded()
-        return result
-
-    async def _arun(
-        self, op: WaitingOperation[R], *, during: str, fallback: R, fail_open: bool = True
-    ) -> R:
-        if not self._policy.admit(during, fail_open=fail_open):
-            op.close()
-            return fallback
-        try:
-            result = await run_async(op, self._aexecute)
-        except Exception as exc:  # a defect or a failing embedder must not break the app
-            self._policy.failed(exc, during=during, fail_open=fail_open)
-            return fallback
-        self._policy.succeeded()
-        return result
-
     def _record(self, started: float, found: tuple[T | None, str | None]) -> T | None:
         value, tier = found
         usage = None
@@ -277,62 +224,11 @@ class ResponseCache(Generic[T]):
         self.stats_counter.record_lookup(time.perf_counter() - started, tier, usage)
         return value
 
-    # -- public API ------------------------------------------------------------------------------
-
-    def lookup(self, prompt: str, llm_string: str) -> T | None:
-        """The stored value (exact, else -- with an embedder -- the answer to a
-        paraphrase), or ``None`` on a miss, a corrupt entry or a failure."""
-        started = time.perf_counter()
-        op = self._lookup_op(prompt, llm_string)
-        return self._record(started, self._run(op, during="lookup", fallback=(None, None)))
-
-    async def alookup(self, prompt: str, llm_string: str) -> T | None:
-        """Async :meth:`lookup` on ``redis.asyncio`` (no thread pool)."""
-        started = time.perf_counter()
-        op = self._lookup_op(prompt, llm_string)
-        found = await self._arun(op, during="lookup", fallback=(None, None))
-        return self._record(started, found)
-
-    def update(self, prompt: str, llm_string: str, value: T) -> bool:
-        """Store ``value``; ``False`` if it was skipped (failure, too large, unsupported)."""
-        op = self._update_op(prompt, llm_string, value)
-        return self._run(op, during="update", fallback=False)
-
-    async def aupdate(self, prompt: str, llm_string: str, value: T) -> bool:
-        """Async :meth:`update`."""
-        op = self._update_op(prompt, llm_string, value)
-        return await self._arun(op, during="update", fallback=False)
-
-    def clear(self, *, tenant: str | None = None, llm_string: str | None = None) -> int:
-        """Remove this namespace's entries (all tenants unless ``tenant`` is given).
-
-        Raises ``BackendError`` if Redis fails: a clear must not silently not happen.
-        """
-        op = self._clear_op(tenant, llm_string)
-        return self._run(op, during="clear", fallback=0, fail_open=False)
-
-    async def aclear(self, *, tenant: str | None = None, llm_string: str | None = None) -> int:
-        """Async :meth:`clear`."""
-        op = self._clear_op(tenant, llm_string)
-        return await self._arun(op, during="clear", fallback=0, fail_open=False)
-
-    def count(self, *, tenant: str | None = None, llm_string: str | None = None) -> int:
-        """Entries stored in this namespace (full ``SCAN``; raises on failure)."""
-        op = self.exact.count(tenant=tenant, llm_string=llm_string)
-        return self._run(op, during="count", fallback=0, fail_open=False)
-
-    def semantic_usage(self, prompt: str, llm_string: str) -> dict[str, int]:
-        """How the answer stored for ``prompt`` has served paraphrases: ``created_ms``,
-        ``hits`` and ``last_hit_ms`` (empty without a semantic tier or entry). Raises
-        on Redis failure (an inspection tool, not the hot path)."""
+    def _semantic_usage_op(self, prompt: str, llm_string: str) -> Operation[dict[str, int]]:
         if self.embedder is None:
             return {}
-
-        def op() -> Operation[dict[str, int]]:
-            semantic = yield from self._semantic_tier()
-            return (yield from semantic.usage(self.exact.key(prompt, llm_string)))
-
-        return self._run(op(), during="semantic_usage", fallback={}, fail_open=False)
+        semantic = yield from self._semantic_tier()
+        return (yield from semantic.usage(self.exact.key(prompt, llm_string)))
 
     def _report_wrong_hit_op(self, prompt: str, llm_string: str) -> Operation[bool]:
         if self.embedder is None:
@@ -344,6 +240,83 @@ class ResponseCache(Generic[T]):
         matched = yield from semantic.report_wrong_hit(llm_string, query)
         return matched is not None
 
+    # -- public API: each x / ax pair is one statement over the runtime ---------------------
+
+    def lookup(self, prompt: str, llm_string: str) -> T | None:
+        """The stored value (exact, else -- with an embedder -- the answer to a
+        paraphrase), or ``None`` on a miss, a corrupt entry or a failure."""
+        started = time.perf_counter()
+        found = self.runtime.run(self._lookup_op(prompt, llm_string), **_LOOKUP)
+        return self._record(started, found)
+
+    async def alookup(self, prompt: str, llm_string: str) -> T | None:
+        """Async :meth:`lookup` on ``redis.asyncio`` (no thread pool); the embedder's
+        ``aembed`` and the judge's async call -- the event loop is never blocked."""
+        started = time.perf_counter()
+        found = await self.runtime.arun(self._lookup_op(prompt, llm_string), **_LOOKUP)
+        return self._record(started, found)
+
+    def update(self, prompt: str, llm_string: str, value: T) -> bool:
+        """Store ``value``; ``False`` if it was skipped (failure, too large, unsupported)."""
+        return self.runtime.run(
+            self._update_op(prompt, llm_string, value), during="update", fallback=False
+        )
+
+    async def aupdate(self, prompt: str, llm_string: str, value: T) -> bool:
+        """Async :meth:`update`."""
+        return await self.runtime.arun(
+            self._update_op(prompt, llm_string, value), during="update", fallback=False
+        )
+
+    def clear(self, *, tenant: str | None = None, llm_string: str | None = None) -> int:
+        """Remove this namespace's entries (all tenants unless ``tenant`` is given).
+
+        Raises ``BackendError`` if Redis fails: a clear must not silently not happen.
+        """
+        return self.runtime.run(
+            self._clear_op(tenant, llm_string), during="clear", fallback=0, fail_open=False
+        )
+
+    async def aclear(self, *, tenant: str | None = None, llm_string: str | None = None) -> int:
+        """Async :meth:`clear`."""
+        return await self.runtime.arun(
+            self._clear_op(tenant, llm_string), during="clear", fallback=0, fail_open=False
+        )
+
+    def count(self, *, tenant: str | None = None, llm_string: str | None = None) -> int:
+        """Entries stored in this namespace (full ``SCAN``; raises on failure)."""
+        return self.runtime.run(
+            self.exact.count(tenant=tenant, llm_string=llm_string),
+            during="count",
+            fallback=0,
+            fail_open=False,
+        )
+
+    async def acount(self, *, tenant: str | None = None, llm_string: str | None = None) -> int:
+        """Async :meth:`count`."""
+        op = self.exact.count(tenant=tenant, llm_string=llm_string)
+        return await self.runtime.arun(op, during="count", fallback=0, fail_open=False)
+
+    def semantic_usage(self, prompt: str, llm_string: str) -> dict[str, int]:
+        """How the answer stored for ``prompt`` has served paraphrases: ``created_ms``,
+        ``hits`` and ``last_hit_ms`` (empty without a semantic tier or entry). Raises
+        on Redis failure (an inspection tool, not the hot path)."""
+        return self.runtime.run(
+            self._semantic_usage_op(prompt, llm_string),
+            during="semantic_usage",
+            fallback={},
+            fail_open=False,
+        )
+
+    async def asemantic_usage(self, prompt: str, llm_string: str) -> dict[str, int]:
+        """Async :meth:`semantic_usage`."""
+        return await self.runtime.arun(
+            self._semantic_usage_op(prompt, llm_string),
+            during="semantic_usage",
+            fallback={},
+            fail_open=False,
+        )
+
     def report_wrong_hit(self, prompt: str, llm_string: str) -> bool:
         """Feedback: the semantic hit served for ``prompt`` answered another question.
 
@@ -353,13 +326,14 @@ class ResponseCache(Generic[T]):
         entry's usage ``wrong_hits``). Returns ``False`` when no entry answers
         ``prompt`` semantically, or on failure (counted, fail-open).
         """
-        op = self._report_wrong_hit_op(prompt, llm_string)
-        return self._run(op, during="report_wrong_hit", fallback=False)
+        return self.runtime.run(
+            self._report_wrong_hit_op(prompt, llm_string), during="report_wrong_hit", fallback=False
+        )
 
     async def areport_wrong_hit(self, prompt: str, llm_string: str) -> bool:
         """Async :meth:`report_wrong_hit`."""
         op = self._report_wrong_hit_op(prompt, llm_string)
-        return await self._arun(op, during="report_wrong_hit", fallback=False)
+        return await self.runtime.arun(op, during="report_wrong_hit", fallback=False)
 
     def stats(self) -> StatsSnapshot:
         """Counters and lookup latency (ms) of this object since it was built; with
@@ -369,11 +343,12 @@ class ResponseCache(Generic[T]):
         snapshot = self.stats_counter.snapshot()
         snapshot["namespace"] = self.settings.namespace
         snapshot["tenant"] = self.settings.tenant
-        snapshot["breaker_open"] = self._guard.is_open
+        snapshot["breaker_open"] = self.runtime.breaker_open
         if self.embedder is not None:
             semantic = self._semantic
+            identity = known_identity(self.embedder)  # None before a dimension probe
             snapshot["semantic"] = {
-                "embedder": self.embedder.identity.canonical(),
+                "embedder": identity.canonical() if identity is not None else None,
                 "strategy": semantic.index.name if semantic is not None else None,
                 "threshold": semantic.threshold if semantic is not None else None,
                 "threshold_calibrated": semantic.calibrated if semantic is not None else None,

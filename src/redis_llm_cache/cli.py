@@ -42,10 +42,12 @@ from .config import (
 from .core.foreign_index import foreign_indexes
 from .core.inventory import clear_semantic, list_entries, namespace_inventory
 from .core.keys import scope_digest
-from .core.ops import Call, Embed, Operation, Pipeline, run_sync
+from .core.ops import Call, Operation
+from .core.stats import CacheStats
 from .errors import CacheError
 from .redis.capabilities import detect_strategy
-from .redis.connection import DEFAULT_URL, RedisConnector, SyncClient
+from .redis.connection import DEFAULT_URL, RedisConnector
+from .runtime import Runtime
 
 #: Where ``redis start`` keeps its data when ``--dir`` is not given.
 DEFAULT_DATA_DIR = Path(
@@ -125,7 +127,7 @@ def _check_url(url: str) -> None:
 
 
 class Session:
-    """The Redis connection of one command, and a driver for core operations."""
+    """The Redis connection of one command, and the runtime its core operations run on."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.url: str = args.url or (_url_of_dir(args.dir) if args.dir else _default_url())
@@ -135,22 +137,24 @@ class Session:
             namespace=args.namespace, timeout=args.timeout, connect_timeout=args.timeout
         )
         self.connector = RedisConnector(url=self.url, settings=self.settings)
+        # No failure policy: a command reports Redis errors to the user (with
+        # hints), it does not serve around them.
+        self.runtime = Runtime(self.connector, self.settings, CacheStats(), failures="raise")
 
     def run(self, op: Operation[Any]) -> Any:
-        """Drive a Redis-only operation (one that yields no ``Embed``)."""
-        return run_sync(op, self._execute)
+        """Run a Redis-only operation (one that yields no ``Embed``)."""
+        return self.runtime.run(op, during="command")
 
-    def _execute(self, request: Call | Pipeline | Embed) -> Any:
-        if isinstance(request, Embed):
-            raise TypeError("this operation needs an embedder; the CLI drives Redis only")
-        return self.connector.execute(request)
-
-    @property
-    def client(self) -> SyncClient:
-        return self.connector.sync_client
+    def command(self, *args: Any) -> Any:
+        """One Redis command, run like any operation; its reply."""
+        return self.run(_one_command(args))
 
     def close(self) -> None:
         self.connector.close()
+
+
+def _one_command(command: tuple[Any, ...]) -> Operation[Any]:
+    return (yield Call(command))
 
 
 def _is_connection_failure(error: BaseException) -> bool:
@@ -202,20 +206,19 @@ def doctor(session: Session) -> dict[str, Any]:
     and configuration hints; ``reachable: False`` with hints when it cannot connect."""
     report: dict[str, Any] = {"url": masked(session.url), "tls": session.url.startswith("rediss")}
     try:
-        # Inside the try: getting the client may already talk to Redis (asking
-        # whether it is a cluster).
-        client = session.client
+        # Inside the try: the first command also makes the client, which may
+        # already talk to Redis (asking whether it is a cluster).
         rtts = []
         for _ in range(20):
             started = time.perf_counter()
-            client.ping()
+            session.command("PING")
             rtts.append((time.perf_counter() - started) * 1000)
     except redis.RedisError as exc:
         report["reachable"] = False
         report["error"] = f"{type(exc).__name__}: {exc}"
         report["hints"] = connection_hints(session.url, exc)
         return report
-    info = client.info()
+    info = session.command("INFO")
     report["reachable"] = True
     report["server"] = {
         "version": info.get("redis_version"),
@@ -226,7 +229,7 @@ def doctor(session: Session) -> dict[str, Any]:
         "maxmemory_policy": info.get("maxmemory_policy"),
     }
     try:
-        modules = client.execute_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
+        modules = session.command("MODULE", "LIST")
         report["modules"] = sorted(_module_summaries(modules))
     except redis.ResponseError:
         report["modules"] = []
@@ -241,7 +244,7 @@ def doctor(session: Session) -> dict[str, Any]:
         "max": round(max(rtts), 3),
     }
     try:
-        user = client.execute_command("ACL", "WHOAMI")  # type: ignore[no-untyped-call]
+        user = session.command("ACL", "WHOAMI")
         report["user"] = user.decode() if isinstance(user, bytes) else str(user)
     except redis.ResponseError:
         report["user"] = None

@@ -1,36 +1,37 @@
 """``EmbeddingCache``: the framework-free embedding cache that adapters delegate to.
 
 It runs :class:`~redis_llm_cache.core.embedding_store.EmbeddingStore` operations
-with the sync or the async driver: Redis requests go through the fail-open
-runner (:class:`~redis_llm_cache.runner.GuardedRedis`), :class:`Embed` requests
-to the inner model's ``embed`` (sync) or ``aembed`` (async). Every public
-``x`` / ``ax`` pair is one line each.
+through its :class:`~redis_llm_cache.runtime.Runtime`: the fail-open policy at
+the ``"thrown"`` grain (a failed Redis request is thrown into the operation, which
+embeds the texts anyway), :class:`Embed` steps to the inner model's ``embed``
+(sync) or ``aembed`` (async). Every public ``x`` / ``ax`` pair is one line each.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from .config import refuse_settings_mix
 from .core.embedder import EmbedderIdentity, Matrix, Role
 from .core.embedding_store import (
-    EmbeddingRequest,
     EmbeddingSettings,
     EmbeddingStats,
     EmbeddingStore,
     SupportsEmbed,
 )
-from .core.ops import Embed, Operation, Request, run_async, run_sync
 from .core.stats import EmbeddingStatsSnapshot
 from .errors import ConfigurationError
 from .redis.connection import AsyncClient, RedisConnector, SyncClient
-from .runner import GuardedRedis
+from .runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
 _DURING = "embedding cache"
+# clear and count never fail open: a failure is counted like any other and
+# raises BackendError (also while the breaker is open).
+_STRICT = f"{_DURING} clear/count"
 
 
 class EmbeddingCache:
@@ -113,7 +114,9 @@ class EmbeddingCache:
             dimensions=dimensions,
             stats=self.stats_counter,
         )
-        self._redis = GuardedRedis(connector, self.settings, self.stats_counter)
+        self.runtime = Runtime(
+            connector, self.settings, self.stats_counter, embedder=self.embedder, failures="thrown"
+        )
 
     # -- pickling: clients, locks and the memory tier are rebuilt -------------------------------
 
@@ -121,7 +124,7 @@ class EmbeddingCache:
         return {
             "settings": self.settings,
             "embedder": self.embedder,
-            "connector": self._redis.connector,  # raises for caller-supplied clients
+            "connector": self.runtime.connector,  # raises for caller-supplied clients
             "identity_key": self.store.identity_key,
             "dimensions": self.store.dimensions,
         }
@@ -131,26 +134,6 @@ class EmbeddingCache:
         self.embedder = state["embedder"]
         self._caller_clients = False
         self._init_runtime(state["connector"], state["identity_key"], state["dimensions"])
-
-    # -- drivers ---------------------------------------------------------------------------------
-
-    def _execute(self, request: EmbeddingRequest) -> Any:
-        if isinstance(request, Embed):
-            return self.embedder.embed(request.texts, role=request.role)
-        return self._redis.execute(request, during=_DURING)
-
-    async def _aexecute(self, request: EmbeddingRequest) -> Any:
-        if isinstance(request, Embed):
-            return await self.embedder.aembed(request.texts, role=request.role)
-        return await self._redis.aexecute(request, during=_DURING)
-
-    # The shared drivers are typed for Redis requests only; they pass every
-    # request through to the execute function, so Embed requests are fine.
-    def _run(self, op: Any) -> Matrix:
-        return run_sync(cast(Operation[Matrix], op), self._execute)
-
-    async def _arun(self, op: Any) -> Matrix:
-        return await run_async(cast(Operation[Matrix], op), self._aexecute)
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -162,7 +145,7 @@ class EmbeddingCache:
     @property
     def redis_url(self) -> str | None:
         """The URL clients are built from (``None`` with caller-supplied clients)."""
-        return self._redis.connector.url
+        return self.runtime.connector.url
 
     @property
     def uses_caller_clients(self) -> bool:
@@ -171,33 +154,42 @@ class EmbeddingCache:
 
     def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
         """Vectors of ``texts``; misses (and everything, if Redis fails) come from the model."""
-        return self._run(self.store.embed(texts, role))
+        return self.runtime.run(self.store.embed(texts, role), during=_DURING)
 
     async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
         """Async :meth:`embed`: Redis on ``redis.asyncio``, the model's ``aembed``."""
-        return await self._arun(self.store.embed(texts, role))
+        return await self.runtime.arun(self.store.embed(texts, role), during=_DURING)
 
     def clear(self, *, all_models: bool = False) -> int:
         """Remove this model's vectors (``all_models``: the whole namespace's).
 
         Raises ``BackendError`` if Redis fails: a clear must not silently not happen.
         """
-        return run_sync(self.store.clear(all_models=all_models), self._strict_execute)
+        return self.runtime.run(
+            self.store.clear(all_models=all_models), during=_STRICT, fallback=0, fail_open=False
+        )
 
     async def aclear(self, *, all_models: bool = False) -> int:
         """Async :meth:`clear`."""
-        return await run_async(self.store.clear(all_models=all_models), self._astrict_execute)
+        op = self.store.clear(all_models=all_models)
+        return await self.runtime.arun(op, during=_STRICT, fallback=0, fail_open=False)
 
     def count(self, *, all_models: bool = False) -> int:
         """Vectors stored for this model (a full ``SCAN``; raises on failure)."""
-        return run_sync(self.store.count(all_models=all_models), self._strict_execute)
+        op = self.store.count(all_models=all_models)
+        return self.runtime.run(op, during=_STRICT, fallback=0, fail_open=False)
+
+    async def acount(self, *, all_models: bool = False) -> int:
+        """Async :meth:`count`."""
+        op = self.store.count(all_models=all_models)
+        return await self.runtime.arun(op, during=_STRICT, fallback=0, fail_open=False)
 
     def stats(self) -> EmbeddingStatsSnapshot:
         """Hits (memory and Redis), misses, texts embedded, batches sent, errors: a
         frozen :class:`EmbeddingStatsSnapshot`, read by attribute or like a dict."""
         snapshot = self.stats_counter.snapshot()
         snapshot["namespace"] = self.settings.namespace
-        snapshot["breaker_open"] = self._redis.breaker_open
+        snapshot["breaker_open"] = self.runtime.breaker_open
         if self.store.memory is not None:
             snapshot["memory_entries"] = len(self.store.memory)
             snapshot["memory_bytes"] = self.store.memory.nbytes
@@ -205,16 +197,8 @@ class EmbeddingCache:
 
     def close(self) -> None:
         """Close the sync Redis client this object created."""
-        self._redis.connector.close()
+        self.runtime.connector.close()
 
     async def aclose(self) -> None:
         """Close the asyncio Redis client this object created for the running loop."""
-        await self._redis.connector.aclose()
-
-    # clear and count never fail open: a failure is counted like any other and
-    # raises BackendError (also while the breaker is open).
-    def _strict_execute(self, request: Request) -> Any:
-        return self._redis.execute(request, during=f"{_DURING} clear/count", fail_open=False)
-
-    async def _astrict_execute(self, request: Request) -> Any:
-        return await self._redis.aexecute(request, during=f"{_DURING} clear/count", fail_open=False)
+        await self.runtime.connector.aclose()

@@ -36,8 +36,8 @@ from typing import Any
 from ._extras import requires_extra
 from .config import validate_redis_url
 from .core.inventory import namespace_inventory
-from .core.ops import Call, run_async
-from .errors import ConfigurationError
+from .core.ops import Call
+from .errors import BackendError, ConfigurationError
 
 # The adapters and metrics inside: a package missing there is named as part of
 # the service extra, which brings them all.
@@ -149,10 +149,13 @@ def create_app(
         redis_state: dict[str, Any] = {"reachable": True}
         started = time.perf_counter()
         try:
-            await run_async(iter_ping(), cache.core.connector.aexecute)
+            # Through the cache's failure policy: a down Redis is counted, and while
+            # the breaker is open the check costs nothing (it is skipped: degraded).
+            await cache.core.runtime.arun(iter_ping(), during="health check", fail_open=False)
             redis_state["round_trip_ms"] = round((time.perf_counter() - started) * 1000, 3)
         except Exception as exc:
-            redis_state = {"reachable": False, "error": type(exc).__name__}
+            cause = exc.__cause__ if isinstance(exc, BackendError) else None
+            redis_state = {"reachable": False, "error": type(cause or exc).__name__}
         breaker_open = cache.stats().breaker_open
         healthy = redis_state["reachable"] and not breaker_open
         return {
@@ -174,7 +177,9 @@ def create_app(
         out: dict[str, Any] = {"process": public_stats(cache.stats())}
         if redis:
             op = namespace_inventory(cache.settings.namespace, describe=describe_stored)
-            out["redis"] = await run_async(op, cache.core.connector.aexecute)
+            out["redis"] = await cache.core.runtime.arun(
+                op, during="stats inventory", fail_open=False
+            )
         return out
 
     @app.delete("/cache")

@@ -17,13 +17,14 @@ from langchain_core.outputs import Generation
 from redis.crc import key_slot
 
 from redis_llm_cache.config import CacheSettings
-from redis_llm_cache.core.ops import Call, Pipeline, RedisOperation, run_sync
+from redis_llm_cache.core.ops import Call, Pipeline, RedisOperation
 from redis_llm_cache.core.scan import scan_each
 from redis_llm_cache.errors import ConfigurationError
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.redis.capabilities import detect_strategy
 from redis_llm_cache.redis.connection import RedisConnector, split_by_slot
 from redis_llm_cache.redis.embedded import EmbeddedCluster, find_module
+from redis_llm_cache.runtime import run_sync
 
 LLM = "model=cluster-test"
 

@@ -41,13 +41,13 @@ from test_server_indexes import local_vectors  # noqa: F401
 
 from redis_llm_cache.config import CacheSettings
 from redis_llm_cache.core.client_index import ClientIndex
-from redis_llm_cache.core.ops import run_sync
 from redis_llm_cache.core.vectorset_index import VectorSetIndex
 from redis_llm_cache.embedders import LocalEmbedder
 from redis_llm_cache.errors import ConfigurationError
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.redis.connection import RedisConnector
 from redis_llm_cache.redis.embedded import EmbeddedCluster
+from redis_llm_cache.runtime import run_sync
 
 
 class ClusterIndexContract(VectorIndexContract):

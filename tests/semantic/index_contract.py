@@ -26,9 +26,10 @@ import pytest
 import redis
 import redis.asyncio
 
-from redis_llm_cache.core.ops import Call, Operation, Pipeline, Request, run_async, run_sync
+from redis_llm_cache.core.ops import Call, Operation, Pipeline, Request
 from redis_llm_cache.core.vector_index import Candidate, IndexEntry, VectorIndex, partition_id
 from redis_llm_cache.redis.connection import RedisConnector
+from redis_llm_cache.runtime import run_async, run_sync
 
 DIM = 384
 MODEL = '{"dimensions":384,"model":"contract-test","options":{},"provider":"test"}'

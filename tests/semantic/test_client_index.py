@@ -38,8 +38,8 @@ from index_contract import (
 
 from redis_llm_cache.core import client_index
 from redis_llm_cache.core.client_index import ClientIndex
-from redis_llm_cache.core.ops import run_async, run_sync
 from redis_llm_cache.errors import ConfigurationError
+from redis_llm_cache.runtime import run_async, run_sync
 
 REAL_TEXTS = [
     "How do I reset my password?",  # stored

@@ -31,10 +31,10 @@ from index_contract import (
     unit,
 )
 
-from redis_llm_cache.core.ops import run_sync
 from redis_llm_cache.core.search_index import SearchIndex, escape_tag
 from redis_llm_cache.core.vector_index import VectorIndex
 from redis_llm_cache.core.vectorset_index import VectorSetIndex
+from redis_llm_cache.runtime import run_sync
 
 #: Time a TTL check allows between a write and reading its PTTL back.
 PTTL_SLACK_MS = 9_000

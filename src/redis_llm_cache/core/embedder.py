@@ -14,9 +14,10 @@ but caches still keep the roles apart.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -91,6 +92,27 @@ class Embedder(Protocol):
     async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix: ...
 
 
+def is_embedder(candidate: object) -> TypeGuard[Embedder]:
+    """``isinstance(candidate, Embedder)`` without reading any attribute's value.
+
+    Before Python 3.12 a runtime-checkable protocol check *reads* each member, so
+    it would evaluate ``identity`` -- which, for a :class:`FrameworkEmbedder` of
+    unknown vector length, calls the model: I/O in a constructor."""
+    return all(
+        inspect.getattr_static(candidate, member, None) is not None
+        for member in ("identity", "embed", "aembed")
+    )
+
+
+def known_identity(embedder: object) -> EmbedderIdentity | None:
+    """The embedder's identity if known without calling the model; ``None`` while a
+    :class:`FrameworkEmbedder` still has to learn its vector length."""
+    if getattr(embedder, "identity_pending", False):
+        return None
+    identity: EmbedderIdentity = embedder.identity  # type: ignore[attr-defined]
+    return identity
+
+
 def as_normalized_matrix(vectors: object, *, dimensions: int | None, count: int) -> Matrix:
     """Check and normalize what a model returned: ``count`` finite rows of
     ``dimensions`` floats, L2-normalized, as a C-contiguous ``float32`` matrix.
@@ -123,8 +145,10 @@ class FrameworkEmbedder:
 
     Args:
         provider / model: The identity's names.
-        dimensions: Vector length; ``None``: learned by embedding one probe text
-            when the identity is first needed (one model call, once).
+        dimensions: Vector length; ``None``: learned from the first reply of the
+            model. The caches learn it with a probe step (one model call, once, with
+            ``aembed`` on the async path); :attr:`identity` read before that embeds
+            one probe text synchronously.
         query / documents / aquery / adocuments: The model's calls.
     """
 
@@ -145,6 +169,12 @@ class FrameworkEmbedder:
         self._identity: EmbedderIdentity | None = None
 
     @property
+    def identity_pending(self) -> bool:
+        """Whether the vector length is still unknown (reading :attr:`identity`
+        would call the model)."""
+        return self._dimensions is None
+
+    @property
     def identity(self) -> EmbedderIdentity:
         if self._identity is None:
             if self._dimensions is None:
@@ -157,7 +187,7 @@ class FrameworkEmbedder:
     def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
         items = list(texts)
         rows = [self._query(t) for t in items] if role == "query" else self._documents(items)
-        return as_normalized_matrix(rows, dimensions=self.identity.dimensions, count=len(items))
+        return self._checked(rows, count=len(items))
 
     async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
         items = list(texts)
@@ -166,4 +196,12 @@ class FrameworkEmbedder:
             rows = [await self._aquery(text) for text in items]
         else:
             rows = await self._adocuments(items)
-        return as_normalized_matrix(rows, dimensions=self.identity.dimensions, count=len(items))
+        return self._checked(rows, count=len(items))
+
+    def _checked(self, rows: Sequence[Sequence[float]], *, count: int) -> Matrix:
+        """``rows`` normalized, checked against the known length -- or, the first
+        time, teaching it (so no separate probe call is needed)."""
+        matrix = as_normalized_matrix(rows, dimensions=self._dimensions, count=count)
+        if self._dimensions is None and count:
+            self._dimensions = int(matrix.shape[1])
+        return matrix

@@ -29,7 +29,7 @@ aligned. A value that is not ours, is truncated, has other dimensions or holds
 NaN/Inf is counted (``corrupt_removed``), treated as a miss, and replaced by the
 recomputed vector in the same call.
 
-Failures: if Redis fails, the runner throws :class:`RedisUnavailable` into the
+Failures: if Redis fails, the runtime throws :class:`RedisUnavailable` into the
 operation at its ``yield``; a failed lookup means "everything missed", a failed
 write is skipped. Errors of the inner model (and ``ValueError`` for a bad
 vector) always propagate: they are the caller's, not the cache's.
@@ -71,7 +71,7 @@ _FORMAT_OF = {"float32": FORMAT_FLOAT32, "float16": FORMAT_FLOAT16}
 
 
 class RedisUnavailable(Exception):
-    """Thrown into an operation at a Redis ``yield`` when the runner failed open:
+    """Thrown into an operation at a Redis ``yield`` when the runtime failed open:
     Redis failed (already counted and logged) or the circuit breaker is open."""
 
 

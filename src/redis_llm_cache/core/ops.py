@@ -1,25 +1,24 @@
-"""Cache operations written once, run by a sync or an async driver.
+"""The steps cache operations are written in: one vocabulary for every operation.
 
-An operation is a generator. It *yields* a :class:`Request` (the Redis work it
-needs next) and *receives* the reply; its ``return`` value is the result. The
-same generator is driven by :func:`run_sync` over a ``redis.Redis`` client and
-by :func:`run_async` over a ``redis.asyncio.Redis`` client, so no cache logic
-exists twice (the idea of httpx's ``Auth.auth_flow``).
+An operation is a generator. It *yields* a step (the work it needs next: a
+Redis command or pipeline, an embedding, a pause, a judge's answer) and
+*receives* the reply; its ``return`` value is the result. The same generator is
+driven by the sync or the async driver of :mod:`redis_llm_cache.runtime`, so no
+cache logic exists twice (the idea of httpx's ``Auth.auth_flow``).
 
-An exception raised while executing a request is thrown *into* the generator
-at its ``yield``, so an operation handles Redis failures with ordinary
+An exception raised while executing a step is thrown *into* the generator at
+its ``yield``, so an operation handles failures with ordinary
 ``try``/``except``; an exception it does not handle leaves the driver.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable, Generator
 from typing import Any, NamedTuple, TypeVar
 
-from .embedder import Role
+from .embedder import EmbedderIdentity, Role, known_identity
 
 T = TypeVar("T")
-S = TypeVar("S")  # what an operation yields: a Redis request here, other steps elsewhere
 
 Command = tuple[Any, ...]
 
@@ -49,52 +48,44 @@ class Embed(NamedTuple):
     role: Role
 
 
-class Wait(NamedTuple):
-    """Pause for ``seconds`` (a caller waiting for another caller's answer): the
-    sync driver sleeps, the async driver awaits ``asyncio.sleep``. The reply is
-    ``None``."""
+class Sleep(NamedTuple):
+    """Pause for ``seconds`` (a caller waiting for another caller's answer, an
+    embedder backing off before a retry): the sync driver sleeps, the async
+    driver awaits ``asyncio.sleep``. The reply is ``None``."""
 
     seconds: float
 
 
+class Judge(NamedTuple):
+    """Ask ``judge`` whether ``query`` and ``candidate`` are the same question; the
+    reply is its answer (``bool`` or a score in [0, 1]).
+
+    The sync driver calls ``judge(query, candidate)``; the async driver awaits the
+    judge's ``ajudge(query, candidate)`` when it has one (an LLM judge's
+    ``ainvoke``), else runs the blocking call in a worker thread -- never on the
+    event loop."""
+
+    judge: Callable[[str, str], Any]
+    query: str
+    candidate: str
+
+
 Request = Call | Pipeline
-Operation = Generator[Request | Embed, Any, T]
-#: An operation that may also pause (stampede protection waits for another caller).
-WaitingOperation = Generator[Request | Embed | Wait, Any, T]
+#: Any step a cache operation may yield.
+Step = Call | Pipeline | Embed | Sleep | Judge
+#: A cache operation (Redis work, embeddings, pauses, judges).
+Operation = Generator[Step, Any, T]
 #: An operation that only talks to Redis (runs on any Redis executor).
 RedisOperation = Generator[Request, Any, T]
 
 
-def run_sync(op: Generator[S, Any, T], execute: Callable[[S], Any]) -> T:
-    """Drive ``op`` to completion, executing each request with ``execute``.
-
-    Generic over what ``op`` yields: the embedders drive their own steps
-    (send a batch, back off) with these same two drivers."""
-    try:
-        request = next(op)
-        while True:
-            try:
-                reply = execute(request)
-            except Exception as exc:
-                request = op.throw(exc)
-            else:
-                request = op.send(reply)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
-
-
-async def run_async(op: Generator[S, Any, T], execute: Callable[[S], Awaitable[Any]]) -> T:
-    """Async twin of :func:`run_sync`; identical except for ``await``."""
-    try:
-        request = next(op)
-        while True:
-            try:
-                reply = await execute(request)
-            except Exception as exc:
-                request = op.throw(exc)
-            else:
-                request = op.send(reply)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
+def embedder_identity(embedder: Any) -> Operation[EmbedderIdentity]:
+    """The embedder's identity; for a model whose vector length is not known yet,
+    first one ``Embed`` step -- the dimension probe -- which the sync driver runs
+    with the model's ``embed`` and the async driver with its ``aembed`` (the model
+    learns its length from the reply)."""
+    identity = known_identity(embedder)
+    if identity is None:
+        yield Embed(("dimension probe",), "query")
+        identity = embedder.identity
+    return identity

@@ -293,7 +293,7 @@ class SemanticTier(Generic[T]):
         stale: list[str] = []
         hit: SemanticHit[T] | None = None
         for candidate in candidates:
-            verdict = self._verify(query.text, vector, candidate)
+            verdict = yield from self._verify(query.text, vector, candidate)
             if verdict is not None and not verdict.accept:
                 continue
             details: dict[str, Any] = {
@@ -313,15 +313,21 @@ class SemanticTier(Generic[T]):
             yield from self.index.remove(stale)
         return hit
 
-    def _verify(self, text: str, vector: Matrix, candidate: Candidate) -> Verdict | None:
+    def _verify(self, text: str, vector: Matrix, candidate: Candidate) -> Operation[Verdict | None]:
         """The verifier's verdict (``None`` without a verifier); a verifier that
-        raises rejects the candidate and is counted."""
+        raises rejects the candidate and is counted. A verifier with a judge
+        (``verdict_op``) asks it with a ``Judge`` step, awaited on the async path."""
         if self.verifier is None:
             return None
         pair = CandidatePair(text, candidate.text, candidate.similarity, vector)
         started = time.perf_counter()
+        verdict: Verdict
         try:
-            verdict = self.verifier.verify(pair)
+            verdict_op = getattr(self.verifier, "verdict_op", None)
+            if verdict_op is not None:
+                verdict = yield from verdict_op(pair)
+            else:
+                verdict = self.verifier.verify(pair)
         except Exception as exc:
             self._decisions.count("verifier_errors")
             left_out_before = self._verifier_log.admit(type(exc).__name__)

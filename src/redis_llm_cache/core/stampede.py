@@ -30,7 +30,7 @@ from typing import Generic, TypeVar
 
 from ..config import CacheSettings
 from .exact import ExactTier
-from .ops import Call, Operation, Pipeline, Wait, WaitingOperation
+from .ops import Call, Operation, Pipeline, Sleep
 from .stats import CacheStats
 
 T = TypeVar("T")
@@ -84,7 +84,7 @@ class Stampede(Generic[T]):
     def _take(self, lease: str) -> tuple[object, ...]:
         return ("SET", lease, HELD, "NX", "PX", self._lease_ms)
 
-    def after_miss(self, key: str, *, tier: str) -> WaitingOperation[T | None]:
+    def after_miss(self, key: str, *, tier: str) -> Operation[T | None]:
         """``None`` if this caller should compute the value (it took the lease, or
         waited in vain); else the value another caller stored meanwhile."""
         lease = self._exact.keys.lease_key(key)
@@ -99,7 +99,7 @@ class Stampede(Generic[T]):
         deadline = time.monotonic() + self._wait_s
         delay = FIRST_DELAY_S
         while True:
-            yield Wait(min(delay, max(0.0, deadline - time.monotonic())))
+            yield Sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, MAX_DELAY_S)
             # The lease is tried *before* the entry is checked, in one round trip:
             # the holder stores the value before it frees the lease, so a caller

@@ -29,19 +29,22 @@ candidates (verifier score within a band around its decision threshold), see
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from itertools import pairwise
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigurationError
+from ..runtime import run_local
 from .embedder import Matrix
+from .ops import Judge as JudgeStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,10 @@ class Verifier(Protocol):
     """Decides whether a candidate is the same question (pure CPU, no I/O).
 
     Called from the sync and the async lookup alike, so it must not block on I/O
-    for long; an exception is counted and the candidate is *not* served.
+    for long; an exception is counted and the candidate is *not* served. A
+    verifier that needs I/O (an LLM judge) also offers ``verdict_op(pair)``, an
+    operation that yields a :class:`~.ops.Judge` step (see :class:`JudgedVerifier`):
+    the caches use it, so the async lookup awaits the judge instead of blocking.
     """
 
     def verify(self, pair: CandidatePair) -> Verdict:
@@ -502,10 +508,22 @@ class ChatModelJudge:
         self.prompt = prompt
 
     def __call__(self, query: str, candidate: str) -> bool:
-        reply = self.model.invoke(self.prompt.format(a=query, b=candidate))
-        content = getattr(reply, "content", reply)
-        text = content if isinstance(content, str) else str(content)
-        return text.strip().lstrip("*\"' ").lower().startswith(("yes", "是"))
+        return _says_yes(self.model.invoke(self.prompt.format(a=query, b=candidate)))
+
+    async def ajudge(self, query: str, candidate: str) -> bool:
+        """Async :meth:`__call__` with the model's ``ainvoke`` (what the async
+        lookup awaits; a model without ``ainvoke`` is called in a worker thread)."""
+        prompt = self.prompt.format(a=query, b=candidate)
+        ainvoke = getattr(self.model, "ainvoke", None)
+        if ainvoke is None:
+            return _says_yes(await asyncio.to_thread(self.model.invoke, prompt))
+        return _says_yes(await ainvoke(prompt))
+
+
+def _says_yes(reply: Any) -> bool:
+    content = getattr(reply, "content", reply)
+    text = content if isinstance(content, str) else str(content)
+    return text.strip().lstrip("*\"' ").lower().startswith(("yes", "是"))
 
 
 class JudgedVerifier:
@@ -520,8 +538,10 @@ class JudgedVerifier:
     (how many that is on labelled sets: ``bench/verifier_correctness.py``). A judge
     that raises rejects the candidate (a wrong answer is worse than a miss).
 
-    Note: the judge runs inside the lookup, also on the async path; a slow judge
-    delays the lookup by its latency (see ``stats()["semantic"]["judge"]``).
+    Note: the judge runs inside the lookup, as a :class:`~.ops.Judge` step: the
+    async lookup awaits it (a judge's ``ajudge``, else its call in a worker thread)
+    without blocking the event loop, but a slow judge still delays the lookup by
+    its latency (see ``stats()["semantic"]["judge"]``).
 
     Args:
         judge: The stronger check.
@@ -539,13 +559,18 @@ class JudgedVerifier:
         self.band = float(band)
 
     def verify(self, pair: CandidatePair) -> Verdict:
+        """The verdict, asking the judge with a blocking call when borderline."""
+        return run_local(self.verdict_op(pair))
+
+    def verdict_op(self, pair: CandidatePair) -> Generator[JudgeStep, Any, Verdict]:
+        """The verdict as an operation: a borderline pair yields one ``Judge`` step."""
         verdict = self.base.verify(pair)
         if abs(verdict.score - self.base.threshold) > self.band:
             return verdict
         started = time.perf_counter()
         judged_by = "judge"
         try:
-            answer = self.judge(pair.query, pair.candidate)
+            answer = yield JudgeStep(self.judge, pair.query, pair.candidate)
             accept = bool(answer) if isinstance(answer, bool) else float(answer) >= 0.5
         except Exception:
             accept, judged_by = False, "judge_error"

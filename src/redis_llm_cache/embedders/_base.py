@@ -1,14 +1,14 @@
 """What every embedder here shares: errors, input checks, batching, and the
 sync/async drivers that run one embedding operation written once.
 
-An operation is a generator (the idea of httpx's ``Auth.auth_flow`` and of
+A batch operation is a generator (the idea of httpx's ``Auth.auth_flow`` and of
 ``core/ops.py``): it *yields* a step -- :class:`EmbedBatch` (send these texts to
-the model) or :class:`Sleep` (back off before retrying) -- and *receives* the
-model's raw reply. An exception raised while executing a step is thrown into
-the generator at its ``yield``, so retries and error mapping are ordinary
-``try``/``except`` code that exists once. The drivers are the core's
-(``core.ops.run_sync`` / ``run_async``): the only code that differs between
-``embed`` and ``aembed``.
+the model) or the caches' own :class:`~redis_llm_cache.core.ops.Sleep` (back off
+before retrying) -- and *receives* the model's raw reply. An exception raised
+while executing a step is thrown into the generator at its ``yield``, so retries
+and error mapping are ordinary ``try``/``except`` code that exists once. The
+drivers are the runtime's (``runtime.run_sync`` / ``run_async``): the only code
+that differs between ``embed`` and ``aembed``.
 
 The shared batch logic, :func:`embed_isolating`, embeds a batch and, when the
 model rejects the batch because of one input (NaN from the model, input longer
@@ -26,6 +26,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import numpy as np
 
 from ..core.embedder import Matrix, as_normalized_matrix
+from ..core.ops import Sleep
 from ..errors import ConfigurationError, EmbedderError, EmbeddingInputError
 
 logger = logging.getLogger(__name__)
@@ -51,14 +52,10 @@ class EmbedBatch(NamedTuple):
     texts: Sequence[str]
 
 
-class Sleep(NamedTuple):
-    """Wait ``seconds`` before the next attempt; the reply is ``None``."""
-
-    seconds: float
-
-
-Step = EmbedBatch | Sleep
-Operation = Generator[Step, Any, T]
+#: What an embedder's batch operation yields (not a cache step: the embedder
+#: executes it with its own HTTP client).
+BatchStep = EmbedBatch | Sleep
+BatchOperation = Generator[BatchStep, Any, T]
 
 
 # ---------------------------------------------------------------- inputs and batches
@@ -125,11 +122,11 @@ def check_rows(rows: Sequence[Any], *, dimensions: int, offset: int, who: str) -
 def embed_isolating(
     texts: Sequence[str],
     offset: int,
-    request: Callable[[Sequence[str]], Operation[Sequence[Any]]],
+    request: Callable[[Sequence[str]], BatchOperation[Sequence[Any]]],
     *,
     dimensions: int,
     who: str,
-) -> Operation[Matrix]:
+) -> BatchOperation[Matrix]:
     """Embed one batch; if the model refuses it because of an input, halve it
     recursively until the culprit is alone and raise
     :class:`EmbeddingInputError` with its index (``offset`` + position).
@@ -161,13 +158,13 @@ def embed_isolating(
 
 def embed_all(
     texts: Sequence[str],
-    request: Callable[[Sequence[str]], Operation[Sequence[Any]]],
+    request: Callable[[Sequence[str]], BatchOperation[Sequence[Any]]],
     *,
     dimensions: int,
     max_count: int,
     max_chars: int,
     who: str,
-) -> Operation[Matrix]:
+) -> BatchOperation[Matrix]:
     """The whole ``embed`` operation: check inputs, batch, isolate bad inputs,
     stack the results into one ``(len(texts), dimensions)`` matrix."""
     items = check_texts(texts)

@@ -50,15 +50,15 @@ from typing import TYPE_CHECKING, Any
 
 from .._extras import check_extra
 from ..core.embedder import EmbedderIdentity, Matrix, Role
-from ..core.ops import run_async, run_sync
+from ..core.ops import Sleep
 from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
+from ..runtime import run_async, run_sync
 from ._base import (
     BadBatch,
+    BatchOperation,
+    BatchStep,
     EmbedBatch,
     LoopBoundClient,
-    Operation,
-    Sleep,
-    Step,
     check_texts,
     embed_all,
     positive_int,
@@ -226,7 +226,7 @@ class OllamaEmbedder:
         check_texts(texts)
         client = self._sync_client()
 
-        def execute(step: Step) -> Any:
+        def execute(step: BatchStep) -> Any:
             if isinstance(step, Sleep):
                 time.sleep(step.seconds)
                 return None
@@ -242,7 +242,7 @@ class OllamaEmbedder:
         check_texts(texts)
         client = self._async_client.get()
 
-        async def execute(step: Step) -> Any:
+        async def execute(step: BatchStep) -> Any:
             if isinstance(step, Sleep):
                 await asyncio.sleep(step.seconds)
                 return None
@@ -297,8 +297,8 @@ class OllamaEmbedder:
     # ------------------------------------------------------------ the operation (once)
     def _operation(
         self, texts: Sequence[str], response_error: type[Exception]
-    ) -> Operation[Matrix]:
-        def request(batch: Sequence[str]) -> Operation[Sequence[Any]]:
+    ) -> BatchOperation[Matrix]:
+        def request(batch: Sequence[str]) -> BatchOperation[Sequence[Any]]:
             return self._request(batch, response_error)
 
         return embed_all(
@@ -312,7 +312,7 @@ class OllamaEmbedder:
 
     def _request(
         self, texts: Sequence[str], response_error: type[Exception]
-    ) -> Operation[Sequence[Any]]:
+    ) -> BatchOperation[Sequence[Any]]:
         """One batch, with retries; returns its rows or raises ``BadBatch``
         (an input spoiled the batch) or an ``EmbedderError``."""
         import httpx

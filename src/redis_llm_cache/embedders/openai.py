@@ -23,14 +23,14 @@ import numpy as np
 
 from .._extras import check_extra
 from ..core.embedder import EmbedderIdentity, Matrix, Role
-from ..core.ops import run_async, run_sync
 from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
+from ..runtime import run_async, run_sync
 from ._base import (
     BadBatch,
+    BatchOperation,
+    BatchStep,
     EmbedBatch,
     LoopBoundClient,
-    Operation,
-    Step,
     check_texts,
     embed_all,
     positive_int,
@@ -172,7 +172,7 @@ class OpenAIEmbedder:
                 self._client = openai.OpenAI(**self._client_args())
             client = self._client
 
-        def execute(step: Step) -> Any:
+        def execute(step: BatchStep) -> Any:
             assert isinstance(step, EmbedBatch)  # no sleeps: the client retries
             return client.embeddings.create(input=list(step.texts), **fields)
 
@@ -186,7 +186,7 @@ class OpenAIEmbedder:
         check_texts(texts)
         client = self._async_client.get()
 
-        async def execute(step: Step) -> Any:
+        async def execute(step: BatchStep) -> Any:
             assert isinstance(step, EmbedBatch)
             return await client.embeddings.create(input=list(step.texts), **fields)
 
@@ -214,10 +214,10 @@ class OpenAIEmbedder:
         return f"OpenAIEmbedder(model={self._model!r}, base_url={self._base_url!r})"
 
     # ------------------------------------------------------------ the operation (once)
-    def _operation(self, texts: Sequence[str], openai_module: Any) -> Operation[Matrix]:
+    def _operation(self, texts: Sequence[str], openai_module: Any) -> BatchOperation[Matrix]:
         where = self._base_url or "OpenAI"
 
-        def request(batch: Sequence[str]) -> Operation[Sequence[Any]]:
+        def request(batch: Sequence[str]) -> BatchOperation[Sequence[Any]]:
             try:
                 response = yield EmbedBatch(batch)
             except openai_module.NotFoundError as exc:

@@ -18,6 +18,7 @@ from ..config import (
     Strategy,
     refuse_settings_mix,
 )
+from ..core.embedder import is_embedder
 from ..errors import ConfigurationError
 from ..redis.connection import AsyncClient, SyncClient
 from .codec import GenerationCodec
@@ -210,7 +211,7 @@ def _clear_scope(kwargs: dict[str, Any]) -> dict[str, str | None]:
 def _as_embedder(embedder: Any, model: str | None) -> Embedder | None:
     """A core ``Embedder`` from what the user passed (LangChain ``Embeddings`` are
     adapted; see :class:`~redis_llm_cache.langchain.embedder.LangChainEmbedder`)."""
-    if embedder is None or isinstance(embedder, Embedder):
+    if embedder is None or is_embedder(embedder):
         return embedder
     from langchain_core.embeddings import Embeddings
 

@@ -11,7 +11,7 @@ from langchain_core.embeddings import Embeddings
 
 from .. import Embedder, EmbeddingCache, EmbeddingStatsSnapshot
 from ..config import EmbeddingSettings
-from ..core.embedder import Matrix, Role
+from ..core.embedder import Matrix, Role, is_embedder
 from ..core.embedding_store import SupportsEmbed, model_key
 from ..errors import ConfigurationError
 from ..redis.connection import AsyncClient, SyncClient
@@ -126,7 +126,7 @@ class CachedEmbeddings(Embeddings):
         if isinstance(inner, Embeddings):
             model = LangChainModel(inner)
             identity_key: str | None = langchain_identity_key(inner, model_id, options)
-        elif isinstance(inner, Embedder):
+        elif is_embedder(inner):
             model = inner
             identity_key = None  # the embedder's own identity
             if model_id is not None or options:
@@ -208,7 +208,7 @@ class EmbedderEmbeddings(Embeddings):
     """
 
     def __init__(self, embedder: Embedder) -> None:
-        if not isinstance(embedder, Embedder):
+        if not is_embedder(embedder):
             raise TypeError(f"embedder must be an Embedder, got {type(embedder).__name__}")
         self.embedder = embedder
 

@@ -12,7 +12,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
 
 from .. import Embedder, EmbeddingCache, EmbeddingStatsSnapshot
 from ..config import DEFAULT_EMBEDDING_NAMESPACE, DEFAULT_EMBEDDING_TIMEOUT_S
-from ..core.embedder import Role
+from ..core.embedder import Role, is_embedder
 from ..core.embedding_store import model_key
 from ..errors import ConfigurationError
 
@@ -195,6 +195,10 @@ class CachedEmbedding(BaseEmbedding):
         """Remove this model's cached vectors; raises ``BackendError`` if Redis fails."""
         return self._cache.clear(all_models=all_models)
 
+    async def aclear(self, *, all_models: bool = False) -> int:
+        """Async :meth:`clear`."""
+        return await self._cache.aclear(all_models=all_models)
+
     def close(self) -> None:
         self._cache.close()
 
@@ -220,7 +224,7 @@ class EmbedderEmbedding(BaseEmbedding):
     _embedder: Embedder = PrivateAttr()
 
     def __init__(self, embedder: Embedder, **data: Any) -> None:
-        if not isinstance(embedder, Embedder):
+        if not is_embedder(embedder):
             raise TypeError(f"embedder must be an Embedder, got {type(embedder).__name__}")
         data.setdefault("model_name", embedder.identity.model)
         super().__init__(**data)

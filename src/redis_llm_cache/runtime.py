@@ -1,0 +1,371 @@
+"""The runtime: runs operations' steps, sync or async, behind one failure policy.
+
+Every cache operation is a generator of steps (:mod:`.core.ops`). This module
+holds the only code that executes them:
+
+- :func:`run_sync` / :func:`run_async`, the two drivers (generic: the embedders
+  and the cluster connector drive their own steps with them too);
+- :class:`Runtime`, which executes each step kind -- Redis calls and pipelines on
+  the connector, ``Embed`` on the embedder, ``Sleep``, ``Judge`` -- the sync way
+  or the async way;
+- :class:`FailurePolicy`, the fail-open policy and its circuit breaker: while the
+  breaker is open a call is skipped; an exception is counted (a Redis failure, an
+  internal defect, or the embedder failing) and either the caller fails open or
+  the error the app should see is raised (``BackendError`` for Redis failures;
+  other exceptions as they are).
+
+A runtime applies the policy at one of three grains (``failures=``):
+
+- ``"miss"`` (the response cache), per operation: a failed lookup is a miss, a
+  failed write is skipped -- the operation's ``fallback`` is returned;
+- ``"thrown"`` (the embedding cache), per Redis request: operations must go on
+  after Redis fails -- every text still has to be embedded -- so a failure is
+  thrown into the operation as
+  :class:`~redis_llm_cache.core.embedding_store.RedisUnavailable`, which decides
+  what a missing reply means (all misses, a skipped write);
+- ``"raise"`` (the command line), no policy: errors reach the caller as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Generator
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+
+from .config import ConnectionSettings
+from .core.embedding_store import RedisUnavailable
+from .core.guard import FailureGuard
+from .core.ops import Call, Embed, Judge, Pipeline, Request, Sleep
+from .core.stats import CacheStats
+from .errors import BackendError
+from .redis.errors import BACKEND_ERRORS
+
+if TYPE_CHECKING:
+    from .redis.connection import RedisConnector
+
+T = TypeVar("T")
+S = TypeVar("S")  # what an operation yields: cache steps here, other steps elsewhere
+R = TypeVar("R")
+
+#: Where the failure policy applies (see the module docstring).
+Failures = Literal["miss", "thrown", "raise"]
+
+
+# -- the two drivers -------------------------------------------------------------------------
+
+
+def run_sync(op: Generator[S, Any, T], execute: Callable[[S], Any]) -> T:
+    """Drive ``op`` to completion, executing each step with ``execute``.
+
+    An exception ``execute`` raises is thrown into ``op`` at its ``yield``.
+    Generic over what ``op`` yields: the embedders drive their own steps (send a
+    batch, ``Sleep``) and the cluster connector its per-node commands with these
+    same two drivers."""
+    try:
+        step = next(op)
+        while True:
+            try:
+                reply = execute(step)
+            except Exception as exc:
+                step = op.throw(exc)
+            else:
+                step = op.send(reply)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+
+
+# The one sync/async pair that must stay: the loop is the same, but one awaits
+# each step's reply (an async generator could not be driven by the sync driver).
+async def run_async(op: Generator[S, Any, T], execute: Callable[[S], Awaitable[Any]]) -> T:
+    """Async twin of :func:`run_sync`; identical except for ``await``."""
+    try:
+        step = next(op)
+        while True:
+            try:
+                reply = await execute(step)
+            except Exception as exc:
+                step = op.throw(exc)
+            else:
+                step = op.send(reply)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+
+
+# -- the failure policy ----------------------------------------------------------------------
+
+
+class EmbedderFailed(Exception):
+    """The embedder raised while serving a lookup or update (the cause is chained).
+
+    Counted as ``embedder:<kind>``; it does not trip the Redis circuit breaker."""
+
+
+class FailurePolicy:
+    """Fail open (``settings.fail_open``) or raise, behind a :class:`FailureGuard`.
+
+    Callers pass ``fail_open=False`` for calls that must never silently not
+    happen (``clear``, ``count``); those raise even when the settings fail open.
+    """
+
+    def __init__(self, settings: ConnectionSettings, stats: CacheStats) -> None:
+        self.fail_open = settings.fail_open
+        self.guard = FailureGuard(settings, stats)
+
+    def admit(self, during: str, *, fail_open: bool = True) -> bool:
+        """Whether the call may use Redis; ``False`` while the breaker is open
+        (fail open), or raises ``BackendError`` then (not failing open)."""
+        if self.guard.allow():
+            return True
+        if fail_open and self.fail_open:
+            return False
+        raise BackendError(f"{during} skipped: Redis is failing (circuit breaker open)")
+
+    def succeeded(self) -> None:
+        self.guard.success()
+
+    def failed(self, exc: Exception, *, during: str, fail_open: bool = True) -> None:
+        """Count ``exc``; returns when failing open, else raises what the app sees.
+
+        A Redis error counts toward the breaker (unless the server answered it at
+        once, see :class:`FailureGuard`) and raises ``BackendError``. Anything
+        else the client raises is a defect on our side or in the client: counted
+        as ``internal:<kind>`` and re-raised as it is. :class:`EmbedderFailed`
+        is counted as ``embedder:<kind>`` and re-raises the embedder's error.
+        """
+        embedder_error = exc.__cause__ if isinstance(exc, EmbedderFailed) else None
+        internal = not isinstance(exc, BACKEND_ERRORS)
+        if embedder_error is not None:
+            self.guard.failure(embedder_error, during=during, internal=True, label="embedder")
+        else:
+            self.guard.failure(exc, during=during, internal=internal)
+        if fail_open and self.fail_open:
+            return
+        if embedder_error is not None:
+            raise embedder_error
+        if internal:
+            raise exc
+        raise BackendError(f"{during} failed: {type(exc).__name__}: {exc}") from exc
+
+
+# -- the runtime -----------------------------------------------------------------------------
+
+
+class Runtime:
+    """Executes operations over one Redis connector and (optionally) one embedder.
+
+    Args:
+        connector: Where Redis steps go.
+        settings / stats: The failure policy's settings and counters.
+        embedder: What ``Embed`` steps call (``embed`` sync, ``aembed`` async);
+            ``None``: an ``Embed`` step is a ``TypeError`` (a Redis-only runtime).
+        failures: The grain of the failure policy (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        connector: RedisConnector,
+        settings: ConnectionSettings,
+        stats: CacheStats,
+        *,
+        embedder: Any = None,
+        failures: Failures = "miss",
+    ) -> None:
+        self.connector = connector
+        self.embedder = embedder
+        self.failures = failures
+        self.policy = FailurePolicy(settings, stats)
+        # Per operation, the embedder's error must reach the policy as such (it is
+        # counted apart and does not trip the breaker); per request it reaches the
+        # caller as it is (the embedding cache has no answer without the model).
+        self._mark_embedder_errors = failures == "miss"
+
+    @property
+    def breaker_open(self) -> bool:
+        return self.policy.guard.is_open
+
+    # -- running operations ------------------------------------------------------------------
+
+    def run(
+        self,
+        op: Generator[Any, Any, R],
+        *,
+        during: str,
+        fallback: R | None = None,
+        fail_open: bool = True,
+    ) -> R:
+        """Run ``op`` to its result under the policy.
+
+        Args:
+            op: The operation.
+            during: What it is, in counted failures and log lines.
+            fallback: Its result when it fails open (the ``"miss"`` grain only;
+                there a caller passes a value of the operation's result type).
+            fail_open: ``False`` for calls that must not silently not happen
+                (``clear``, ``count``): they raise even when the settings fail open.
+        """
+        if self.failures == "miss":
+            if not self.policy.admit(during, fail_open=fail_open):
+                op.close()
+                return cast(R, fallback)
+            try:
+                result = run_sync(op, self._execute)
+            except Exception as exc:  # a defect or a failing embedder must not break the app
+                self.policy.failed(exc, during=during, fail_open=fail_open)
+                return cast(R, fallback)
+            self.policy.succeeded()
+            return result
+        if self.failures == "thrown":
+            return run_sync(op, self._guarded_executor(during, fail_open))
+        return run_sync(op, self._execute)
+
+    # arun must stay beside run: the policy calls are the same, but the operation
+    # is driven by the awaiting driver (a sync function cannot await it).
+    async def arun(
+        self,
+        op: Generator[Any, Any, R],
+        *,
+        during: str,
+        fallback: R | None = None,
+        fail_open: bool = True,
+    ) -> R:
+        """Async :meth:`run`: Redis on ``redis.asyncio``, the embedder's ``aembed``,
+        ``asyncio.sleep``, the judge's async call -- never blocking the loop."""
+        if self.failures == "miss":
+            if not self.policy.admit(during, fail_open=fail_open):
+                op.close()
+                return cast(R, fallback)
+            try:
+                result = await run_async(op, self._aexecute)
+            except Exception as exc:  # a defect or a failing embedder must not break the app
+                self.policy.failed(exc, during=during, fail_open=fail_open)
+                return cast(R, fallback)
+            self.policy.succeeded()
+            return result
+        if self.failures == "thrown":
+            return await run_async(op, self._aguarded_executor(during, fail_open))
+        return await run_async(op, self._aexecute)
+
+    # -- executing one step (sync and async: each step kind has both, by nature) --------------
+
+    def _execute(self, step: Any, redis: Callable[[Request], Any] | None = None) -> Any:
+        kind = type(step)
+        if kind is Call or kind is Pipeline:  # the hot path first
+            return (redis or self.connector.execute)(step)
+        if kind is Embed:
+            embedder = self._embedder()
+            try:
+                return embedder.embed(step.texts, role=step.role)
+            except Exception as exc:
+                raise self._embedder_failed(exc) from exc
+        if kind is Sleep:
+            time.sleep(step.seconds)
+            return None
+        if kind is Judge:
+            return step.judge(step.query, step.candidate)
+        raise TypeError(f"not a step: {step!r}")
+
+    def _aexecute(
+        self, step: Any, aredis: Callable[[Request], Awaitable[Any]] | None = None
+    ) -> Awaitable[Any]:
+        """What :func:`run_async` awaits for ``step``: the connector's coroutine
+        itself for Redis work (no coroutine of our own around it -- one frame less
+        on every round trip of every async lookup)."""
+        kind = type(step)
+        if kind is Call or kind is Pipeline:
+            return (aredis or self.connector.aexecute)(step)
+        if kind is Embed:
+            return self._aembed(step)
+        if kind is Sleep:
+            return asyncio.sleep(step.seconds)
+        if kind is Judge:
+            return _ajudge(step)
+        raise TypeError(f"not a step: {step!r}")
+
+    async def _aembed(self, step: Embed) -> Any:
+        embedder = self._embedder()
+        try:
+            return await embedder.aembed(step.texts, role=step.role)
+        except Exception as exc:
+            raise self._embedder_failed(exc) from exc
+
+    def _embedder(self) -> Any:
+        if self.embedder is None:
+            raise TypeError("this operation needs an embedder; this runtime drives Redis only")
+        return self.embedder
+
+    def _embedder_failed(self, exc: Exception) -> Exception:
+        if self._mark_embedder_errors:
+            return EmbedderFailed(f"{type(exc).__name__}: {exc}")
+        return exc
+
+    # -- the "thrown" grain: each Redis request behind the policy -----------------------------
+
+    def _guarded_executor(self, during: str, fail_open: bool) -> Callable[[Any], Any]:
+        def redis(request: Request) -> Any:
+            if not self.policy.admit(during, fail_open=fail_open):
+                raise RedisUnavailable(f"{during} skipped: circuit breaker open")
+            try:
+                reply = self.connector.execute(request)
+            except Exception as exc:
+                raise self._unavailable(exc, during, fail_open) from exc
+            self.policy.succeeded()
+            return reply
+
+        return lambda step: self._execute(step, redis)
+
+    # The async twin of _guarded_executor: the same policy calls around an awaited
+    # request (a coroutine cannot be shared with the sync executor).
+    def _aguarded_executor(self, during: str, fail_open: bool) -> Callable[[Any], Awaitable[Any]]:
+        async def aredis(request: Request) -> Any:
+            if not self.policy.admit(during, fail_open=fail_open):
+                raise RedisUnavailable(f"{during} skipped: circuit breaker open")
+            try:
+                reply = await self.connector.aexecute(request)
+            except Exception as exc:
+                raise self._unavailable(exc, during, fail_open) from exc
+            self.policy.succeeded()
+            return reply
+
+        return lambda step: self._aexecute(step, aredis)
+
+    def _unavailable(self, exc: Exception, during: str, fail_open: bool) -> Exception:
+        """Count ``exc``; the ``RedisUnavailable`` to throw into the operation when
+        failing open (the policy raises ``BackendError`` itself otherwise)."""
+        self.policy.failed(exc, during=during, fail_open=fail_open)
+        return RedisUnavailable(f"{during} failed: {type(exc).__name__}")
+
+
+def run_local(op: Generator[Sleep | Judge, Any, T]) -> T:
+    """Run an operation that needs neither Redis nor an embedder (a verifier's
+    judge, a pause) with blocking calls -- for direct, sync callers."""
+
+    def execute(step: Sleep | Judge) -> Any:
+        if isinstance(step, Sleep):
+            time.sleep(step.seconds)
+            return None
+        return step.judge(step.query, step.candidate)
+
+    return run_sync(op, execute)
+
+
+async def _ajudge(step: Judge) -> Any:
+    """The judge's answer without blocking the loop: its ``ajudge`` coroutine if it
+    has one, else its blocking call in a worker thread."""
+    ajudge = getattr(step.judge, "ajudge", None)
+    if ajudge is not None:
+        return await ajudge(step.query, step.candidate)
+    return await asyncio.to_thread(step.judge, step.query, step.candidate)
+
+
+__all__ = [
+    "EmbedderFailed",
+    "FailurePolicy",
+    "Failures",
+    "Runtime",
+    "run_async",
+    "run_local",
+    "run_sync",
+]
