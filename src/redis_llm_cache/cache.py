@@ -38,6 +38,11 @@ R = TypeVar("R")
 
 logger = logging.getLogger(__name__)
 
+#: A lookup's outcome: the value, the tier that hit and what the hit saved
+#: (``None`` tier: a miss; ``None`` usage: unknown).
+Found = tuple[T | None, str | None, TokenUsage | None]
+NOT_FOUND: Found[Any] = (None, None, None)
+
 #: Semantic hits remembered for ``stats()["recent_semantic_hits"]`` (auditing).
 RECENT_HITS = 20
 
@@ -114,7 +119,7 @@ class ResponseCache(Generic[T]):
             client=redis_client,
             async_client=async_redis_client,
         )
-        self.exact = ExactTier(self.settings, codec, self.stats_counter)
+        self.exact = ExactTier(self.settings, codec, self.stats_counter, usage_of)
         self._policy = FailurePolicy(self.settings, self.stats_counter)
         self._guard = self._policy.guard  # the breaker's state, for stats()
         self._stampede: Stampede[T] | None = (
@@ -182,9 +187,7 @@ class ResponseCache(Generic[T]):
 
     # -- operations spanning the tiers -------------------------------------------------------
 
-    def _lookup_op(
-        self, prompt: str, llm_string: str
-    ) -> WaitingOperation[tuple[T | None, str | None]]:
+    def _lookup_op(self, prompt: str, llm_string: str) -> WaitingOperation[Found[T]]:
         """The exact tier; on a miss the semantic tier (with an embedder); on a full
         miss the stampede lease (or the wait for the caller holding it).
 
@@ -193,17 +196,22 @@ class ResponseCache(Generic[T]):
         # Inside the operation: even a bad argument surfaces where the fail-open
         # policy handles it.
         key = self.exact.key(prompt, llm_string)
-        value = yield from self.exact.read(key, tier=EXACT_TIER)
-        if value is not None:
-            return value, EXACT_TIER
+        found = yield from self.exact.read_hit(key, tier=EXACT_TIER)
+        if found is not None:
+            return found[0], EXACT_TIER, found[1]
         if self.embedder is not None:
             value = yield from self._semantic_lookup_op(prompt, llm_string)
             if value is not None:
-                return value, SEMANTIC_TIER
+                return value, SEMANTIC_TIER, self._usage(value)
         if self._stampede is None:
-            return None, None
+            return NOT_FOUND
         value = yield from self._stampede.after_miss(key, tier=EXACT_TIER)
-        return (None, None) if value is None else (value, EXACT_TIER)
+        return NOT_FOUND if value is None else (value, EXACT_TIER, self._usage(value))
+
+    def _usage(self, value: T) -> TokenUsage | None:
+        """Tokens ``value`` cost when it was made, read from the value (hits that did
+        not come through :meth:`ExactTier.read_hit`, which has it from the codec)."""
+        return self._usage_of(value) if self._usage_of is not None else None
 
     def _semantic_lookup_op(self, prompt: str, llm_string: str) -> Operation[T | None]:
         query = self._semantic_query(prompt)
@@ -304,11 +312,8 @@ class ResponseCache(Generic[T]):
         self._policy.succeeded()
         return result
 
-    def _record(self, started: float, found: tuple[T | None, str | None]) -> T | None:
-        value, tier = found
-        usage = None
-        if tier is not None and self._usage_of is not None:
-            usage = self._usage_of(value)  # type: ignore[arg-type]
+    def _record(self, started: float, found: Found[T]) -> T | None:
+        value, tier, usage = found
         self.stats_counter.record_lookup(time.perf_counter() - started, tier, usage)
         return value
 
@@ -319,13 +324,13 @@ class ResponseCache(Generic[T]):
         paraphrase), or ``None`` on a miss, a corrupt entry or a failure."""
         started = time.perf_counter()
         op = self._lookup_op(prompt, llm_string)
-        return self._record(started, self._run(op, during="lookup", fallback=(None, None)))
+        return self._record(started, self._run(op, during="lookup", fallback=NOT_FOUND))
 
     async def alookup(self, prompt: str, llm_string: str) -> T | None:
         """Async :meth:`lookup` on ``redis.asyncio`` (no thread pool)."""
         started = time.perf_counter()
         op = self._lookup_op(prompt, llm_string)
-        found = await self._arun(op, during="lookup", fallback=(None, None))
+        found = await self._arun(op, during="lookup", fallback=NOT_FOUND)
         return self._record(started, found)
 
     def update(self, prompt: str, llm_string: str, value: T) -> bool:
