@@ -289,8 +289,11 @@ class GenerationCodec:
             if tier is not None and self.mark_hits:
                 mark = {"hit": True, "tier": tier, **(details or {})}
             fresh_id = tier is not None and self.fresh_message_ids
-            decode_one = self._decode_one
-            generations = [decode_one(item, trusted, fresh_id, mark) for item in items]
+            if len(items) == 1:  # the usual answer: no list comprehension (a frame) for it
+                generations = [self._decode_one(items[0], trusted, fresh_id, mark)]
+            else:
+                decode_one = self._decode_one
+                generations = [decode_one(item, trusted, fresh_id, mark) for item in items]
             stored_usage = document.get("u", _NOT_STORED)
         except CorruptEntryError:
             raise
