@@ -81,10 +81,30 @@ async def atime_calls(fn: Callable[[], Any], calls: int) -> float:
     return statistics.median(samples)
 
 
-def sync_contenders(url: str, value: list[Generation], tag: str) -> dict[str, Callable[[], Any]]:
-    from langchain_community.cache import RedisCache as CommunityRedisCache
-    from langchain_redis import RedisCache as LangchainRedisCache
+def peer_caches(url: str, value: list[Generation], tag: str) -> dict[str, tuple[Any, str]]:
+    """The LangChain peers that are installed (the ``bench`` extra), each holding
+    ``value``, with the prompt it was stored under; ``{}`` without them."""
+    peers: dict[str, tuple[Any, str]] = {}
+    try:
+        from langchain_redis import RedisCache as LangchainRedisCache
+    except ImportError:
+        print("langchain-redis not installed: left out", file=sys.stderr)
+    else:
+        lc_redis = LangchainRedisCache(redis_url=url, prefix=f"bench-lcr-{tag}")
+        lc_redis.update(PROMPT, LLM_STRING, value)
+        peers["langchain-redis RedisCache"] = (lc_redis, PROMPT)
+    try:
+        from langchain_community.cache import RedisCache as CommunityRedisCache
+    except ImportError:
+        print("langchain-community not installed: left out", file=sys.stderr)
+    else:
+        community = CommunityRedisCache(redis.Redis.from_url(url))
+        community.update(PROMPT + tag, LLM_STRING, value)
+        peers["langchain-community RedisCache"] = (community, PROMPT + tag)
+    return peers
 
+
+def sync_contenders(url: str, value: list[Generation], tag: str) -> dict[str, Callable[[], Any]]:
     ours = RedisLLMCache(redis_url=url, namespace=f"bench-ours-{tag}", fresh_message_ids=True)
     ours.update(PROMPT, LLM_STRING, value)
     stored_key = ours.core.exact.key(PROMPT, LLM_STRING)
@@ -95,26 +115,16 @@ def sync_contenders(url: str, value: list[Generation], tag: str) -> dict[str, Ca
     raw_key = f"bench-raw-{tag}"
     raw_client.set(raw_key, payload)
 
-    lc_redis = LangchainRedisCache(redis_url=url, prefix=f"bench-lcr-{tag}")
-    lc_redis.update(PROMPT, LLM_STRING, value)
-    community = CommunityRedisCache(redis.Redis.from_url(url))
-    community.update(PROMPT + tag, LLM_STRING, value)
-
-    for name, cache, prompt in (
-        ("RedisLLMCache", ours, PROMPT),
-        ("langchain-redis", lc_redis, PROMPT),
-        ("langchain-community", community, PROMPT + tag),
-    ):
+    caches = {"RedisLLMCache": (ours, PROMPT), **peer_caches(url, value, tag)}
+    for name, (cache, prompt) in caches.items():
         got = cache.lookup(prompt, LLM_STRING)
         if got is None or len(got) != len(value) or got[0].text != value[0].text:
             raise SystemExit(f"{name} did not return the stored answer: {got!r}")
 
-    return {
-        "raw redis-py GET": lambda: raw_client.get(raw_key),
-        "RedisLLMCache": lambda: ours.lookup(PROMPT, LLM_STRING),
-        "langchain-redis RedisCache": lambda: lc_redis.lookup(PROMPT, LLM_STRING),
-        "langchain-community RedisCache": lambda: community.lookup(PROMPT + tag, LLM_STRING),
-    }
+    contenders: dict[str, Callable[[], Any]] = {"raw redis-py GET": lambda: raw_client.get(raw_key)}
+    for name, (cache, prompt) in caches.items():
+        contenders[name] = lambda cache=cache, prompt=prompt: cache.lookup(prompt, LLM_STRING)
+    return contenders
 
 
 def run_sync(url: str, rounds: int, calls: int) -> list[tuple[str, str, float, float]]:

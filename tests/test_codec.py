@@ -201,3 +201,70 @@ def test_payload_naming_a_class_outside_the_allow_list_is_refused() -> None:
     evil = {"lc": 1, "type": "constructor", "id": ["os", "system"], "kwargs": {"command": "true"}}
     with pytest.raises(CorruptEntryError):
         GenerationCodec().decode(orjson.dumps({"g": [{"k": "lc", "o": evil}]}), tier="exact")
+
+
+def test_token_usage_is_stored_beside_the_generations() -> None:
+    from redis_llm_cache.langchain.usage import generations_usage
+
+    codec = GenerationCodec()
+    value: list[Generation] = [Generation(text="x"), rich_chat_generation()]
+    body = codec.encode(value)
+    assert orjson.loads(body)["u"] == ["gpt-x", 12, 7, 4]
+    decoded, usage = codec.decode_hit(body, tier="exact")
+    assert usage == generations_usage(value) == ("gpt-x", 12, 7, 4)
+    assert [g.text for g in decoded] == [g.text for g in value]
+    # No usage on the answer: stored as null, read back as unknown.
+    plain = codec.encode([Generation(text="plain")])
+    assert orjson.loads(plain)["u"] is None
+    assert codec.decode_hit(plain, tier="exact")[1] is None
+
+
+def test_usage_of_an_entry_written_without_it_is_read_from_the_generations() -> None:
+    codec = GenerationCodec()
+    document = orjson.loads(codec.encode([rich_chat_generation()]))
+    del document["u"]  # the format before the usage was stored beside the value
+    decoded, usage = codec.decode_hit(orjson.dumps(document), tier="exact")
+    assert usage == ("gpt-x", 12, 7, 4)
+    assert decoded[0].message.usage_metadata["input_tokens"] == 12  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "gpt-x 12 7 4",
+        ["gpt-x", 12, 7],
+        ["gpt-x", 12, 7, 4, 0],
+        [None, 12, 7, 4],
+        ["gpt-x", "12", 7, 4],
+        ["gpt-x", 12, -7, 4],
+        ["gpt-x", 12, 7, 13],  # more cached than the prompt it is part of
+        ["gpt-x", 12, 7, 4.0],
+        {"model": "gpt-x"},
+    ],
+)
+def test_a_stored_usage_of_another_shape_counts_as_unknown(stored: Any) -> None:
+    codec = GenerationCodec()
+    document = orjson.loads(codec.encode([rich_chat_generation()]))
+    document["u"] = stored
+    decoded, usage = codec.decode_hit(orjson.dumps(document), tier="exact")
+    assert usage is None
+    assert decoded[0].text == "It is sunny in Paris."  # the answer itself is still served
+
+
+def test_allow_listed_loader_builds_what_langchain_load_builds() -> None:
+    from langchain_core.load import load
+
+    value = ChatGenerationChunk(
+        message=AIMessageChunk(content="chunk", response_metadata={"model_name": "m"}, id="c-1"),
+        generation_info={"escaped": {"lc": 1, "type": "constructor", "id": ["os", "system"]}},
+    )
+    serialized = dumpd(value)
+    built = codec_module._load_allowed(serialized)
+    assert built == load(serialized, allowed_objects=codec_module.ALLOWED_CLASSES) == value
+    # The loader is built once and keeps refusing what the allow-list leaves out.
+    human = dumpd(ChatGeneration(message=HumanMessage(content="hi")))
+    assert codec_module._load_allowed(human).message.content == "hi"
+    from langchain_core.prompts import PromptTemplate
+
+    with pytest.raises(ValueError):
+        codec_module._load_allowed(dumpd(PromptTemplate.from_template("{x}")))

@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
+import redis
 from langchain_core.language_models import LLM
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
@@ -18,6 +20,7 @@ from langchain_core.outputs import (
     LLMResult,
 )
 
+from redis_llm_cache.core.codec import frame, unframe
 from redis_llm_cache.core.stats import CacheStats
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.langchain.callbacks import ProviderCacheCallback
@@ -292,3 +295,21 @@ def test_generations_usage_reads_the_first_answer_with_usage(
     generations: list[Generation], expected: tuple[str, int, int, int] | None
 ) -> None:
     assert generations_usage(generations) == expected
+
+
+def test_hit_on_an_entry_stored_without_usage_still_counts_its_tokens(
+    make_cache: Callable[..., RedisLLMCache], redis_client: redis.Redis
+) -> None:
+    """Entries written before the usage was stored beside the value: the hit reads
+    it from the decoded message instead."""
+    cache = make_cache()
+    chat = model_answering(OPENAI_NORMALIZED, cache=cache)
+    chat.invoke("What is the capital of France?")
+    (key,) = redis_client.scan_iter(cache.core.exact.keys.entry_pattern())
+    document = orjson.loads(unframe(redis_client.get(key)))  # type: ignore[arg-type]
+    assert document.pop("u") == ["gpt-4o-mini", 1200, 3, 1024]
+    redis_client.set(key, frame(orjson.dumps(document)), keepttl=True)
+    assert chat.invoke("What is the capital of France?").content == "Paris."
+    assert cache.stats()["tokens_saved"]["by_model"] == {
+        "gpt-4o-mini": {"hits": 1, "input": 1200, "output": 3, "input_cached": 1024}
+    }

@@ -36,12 +36,17 @@ R = TypeVar("R")
 
 logger = logging.getLogger(__name__)
 
+#: A lookup's outcome: the value, the tier that hit and what the hit saved
+#: (``None`` tier: a miss; ``None`` usage: unknown).
+Found = tuple[T | None, str | None, TokenUsage | None]
+NOT_FOUND: Found[Any] = (None, None, None)
+
 #: Semantic hits remembered for ``stats()["recent_semantic_hits"]`` (auditing).
 RECENT_HITS = 20
 
 
 #: A failed lookup is a miss: no value, no tier.
-_LOOKUP: dict[str, Any] = {"during": "lookup", "fallback": (None, None)}
+_LOOKUP: dict[str, Any] = {"during": "lookup", "fallback": NOT_FOUND}
 
 
 class ResponseCache(Generic[T]):
@@ -81,7 +86,7 @@ class ResponseCache(Generic[T]):
             client=redis_client,
             async_client=async_redis_client,
         )
-        self.exact = ExactTier(self.settings, codec, self.stats_counter)
+        self.exact = ExactTier(self.settings, codec, self.stats_counter, usage_of)
         self._stampede: Stampede[T] | None = (
             Stampede(self.settings, self.exact, self.stats_counter)
             if self.settings.stampede_protection
@@ -155,7 +160,7 @@ class ResponseCache(Generic[T]):
 
     # -- operations spanning the tiers -------------------------------------------------------
 
-    def _lookup_op(self, prompt: str, llm_string: str) -> Operation[tuple[T | None, str | None]]:
+    def _lookup_op(self, prompt: str, llm_string: str) -> Operation[Found[T]]:
         """The exact tier; on a miss the semantic tier (with an embedder); on a full
         miss the stampede lease (or the wait for the caller holding it).
 
@@ -164,17 +169,22 @@ class ResponseCache(Generic[T]):
         # Inside the operation: even a bad argument surfaces where the fail-open
         # policy handles it.
         key = self.exact.key(prompt, llm_string)
-        value = yield from self.exact.read(key, tier=EXACT_TIER)
-        if value is not None:
-            return value, EXACT_TIER
+        found = yield from self.exact.read_hit(key, tier=EXACT_TIER)
+        if found is not None:
+            return found[0], EXACT_TIER, found[1]
         if self.embedder is not None:
             value = yield from self._semantic_lookup_op(prompt, llm_string)
             if value is not None:
-                return value, SEMANTIC_TIER
+                return value, SEMANTIC_TIER, self._usage(value)
         if self._stampede is None:
-            return None, None
+            return NOT_FOUND
         value = yield from self._stampede.after_miss(key, tier=EXACT_TIER)
-        return (None, None) if value is None else (value, EXACT_TIER)
+        return NOT_FOUND if value is None else (value, EXACT_TIER, self._usage(value))
+
+    def _usage(self, value: T) -> TokenUsage | None:
+        """Tokens ``value`` cost when it was made, read from the value (hits that did
+        not come through :meth:`ExactTier.read_hit`, which has it from the codec)."""
+        return self._usage_of(value) if self._usage_of is not None else None
 
     def _semantic_lookup_op(self, prompt: str, llm_string: str) -> Operation[T | None]:
         query = self._semantic_query(prompt)
@@ -216,11 +226,8 @@ class ResponseCache(Generic[T]):
             yield from semantic.clear()
         return removed
 
-    def _record(self, started: float, found: tuple[T | None, str | None]) -> T | None:
-        value, tier = found
-        usage = None
-        if tier is not None and self._usage_of is not None:
-            usage = self._usage_of(value)  # type: ignore[arg-type]
+    def _record(self, started: float, found: Found[T]) -> T | None:
+        value, tier, usage = found
         self.stats_counter.record_lookup(time.perf_counter() - started, tier, usage)
         return value
 

@@ -34,7 +34,12 @@ class ValueCodec(Protocol[T]):
 
     def decode(self, body: bytes, *, tier: str, details: dict[str, Any] | None = None) -> T:
         """``details``: facts about the hit (e.g. similarity) a codec may attach
-        to the value when it marks hits."""
+        to the value when it marks hits.
+
+        A codec may also offer ``decode_hit`` (same arguments), returning
+        ``(value, usage)``: the value and the tokens it cost when it was made
+        (:data:`~redis_llm_cache.core.stats.TokenUsage`, or ``None``), stored beside
+        it by ``encode`` so that counting a hit's savings reads no value fields."""
         ...
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from ..config import CacheSettings
@@ -21,7 +22,7 @@ from .codec import ValueCodec, frame, unframe
 from .keys import KeySpace
 from .ops import Call, Operation, Pipeline, RedisOperation
 from .scan import scan_each, unlink_batch
-from .stats import CacheStats
+from .stats import CacheStats, TokenUsage
 
 T = TypeVar("T")
 
@@ -49,6 +50,9 @@ return 0
 """
 
 
+_make_tuple = tuple.__new__
+
+
 def _raise_if_error(reply: Any) -> Any:
     if isinstance(reply, Exception):
         raise reply
@@ -69,12 +73,24 @@ def _now_ms() -> int:
 class ExactTier(Generic[T]):
     """Operations of the exact tier for one namespace and tenant."""
 
-    def __init__(self, settings: CacheSettings, codec: ValueCodec[T], stats: CacheStats) -> None:
+    def __init__(
+        self,
+        settings: CacheSettings,
+        codec: ValueCodec[T],
+        stats: CacheStats,
+        usage_of: Callable[[T], TokenUsage | None] | None = None,
+    ) -> None:
         self.settings = settings
         self.keys = KeySpace(settings.namespace)
         self._tenant_keys = self.keys.for_tenant(settings.tenant)
         self.codec = codec
         self.stats = stats
+        # What a hit saved: from a codec that stores it beside the value
+        # (``decode_hit``), else read from the decoded value, else unknown.
+        self._decode_hit: Callable[..., tuple[T, TokenUsage | None]] = (
+            getattr(codec, "decode_hit", None) or self._decode_then_read_usage
+        )
+        self._usage_of = usage_of
 
     def key(self, prompt: str, llm_string: str) -> str:
         if type(prompt) is not str or type(llm_string) is not str:
@@ -96,13 +112,29 @@ class ExactTier(Generic[T]):
         """The value stored under ``key`` (an entry key), decoded for a hit of
         ``tier``; ``details`` are passed to the codec (e.g. a semantic hit's
         similarity). Renews a sliding TTL and LRU recency like any hit."""
+        found = yield from self.read_hit(key, tier=tier, details=details)
+        return None if found is None else found[0]
+
+    def _decode_then_read_usage(
+        self, body: bytes, *, tier: str, details: dict[str, Any] | None = None
+    ) -> tuple[T, TokenUsage | None]:
+        value = self.codec.decode(body, tier=tier, details=details)
+        return value, (self._usage_of(value) if self._usage_of is not None else None)
+
+    def read_hit(
+        self, key: str, *, tier: str, details: dict[str, Any] | None = None
+    ) -> Operation[tuple[T, TokenUsage | None] | None]:
+        """:meth:`read`, with the tokens the stored answer cost when it was made
+        (``None``: unknown): ``(value, usage)``, or ``None`` on a miss."""
         settings = self.settings
         read: tuple[Any, ...] = (
             ("GETEX", key, "PX", settings.ttl_ms) if settings.sliding_ttl else ("GET", key)
         )
         try:
             if settings.max_entries is None:
-                raw = yield Call(read)
+                # ``Call(read)`` without the NamedTuple's Python-level ``__new__``:
+                # one frame less on every hit.
+                raw = yield _make_tuple(Call, (read,))
             else:
                 # Refresh recency in the same round trip; XX: never re-add a removed key.
                 replies = yield Pipeline((read, ("ZADD", self.keys.lru_key, "XX", _now_ms(), key)))
@@ -121,7 +153,7 @@ class ExactTier(Generic[T]):
         if raw is None:
             return None
         try:
-            return self.codec.decode(unframe(raw), tier=tier, details=details)
+            return self._decode_hit(unframe(raw), tier=tier, details=details)
         except CorruptEntryError as exc:
             logger.debug("corrupt entry %s removed: %s", key, exc)
         self.stats.incr("corrupt_removed")

@@ -2,7 +2,12 @@
 
 Stored body (JSON)::
 
-    {"lc": "<langchain-core>/<pydantic>", "g": [item, ...]}   # every generation, in order
+    {"lc": "<langchain-core>/<pydantic>", "g": [item, ...], "u": usage}
+
+``g``: every generation, in order; ``u``: the answer's token usage,
+``[model, input, output, input_cached]`` (or ``null``), computed when it is written so
+a hit's savings are counted without reading the decoded messages (entries written
+before ``u`` existed have their usage read from the generations instead)
 
 with one item per generation:
 
@@ -55,7 +60,9 @@ from langchain_core.messages import (
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
 
+from ..core.stats import TokenUsage
 from ..errors import CorruptEntryError, UnsupportedValueError
+from .usage import generations_usage
 
 #: Entries written under exactly these versions may use the direct-construction path.
 WRITER_VERSION = f"{langchain_core.__version__}/{pydantic.VERSION}"
@@ -81,6 +88,8 @@ ALLOWED_CLASSES = (
 )
 
 _AI_FIELDS = frozenset(AIMessage.model_fields)
+_GENERATION_FIELDS = frozenset(("text", "generation_info", "type"))
+_CHAT_GENERATION_FIELDS = frozenset(("text", "generation_info", "type", "message"))
 _CHAT_GENERATION_TYPE = ChatGeneration.model_fields["type"].default
 _GENERATION_TYPE = Generation.model_fields["type"].default
 
@@ -128,14 +137,22 @@ _SLOT_SETTERS = {cls: _slot_setters(cls) for cls in (AIMessage, ChatGeneration, 
 _new = object.__new__
 
 
-def _construct(cls: type[Any], fields: dict[str, Any], extra: dict[str, Any] | None = None) -> Any:
+def _construct(
+    cls: type[Any],
+    fields: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+    field_names: frozenset[str] | None = None,
+) -> Any:
     """Build a pydantic model from already-valid field values, skipping validation
     (what ``BaseModel.model_construct`` does, without its per-field default handling,
-    since every field is present). ``cls``: one of the keys of ``_SLOT_SETTERS``."""
+    since every field is present). ``cls``: one of the keys of ``_SLOT_SETTERS``;
+    ``field_names``: the keys of ``fields`` when the caller knows them (copying a
+    prepared set is cheaper than building one from the dict)."""
     set_dict, set_fields_set, set_extra, set_private = _SLOT_SETTERS[cls]
     obj = _new(cls)
     set_dict(obj, fields)
-    set_fields_set(obj, set(fields))
+    # Each model gets its own set: pydantic adds to it when a field is assigned.
+    set_fields_set(obj, set(fields if field_names is None else field_names))
     set_extra(obj, extra)
     set_private(obj, None)
     return obj
@@ -214,8 +231,9 @@ class GenerationCodec:
                     f"expected Generation objects, got {type(generation).__name__}"
                 )
             items.append(self._encode_one(generation))
+        usage = generations_usage(generations)
         try:
-            body = orjson.dumps({"lc": WRITER_VERSION, "g": items})
+            body = orjson.dumps({"lc": WRITER_VERSION, "g": items, "u": usage})
         except TypeError as exc:
             raise UnsupportedValueError(f"value is not JSON-serializable: {exc}") from exc
         try:
@@ -253,35 +271,43 @@ class GenerationCodec:
         self, body: bytes, *, tier: str | None, details: dict[str, Any] | None = None
     ) -> list[Generation]:
         """``tier=None``: decode as stored (no fresh ids, no marks), for round trips."""
+        return self.decode_hit(body, tier=tier, details=details)[0]
+
+    def decode_hit(
+        self, body: bytes, *, tier: str | None, details: dict[str, Any] | None = None
+    ) -> tuple[list[Generation], TokenUsage | None]:
+        """:meth:`decode`, with the token usage stored beside the generations (what
+        the hit saved); it is read from the generations only for entries written
+        before the usage was stored with them."""
         try:
             document = orjson.loads(body)
             items = document["g"]
-            trusted = _DIRECT_CONSTRUCTION_OK and document.get("lc") == WRITER_VERSION
             if type(items) is not list or not items:
                 raise CorruptEntryError("no generations in entry")
+            trusted = _DIRECT_CONSTRUCTION_OK and document.get("lc") == WRITER_VERSION
             mark = None
             if tier is not None and self.mark_hits:
                 mark = {"hit": True, "tier": tier, **(details or {})}
-            return [self._decode_one(item, trusted, tier, mark) for item in items]
+            fresh_id = tier is not None and self.fresh_message_ids
+            if len(items) == 1:  # the usual answer: no list comprehension (a frame) for it
+                generations = [self._decode_one(items[0], trusted, fresh_id, mark)]
+            else:
+                decode_one = self._decode_one
+                generations = [decode_one(item, trusted, fresh_id, mark) for item in items]
+            stored_usage = document.get("u", _NOT_STORED)
         except CorruptEntryError:
             raise
         except Exception as exc:  # any shape problem in stored data is corruption
             raise CorruptEntryError(f"undecodable entry: {type(exc).__name__}: {exc}") from exc
+        if stored_usage is _NOT_STORED:
+            return generations, generations_usage(generations)
+        return generations, _checked_usage(stored_usage)
 
+    @staticmethod
     def _decode_one(
-        self, item: dict[str, Any], trusted: bool, tier: str | None, mark: dict[str, Any] | None
+        item: dict[str, Any], trusted: bool, fresh_id: bool, mark: dict[str, Any] | None
     ) -> Generation:
         kind = item["k"]
-        fresh_id = tier is not None and self.fresh_message_ids
-        if kind == "g":
-            text, info = item["text"], item["info"]
-            if mark is not None:
-                info = {**(info or {}), "cache": dict(mark)}
-            if trusted and type(text) is str and type(info) in _DICT_OR_NONE:
-                return _construct(  # type: ignore[no-any-return]
-                    Generation, {"text": text, "generation_info": info, "type": _GENERATION_TYPE}
-                )
-            return Generation(text=text, generation_info=info)
         if kind == "c":
             fields = item["m"]
             if fresh_id:
@@ -297,24 +323,89 @@ class GenerationCodec:
                 and (info is None or type(info) is dict)
                 and (extra is None or type(extra) is dict)
             ):
-                message = _construct(AIMessage, fields, extra)
                 return _construct(  # type: ignore[no-any-return]
                     ChatGeneration,
                     {
                         "text": text,
                         "generation_info": info,
                         "type": _CHAT_GENERATION_TYPE,
-                        "message": message,
+                        "message": _construct(AIMessage, fields, extra, _AI_FIELDS),
                     },
+                    None,
+                    _CHAT_GENERATION_FIELDS,
                 )
             message = AIMessage.model_validate({**fields, **(extra or {})})
             return ChatGeneration(message=message, generation_info=info)
+        if kind == "g":
+            text, info = item["text"], item["info"]
+            if mark is not None:
+                info = {**(info or {}), "cache": dict(mark)}
+            if trusted and type(text) is str and (info is None or type(info) is dict):
+                return _construct(  # type: ignore[no-any-return]
+                    Generation,
+                    {"text": text, "generation_info": info, "type": _GENERATION_TYPE},
+                    None,
+                    _GENERATION_FIELDS,
+                )
+            return Generation(text=text, generation_info=info)
         if kind == "lc":
-            generation = load(item["o"], allowed_objects=ALLOWED_CLASSES)
+            generation = _load_allowed(item["o"])
             if not isinstance(generation, Generation):
                 raise CorruptEntryError(f"entry holds a {type(generation).__name__}")
             return _finish_loaded(generation, fresh_id, mark)
         raise CorruptEntryError(f"unknown item kind {kind!r}")
+
+
+#: ``decode_hit``: the entry predates storing the usage beside the generations.
+_NOT_STORED: Any = object()
+
+
+def _checked_usage(stored: Any) -> TokenUsage | None:
+    """The usage ``encode`` stored, ``[model, input, output, input_cached]``; it
+    comes from Redis, so anything else counts as unknown (``None``)."""
+    if type(stored) is list and len(stored) == 4:
+        model, tokens_in, tokens_out, cached_in = stored
+        if (
+            type(model) is str
+            and type(tokens_in) is int
+            and type(tokens_out) is int
+            and type(cached_in) is int
+            and tokens_out >= 0
+            and 0 <= cached_in <= tokens_in
+        ):
+            return model, tokens_in, tokens_out, cached_in
+    return None
+
+
+def _allowed_loader() -> Callable[[Any], Any]:
+    """``langchain_core.load.load`` limited to :data:`ALLOWED_CLASSES`, with its
+    allow-list computed once: ``load`` builds a ``Reviver`` per call, and turning the
+    classes into allowed class paths (a scan of every serializable mapping per class)
+    costs ~0.4 ms, most of a ``load``. The walk below is ``load``'s own; if this
+    langchain-core lacks the helpers it uses, ``load`` itself is used."""
+    try:
+        from langchain_core.load._validation import _is_escaped_dict, _unescape_value
+        from langchain_core.load.load import _MAX_DEPTH, Reviver
+    except ImportError:  # another langchain-core layout: the public function, slower
+        return lambda obj: load(obj, allowed_objects=ALLOWED_CLASSES)
+
+    reviver = Reviver(ALLOWED_CLASSES)
+
+    def walk(obj: Any, depth: int = 0) -> Any:
+        if depth > _MAX_DEPTH:
+            raise ValueError(f"Cannot load object nested more than {_MAX_DEPTH} levels deep.")
+        if isinstance(obj, dict):
+            if _is_escaped_dict(obj):  # user data shaped like a serialized object
+                return _unescape_value(obj)
+            return reviver({key: walk(value, depth + 1) for key, value in obj.items()})
+        if isinstance(obj, list):
+            return [walk(item, depth + 1) for item in obj]
+        return obj
+
+    return walk
+
+
+_load_allowed = _allowed_loader()
 
 
 def _finish_loaded(
