@@ -3,8 +3,9 @@
 Every cache operation is a generator of steps (:mod:`.core.ops`). This module
 holds the only code that executes them:
 
-- :func:`run_sync` / :func:`run_async`, the two drivers (generic: the embedders
-  and the cluster connector drive their own steps with them too);
+- the two drivers, :func:`run_sync` / :func:`run_async` (defined in the core,
+  ``core.drivers``, which imports nothing: the embedders, the cluster connector and
+  a verifier's direct sync call drive their own steps with them too);
 - :class:`Runtime`, which executes each step kind -- Redis calls and pipelines on
   the connector, ``Embed`` on the embedder, ``Sleep``, ``Judge`` -- the sync way
   or the async way;
@@ -34,6 +35,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from .config import ConnectionSettings
+from .core.drivers import run_async, run_local, run_sync
 from .core.embedding_store import RedisUnavailable
 from .core.guard import FailureGuard
 from .core.ops import Call, Embed, Judge, Pipeline, Request, Sleep
@@ -50,48 +52,6 @@ R = TypeVar("R")
 
 #: Where the failure policy applies (see the module docstring).
 Failures = Literal["miss", "thrown", "raise"]
-
-
-# -- the two drivers -------------------------------------------------------------------------
-
-
-def run_sync(op: Generator[S, Any, T], execute: Callable[[S], Any]) -> T:
-    """Drive ``op`` to completion, executing each step with ``execute``.
-
-    An exception ``execute`` raises is thrown into ``op`` at its ``yield``.
-    Generic over what ``op`` yields: the embedders drive their own steps (send a
-    batch, ``Sleep``) and the cluster connector its per-node commands with these
-    same two drivers."""
-    try:
-        step = next(op)
-        while True:
-            try:
-                reply = execute(step)
-            except Exception as exc:
-                step = op.throw(exc)
-            else:
-                step = op.send(reply)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
-
-
-# The one sync/async pair that must stay: the loop is the same, but one awaits
-# each step's reply (an async generator could not be driven by the sync driver).
-async def run_async(op: Generator[S, Any, T], execute: Callable[[S], Awaitable[Any]]) -> T:
-    """Async twin of :func:`run_sync`; identical except for ``await``."""
-    try:
-        step = next(op)
-        while True:
-            try:
-                reply = await execute(step)
-            except Exception as exc:
-                step = op.throw(exc)
-            else:
-                step = op.send(reply)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
 
 
 # -- the failure policy ----------------------------------------------------------------------
@@ -336,19 +296,6 @@ class Runtime:
         failing open (the policy raises ``BackendError`` itself otherwise)."""
         self.policy.failed(exc, during=during, fail_open=fail_open)
         return RedisUnavailable(f"{during} failed: {type(exc).__name__}")
-
-
-def run_local(op: Generator[Sleep | Judge, Any, T]) -> T:
-    """Run an operation that needs neither Redis nor an embedder (a verifier's
-    judge, a pause) with blocking calls -- for direct, sync callers."""
-
-    def execute(step: Sleep | Judge) -> Any:
-        if isinstance(step, Sleep):
-            time.sleep(step.seconds)
-            return None
-        return step.judge(step.query, step.candidate)
-
-    return run_sync(op, execute)
 
 
 async def _ajudge(step: Judge) -> Any:

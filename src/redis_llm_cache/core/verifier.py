@@ -42,7 +42,7 @@ from itertools import pairwise
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigurationError
-from ..runtime import run_local
+from .drivers import run_local
 from .embedder import Matrix
 from .ops import Judge as JudgeStep
 

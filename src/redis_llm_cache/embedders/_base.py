@@ -7,7 +7,7 @@ the model) or the caches' own :class:`~redis_llm_cache.core.ops.Sleep` (back off
 before retrying) -- and *receives* the model's raw reply. An exception raised
 while executing a step is thrown into the generator at its ``yield``, so retries
 and error mapping are ordinary ``try``/``except`` code that exists once. The
-drivers are the runtime's (``runtime.run_sync`` / ``run_async``): the only code
+drivers are the core's (``core.drivers.run_sync`` / ``run_async``): the only code
 that differs between ``embed`` and ``aembed``.
 
 The shared batch logic, :func:`embed_isolating`, embeds a batch and, when the

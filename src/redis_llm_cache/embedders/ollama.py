@@ -49,10 +49,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._extras import check_extra
+from ..core.drivers import run_async, run_sync
 from ..core.embedder import EmbedderIdentity, Matrix, Role
 from ..core.ops import Sleep
 from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
-from ..runtime import run_async, run_sync
 from ._base import (
     BadBatch,
     BatchOperation,

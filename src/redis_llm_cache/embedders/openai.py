@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._extras import check_extra
+from ..core.drivers import run_async, run_sync
 from ..core.embedder import EmbedderIdentity, Matrix, Role
 from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
-from ..runtime import run_async, run_sync
 from ._base import (
     BadBatch,
     BatchOperation,

@@ -57,9 +57,9 @@ from redis.exceptions import RedisClusterException, ResponseError, TimeoutError
 from redis.retry import Retry
 
 from ..config import ConnectionSettings, validate_redis_url
+from ..core.drivers import run_async, run_sync
 from ..core.ops import Call, Command, Pipeline, Request
 from ..errors import ConfigurationError
-from ..runtime import run_async, run_sync
 from .capabilities import cluster_enabled
 
 DEFAULT_URL = "redis://localhost:6379/0"
