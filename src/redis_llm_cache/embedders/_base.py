@@ -18,10 +18,9 @@ than the context), splits it in halves until the bad text is alone, then raises
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -185,31 +184,3 @@ def positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{name} must be a positive int, got {value!r}")
     return value
-
-
-C = TypeVar("C")
-
-
-class LoopBoundClient(Generic[C]):
-    """The async HTTP client of the running event loop, made by ``factory``.
-
-    An ``httpx``-based async client's pooled connections belong to the loop that
-    opened them: after ``asyncio.run()`` ends, a new loop needs a new client (the
-    old loop is gone, its connections cannot be closed).
-    """
-
-    def __init__(self, factory: Callable[[], C]) -> None:
-        self._factory = factory
-        self._client: C | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def get(self) -> C:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            self._client, self._loop = self._factory(), loop
-        return self._client
-
-    def take(self) -> C | None:
-        """Forget the client and hand it over (to be closed by the caller)."""
-        client, self._client, self._loop = self._client, None, None
-        return client
