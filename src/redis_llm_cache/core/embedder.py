@@ -91,26 +91,92 @@ class Embedder(Protocol):
     async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix: ...
 
 
-def as_normalized_matrix(vectors: object, *, dimensions: int | None, count: int) -> Matrix:
-    """Check and normalize what a model returned: ``count`` finite rows of
-    ``dimensions`` floats, L2-normalized, as a C-contiguous ``float32`` matrix.
+class VectorsError(ValueError):
+    """Vectors a model returned (or a caller passed) are not usable.
 
-    Raises ``ValueError`` naming the first bad row (wrong length, NaN/Inf, or
-    all zeros, which has no direction).
+    Attributes:
+        row: Index of the first bad row (NaN/Inf, zero norm, a length unlike the
+            others'); ``None`` when the whole reply is wrong (not a matrix, another
+            number of rows, every row of another length than expected).
     """
-    matrix = np.asarray(vectors, dtype=np.float32)
-    if matrix.ndim != 2 or matrix.shape[0] != count:
-        raise ValueError(f"expected {count} vectors, got an array of shape {matrix.shape}")
+
+    def __init__(self, message: str, *, row: int | None) -> None:
+        super().__init__(message)
+        self.row = row
+
+
+def check_vectors(
+    vectors: object, *, count: int, dimensions: int | None, normalize: bool = True
+) -> Matrix:
+    """The one check of vectors: ``count`` finite rows of ``dimensions`` floats
+    (any length, the same for all, if ``None``), as a C-contiguous ``float32``
+    matrix, L2-normalized unless ``normalize=False``.
+
+    Every path that takes vectors from a model or a caller goes through here: the
+    embedders, the framework adapters, the embedding store, the semantic tier and
+    the vector indexes (:func:`check_vector`).
+
+    Raises:
+        VectorsError: (a ``ValueError``) naming the first bad row, or the whole
+            reply's problem; see :attr:`VectorsError.row`. A zero row has no
+            direction, so it is refused only when normalizing.
+    """
+    # float64 beyond float32's range becomes inf here, refused below as such.
+    with np.errstate(over="ignore"):
+        try:
+            matrix = np.asarray(vectors, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise _ragged_row(vectors, dimensions) or VectorsError(
+                f"expected a matrix of vectors, got something else: {exc}", row=None
+            ) from exc
+    if matrix.ndim != 2 or matrix.shape[0] != count or matrix.shape[1] < 1:
+        raise VectorsError(
+            f"expected {count} vectors, got an array of shape {matrix.shape}", row=None
+        )
     if dimensions is not None and matrix.shape[1] != dimensions:
-        raise ValueError(f"expected vectors of {dimensions} dimensions, got {matrix.shape[1]}")
+        raise VectorsError(
+            f"vectors of {matrix.shape[1]} dimensions, expected {dimensions}", row=None
+        )
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():
-        raise ValueError(f"vector {int(np.argmin(finite))} contains NaN or Inf")
-    norms = np.linalg.norm(matrix, axis=1)
-    if (norms == 0).any() or not np.isfinite(norms).all():
-        raise ValueError(f"vector {int(np.argmin(norms))} has no direction (zero norm)")
-    normalized = matrix / norms[:, None]
-    return np.ascontiguousarray(normalized, dtype=np.float32)
+        row = int(np.argmin(finite))
+        raise VectorsError(f"vector {row} contains NaN or Inf", row=row)
+    if not normalize:
+        return np.ascontiguousarray(matrix)
+    # In float64: the norm of large float32 values would overflow float32.
+    norms = np.linalg.norm(matrix.astype(np.float64), axis=1)
+    if not norms.all():
+        row = int(np.argmin(norms))
+        raise VectorsError(f"vector {row} has no direction (zero norm)", row=row)
+    return np.ascontiguousarray(matrix / norms[:, None], dtype=np.float32)
+
+
+def check_vector(vector: object, *, dimensions: int) -> Matrix:
+    """One vector (1-D, or one row) of ``dimensions`` finite floats, as a 1-D
+    ``float32`` array, not renormalized: :func:`check_vectors` for one row."""
+    row = np.reshape(np.asarray(vector, dtype=np.float32), (1, -1))
+    checked: Matrix = check_vectors(row, count=1, dimensions=dimensions, normalize=False)[0]
+    return checked
+
+
+def _ragged_row(vectors: object, dimensions: int | None) -> VectorsError | None:
+    """The first row of ``vectors`` that is not a vector of the expected length
+    (``dimensions``, else the first row's), when ``vectors`` is a list of rows."""
+    if not isinstance(vectors, Sequence) or isinstance(vectors, str | bytes):
+        return None
+    expected = dimensions
+    for row, item in enumerate(vectors):
+        try:
+            vector = np.asarray(item, dtype=np.float32)
+        except (TypeError, ValueError):
+            return VectorsError(f"vector {row} is not a vector of floats", row=row)
+        if expected is None and vector.ndim == 1:
+            expected = vector.shape[0]
+        if vector.ndim != 1 or vector.shape[0] != expected:
+            return VectorsError(
+                f"vector {row} has shape {vector.shape}, expected ({expected},)", row=row
+            )
+    return None
 
 
 class FrameworkEmbedder:
@@ -157,7 +223,7 @@ class FrameworkEmbedder:
     def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
         items = list(texts)
         rows = [self._query(t) for t in items] if role == "query" else self._documents(items)
-        return as_normalized_matrix(rows, dimensions=self.identity.dimensions, count=len(items))
+        return check_vectors(rows, count=len(items), dimensions=self.identity.dimensions)
 
     async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
         items = list(texts)
@@ -166,4 +232,4 @@ class FrameworkEmbedder:
             rows = [await self._aquery(text) for text in items]
         else:
             rows = await self._adocuments(items)
-        return as_normalized_matrix(rows, dimensions=self.identity.dimensions, count=len(items))
+        return check_vectors(rows, count=len(items), dimensions=self.identity.dimensions)

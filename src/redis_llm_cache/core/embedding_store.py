@@ -56,7 +56,7 @@ from ..config import (
     ttl_millis,
 )
 from ..errors import ConfigurationError
-from .embedder import ROLES, Matrix, Role, as_normalized_matrix
+from .embedder import ROLES, Matrix, Role, check_vectors
 from .keys import EmbeddingKeys
 from .ops import Call, Embed, Pipeline, RedisOperation
 from .scan import scan_each, unlink_batch
@@ -276,24 +276,6 @@ def decode_vector(raw: object, dimensions: int | None) -> np.ndarray[Any, Any] |
     return vector
 
 
-def check_vectors(vectors: object, *, count: int, dimensions: int | None) -> Matrix:
-    """What a model returned, as a float32 matrix of ``count`` finite rows of
-    ``dimensions`` floats. Raises ``ValueError`` naming the first bad row."""
-    with np.errstate(over="ignore"):  # float64 beyond float32's range -> inf, caught below
-        try:
-            matrix = np.asarray(vectors, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"the model returned something that is not a matrix: {exc}") from exc
-    if matrix.ndim != 2 or matrix.shape[0] != count or matrix.shape[1] < 1:
-        raise ValueError(f"expected {count} vectors, got an array of shape {matrix.shape}")
-    if dimensions is not None and matrix.shape[1] != dimensions:
-        raise ValueError(f"expected vectors of {dimensions} dimensions, got {matrix.shape[1]}")
-    finite = np.isfinite(matrix).all(axis=1)
-    if not finite.all():
-        raise ValueError(f"vector {int(np.argmin(finite))} contains NaN or Inf")
-    return np.ascontiguousarray(matrix)
-
-
 class EmbeddingStore:
     """Operations of the embedding cache for one namespace and one model.
 
@@ -428,11 +410,9 @@ class EmbeddingStore:
     def _checked(self, reply: object, count: int) -> Matrix:
         """Validate (and optionally normalize) a model's batch; a float16 cache
         returns the rounded vectors, as later hits will."""
-        if self.settings.normalize:
-            with np.errstate(over="ignore"):
-                matrix = as_normalized_matrix(reply, dimensions=self._dimensions, count=count)
-        else:
-            matrix = check_vectors(reply, count=count, dimensions=self._dimensions)
+        matrix = check_vectors(
+            reply, count=count, dimensions=self._dimensions, normalize=self.settings.normalize
+        )
         self._learn(matrix.shape[1])
         if self._format == FORMAT_FLOAT16:
             with np.errstate(over="ignore"):

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from ..core.embedder import Matrix, as_normalized_matrix
+from ..core.embedder import Matrix, VectorsError, check_vectors
 from ..errors import ConfigurationError, EmbedderError, EmbeddingInputError
 
 logger = logging.getLogger(__name__)
@@ -92,33 +92,25 @@ def batches(texts: Sequence[str], *, max_count: int, max_chars: int) -> Iterator
 
 
 def check_rows(rows: Sequence[Any], *, dimensions: int, offset: int, who: str) -> Matrix:
-    """Turn a batch reply into a normalized matrix, or raise naming the problem.
+    """Turn a batch reply into a normalized matrix (:func:`~..core.embedder.check_vectors`),
+    or raise naming the problem.
 
-    A reply whose rows *all* have another length than ``dimensions`` is a
-    model-level mismatch (another model behind the name, ``dimensions`` not
-    supported): :class:`EmbedderError`. A single bad row (NaN/Inf, zero, ragged
-    length) is that input's problem: :class:`EmbeddingInputError` with its
-    index (``offset`` + row).
+    A reply that is wrong as a whole -- every row of another length than
+    ``dimensions`` (another model behind the name, ``dimensions`` not supported)
+    -- is a model-level problem: :class:`EmbedderError`. A single bad row
+    (NaN/Inf, zero, ragged length) is that input's problem:
+    :class:`EmbeddingInputError` with its index (``offset`` + row).
     """
-    lengths = [len(row) for row in rows]
-    if lengths and all(length != dimensions for length in lengths) and len(set(lengths)) == 1:
-        raise EmbedderError(
-            f"{who} returned vectors of {lengths[0]} dimensions, expected {dimensions}; "
-            "is another model served under this name, or is `dimensions` unsupported?"
-        )
-    for row_index, row in enumerate(rows):
-        vector = np.asarray(row, dtype=np.float32)
-        problem = None
-        if vector.ndim != 1 or vector.shape[0] != dimensions:
-            problem = f"a vector of shape {vector.shape}, expected ({dimensions},)"
-        elif not np.isfinite(vector).all():
-            problem = "a vector containing NaN or Inf"
-        elif not np.any(vector):
-            problem = "an all-zero vector"
-        if problem is not None:
-            index = offset + row_index
-            raise EmbeddingInputError(f"{who} returned {problem} for input {index}", index=index)
-    return as_normalized_matrix(rows, dimensions=dimensions, count=len(rows))
+    try:
+        return check_vectors(rows, count=len(rows), dimensions=dimensions)
+    except VectorsError as exc:
+        if exc.row is None:
+            raise EmbedderError(
+                f"{who} returned {exc}; is another model served under this name, "
+                "or is `dimensions` unsupported?"
+            ) from exc
+        index = offset + exc.row
+        raise EmbeddingInputError(f"{who} returned {exc} (input {index})", index=index) from exc
 
 
 def embed_isolating(
