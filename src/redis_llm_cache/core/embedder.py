@@ -14,7 +14,8 @@ but caches still keep the roles apart.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -41,12 +42,18 @@ class EmbedderIdentity:
         dimensions: Length of each vector.
         options: Settings that change the vectors (e.g. a requested ``dimensions``
             reduction, an instruction prefix, truncation). JSON-serializable values.
+        dimensions_in_key: Whether :meth:`canonical` names ``dimensions``. A wrapped
+            framework model's length is learned, not configured: its model name and
+            options decide its vectors, so its canonical form has ``"dimensions":
+            null`` and is known before any model call (the embedding caches key
+            its vectors with it from the first call on).
     """
 
     provider: str
     model: str
     dimensions: int
     options: Mapping[str, object] = field(default_factory=dict)
+    dimensions_in_key: bool = True
 
     def __post_init__(self) -> None:
         if not self.provider or not isinstance(self.provider, str):
@@ -64,15 +71,26 @@ class EmbedderIdentity:
 
     def canonical(self) -> str:
         """Stable text form (sorted JSON): equal identities, equal strings."""
-        return orjson.dumps(
-            {
-                "provider": self.provider,
-                "model": self.model,
-                "dimensions": self.dimensions,
-                "options": dict(self.options),
-            },
-            option=orjson.OPT_SORT_KEYS,
-        ).decode()
+        return identity_text(
+            self.provider,
+            self.model,
+            self.dimensions if self.dimensions_in_key else None,
+            self.options,
+        )
+
+
+def identity_text(
+    provider: str, model: str, dimensions: int | None, options: Mapping[str, object]
+) -> str:
+    """:meth:`EmbedderIdentity.canonical`'s form: sorted JSON of the four parts.
+
+    Raises:
+        TypeError: an option is not a JSON value.
+    """
+    return orjson.dumps(
+        {"provider": provider, "model": model, "dimensions": dimensions, "options": dict(options)},
+        option=orjson.OPT_SORT_KEYS,
+    ).decode()
 
 
 @runtime_checkable
@@ -180,18 +198,26 @@ def _ragged_row(vectors: object, dimensions: int | None) -> VectorsError | None:
 
 
 class FrameworkEmbedder:
-    """An ``Embedder`` over a framework's embedding model, given its four calls.
+    """The one ``Embedder`` over a framework's embedding model (LangChain,
+    LlamaIndex): used as the semantic cache's embedder and by the embedding caches.
 
-    The LangChain and LlamaIndex adapters differ only in which methods they call;
-    identity, role dispatch and row checks live here once. Queries are embedded one
-    by one with the model's query method (its query instructions apply), documents
-    as one batch.
+    Subclasses say which of the model's methods embed a query and a batch of
+    documents (sync and async); identity, role dispatch and the row check live
+    here once. Queries are embedded one by one with the model's query method (its
+    query instructions apply; concurrently when async), documents as one batch.
+
+    Its identity is one string per model for every cache: provider, model name and
+    options, without the learned length (``dimensions_in_key=False``), so
+    :attr:`identity_key` is known without calling the model. An adapter that
+    exposes a core ``Embedder`` to the framework is unwrapped instead: the core
+    embedder's own identity is used (``delegate``).
 
     Args:
-        provider / model: The identity's names.
+        provider / model / options: The identity's parts.
         dimensions: Vector length; ``None``: learned by embedding one probe text
-            when the identity is first needed (one model call, once).
-        query / documents / aquery / adocuments: The model's calls.
+            when :attr:`identity` is first needed (one model call, once).
+        delegate: The core ``Embedder`` behind the model, if any; its identity is
+            this wrapper's.
     """
 
     def __init__(
@@ -199,37 +225,101 @@ class FrameworkEmbedder:
         *,
         provider: str,
         model: str,
-        dimensions: int | None,
-        query: Callable[[str], Sequence[float]],
-        documents: Callable[[list[str]], Sequence[Sequence[float]]],
-        aquery: Callable[[str], Awaitable[Sequence[float]]],
-        adocuments: Callable[[list[str]], Awaitable[Sequence[Sequence[float]]]],
+        options: Mapping[str, object] | None = None,
+        dimensions: int | None = None,
+        delegate: Embedder | None = None,
     ) -> None:
-        self._provider, self._model, self._dimensions = provider, model, dimensions
-        self._query, self._documents = query, documents
-        self._aquery, self._adocuments = aquery, adocuments
+        self._provider, self._model = provider, model
+        self._options = dict(options or {})
+        self._dimensions = dimensions
+        self._delegate = delegate
         self._identity: EmbedderIdentity | None = None
+        try:
+            identity_text(provider, model, None, self._options)
+        except TypeError as exc:
+            raise ConfigurationError(f"embedder options must be JSON values: {exc}") from exc
+
+    # -- what a framework adapter provides --------------------------------------------------
+
+    def _embed_query(self, text: str) -> Sequence[float]:
+        raise NotImplementedError
+
+    def _embed_documents(self, texts: list[str]) -> Sequence[Sequence[float]]:
+        raise NotImplementedError
+
+    async def _aembed_query(self, text: str) -> Sequence[float]:
+        raise NotImplementedError
+
+    async def _aembed_documents(self, texts: list[str]) -> Sequence[Sequence[float]]:
+        raise NotImplementedError
+
+    # -- identity ---------------------------------------------------------------------------
+
+    @property
+    def identity_key(self) -> str:
+        """``identity.canonical()``, known without a model call."""
+        if self._delegate is not None:
+            return self._delegate.identity.canonical()
+        return identity_text(self._provider, self._model, None, self._options)
 
     @property
     def identity(self) -> EmbedderIdentity:
         if self._identity is None:
-            if self._dimensions is None:
-                self._dimensions = len(self._query("dimension probe"))
-            self._identity = EmbedderIdentity(
-                provider=self._provider, model=self._model, dimensions=self._dimensions
-            )
+            if self._delegate is not None:
+                self._identity = self._delegate.identity
+            else:
+                if self._dimensions is None:
+                    self._dimensions = len(self._embed_query("dimension probe"))
+                self._identity = EmbedderIdentity(
+                    provider=self._provider,
+                    model=self._model,
+                    dimensions=self._dimensions,
+                    options=self._options,
+                    dimensions_in_key=False,
+                )
         return self._identity
 
-    def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
+    # -- embedding --------------------------------------------------------------------------
+
+    def rows(self, texts: Sequence[str], *, role: Role = "document") -> object:
+        """The model's vectors as it returns them (not checked nor normalized)."""
         items = list(texts)
-        rows = [self._query(t) for t in items] if role == "query" else self._documents(items)
-        return check_vectors(rows, count=len(items), dimensions=self.identity.dimensions)
+        if role == "query":
+            return [self._embed_query(text) for text in items]
+        return self._embed_documents(items)
+
+    async def arows(self, texts: Sequence[str], *, role: Role = "document") -> object:
+        """Async :meth:`rows`."""
+        items = list(texts)
+        if role == "query":
+            return await asyncio.gather(*(self._aembed_query(text) for text in items))
+        return await self._aembed_documents(items)
+
+    def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
+        rows = self.rows(texts, role=role)
+        return check_vectors(rows, count=len(texts), dimensions=self.identity.dimensions)
 
     async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
-        items = list(texts)
-        rows: Sequence[Sequence[float]]
-        if role == "query":
-            rows = [await self._aquery(text) for text in items]
-        else:
-            rows = await self._adocuments(items)
-        return check_vectors(rows, count=len(items), dimensions=self.identity.dimensions)
+        rows = await self.arows(texts, role=role)
+        return check_vectors(rows, count=len(texts), dimensions=self.identity.dimensions)
+
+    @property
+    def unnormalized(self) -> RawRows:
+        """This model as the embedding store's ``embed``/``aembed``, returning the
+        model's own vectors: an embedding cache hands back what the model
+        returned (the store checks them; it normalizes only if told to)."""
+        return RawRows(self)
+
+
+class RawRows:
+    """A :class:`FrameworkEmbedder`'s :meth:`~FrameworkEmbedder.rows` under the
+    names the embedding store calls (see :attr:`FrameworkEmbedder.unnormalized`)."""
+
+    def __init__(self, embedder: FrameworkEmbedder) -> None:
+        self.embedder = embedder
+
+    def embed(self, texts: Sequence[str], *, role: Role = "document") -> object:
+        return self.embedder.rows(texts, role=role)
+
+    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> object:
+        return await self.embedder.arows(texts, role=role)

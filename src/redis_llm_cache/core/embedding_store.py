@@ -45,7 +45,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, cast
 
 import numpy as np
-import orjson
 
 from ..config import (
     DEFAULT_EMBEDDING_NAMESPACE,
@@ -56,7 +55,7 @@ from ..config import (
     ttl_millis,
 )
 from ..errors import ConfigurationError
-from .embedder import ROLES, Matrix, Role, check_vectors
+from .embedder import ROLES, Matrix, Role, check_vectors, identity_text
 from .keys import EmbeddingKeys
 from .ops import Call, Embed, Pipeline, RedisOperation
 from .scan import scan_each, unlink_batch
@@ -107,10 +106,7 @@ def model_key(provider: str, model: str, options: dict[str, object] | None = Non
     ``"dimensions": null``. Dimensions are then checked, not keyed: the model
     name and options decide the vectors."""
     try:
-        return orjson.dumps(
-            {"provider": provider, "model": model, "dimensions": None, "options": options or {}},
-            option=orjson.OPT_SORT_KEYS,
-        ).decode()
+        return identity_text(provider, model, None, options or {})
     except TypeError as exc:
         raise ConfigurationError(f"embedder options must be JSON values: {exc}") from exc
 
