@@ -170,6 +170,22 @@ def test_async_works_across_event_loops(make_ollama) -> None:
     np.testing.assert_array_equal(first, second)
 
 
+def test_async_client_is_closed_when_its_loop_shuts_down(make_ollama) -> None:
+    embedder = make_ollama()
+    clients = []
+
+    async def once() -> np.ndarray:
+        vectors = await embedder.aembed(TEXTS[:1])  # no aclose(): the loop's end closes it
+        clients.append(embedder._async_client.current())
+        return vectors
+
+    first, second = asyncio.run(once()), asyncio.run(once())
+    np.testing.assert_array_equal(first, second)
+    assert clients[0] is not clients[1]
+    assert all(client._client.is_closed for client in clients)
+    assert embedder._async_client.loops() == 0
+
+
 def test_threads_share_one_embedder(make_ollama) -> None:
     embedder = make_ollama()
     expected = embedder.embed(TEXTS)

@@ -411,4 +411,8 @@ def test_llama_index_embedding_as_the_semantic_embedder(
     # MockEmbedding gives every text the same vector: any question is a paraphrase.
     cache.update(chat(HumanMessage("first question")), LLM, answer("a"))
     assert cache.lookup(chat(HumanMessage("another question")), LLM) == answer("a")
-    assert cache.stats()["semantic"]["embedder"].startswith('{"dimensions":8')
+    # One identity per model: the embedding caches' key for it (the learned length
+    # is checked, not keyed; it is in the index name).
+    reported = cache.stats()["semantic"]["embedder"]
+    assert reported == embedder.identity_key == embedder.identity.canonical()
+    assert '"model":"mock-8"' in reported and '"provider":"llama_index:MockEmbedding"' in reported

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from .embedder import Embedder, as_normalized_matrix
+from .embedder import Embedder, check_vectors
 
 #: Thresholds shown in the table when none are given.
 DEFAULT_GRID = tuple(round(0.80 + 0.01 * i, 2) for i in range(20))
@@ -104,8 +104,8 @@ def pair_similarities(
     for start in range(0, len(texts), batch_size):
         batch = texts[start : start + batch_size]
         rows.append(
-            as_normalized_matrix(
-                embedder.embed(batch, role="query"), dimensions=dimensions, count=len(batch)
+            check_vectors(
+                embedder.embed(batch, role="query"), count=len(batch), dimensions=dimensions
             )
         )
     matrix = np.vstack(rows)

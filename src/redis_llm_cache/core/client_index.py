@@ -100,7 +100,7 @@ import numpy.typing as npt
 
 from ..errors import ConfigurationError
 from ._index_common import check_args, raise_if_error, replace_hash, text
-from .embedder import Matrix
+from .embedder import Matrix, check_vector
 from .keys import (
     CLIENT,
     CLIENT_ENTRY,
@@ -704,10 +704,7 @@ class ClientIndex:
     # -- in-memory search --------------------------------------------------------------------
 
     def _as_vector(self, vector: Matrix) -> Matrix:
-        array = np.ascontiguousarray(vector, dtype=np.float32)
-        if array.shape != (self.dimensions,):
-            raise ValueError(f"vector must have shape ({self.dimensions},), got {array.shape}")
-        return array
+        return check_vector(vector, dimensions=self.dimensions)
 
     def _nearest(
         self, query: Matrix, partition: str, k: int, min_similarity: float

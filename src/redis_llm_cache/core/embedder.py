@@ -14,8 +14,9 @@ but caches still keep the roles apart.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeGuard, runtime_checkable
 
@@ -42,12 +43,18 @@ class EmbedderIdentity:
         dimensions: Length of each vector.
         options: Settings that change the vectors (e.g. a requested ``dimensions``
             reduction, an instruction prefix, truncation). JSON-serializable values.
+        dimensions_in_key: Whether :meth:`canonical` names ``dimensions``. A wrapped
+            framework model's length is learned, not configured: its model name and
+            options decide its vectors, so its canonical form has ``"dimensions":
+            null`` and is known before any model call (the embedding caches key
+            its vectors with it from the first call on).
     """
 
     provider: str
     model: str
     dimensions: int
     options: Mapping[str, object] = field(default_factory=dict)
+    dimensions_in_key: bool = True
 
     def __post_init__(self) -> None:
         if not self.provider or not isinstance(self.provider, str):
@@ -65,15 +72,26 @@ class EmbedderIdentity:
 
     def canonical(self) -> str:
         """Stable text form (sorted JSON): equal identities, equal strings."""
-        return orjson.dumps(
-            {
-                "provider": self.provider,
-                "model": self.model,
-                "dimensions": self.dimensions,
-                "options": dict(self.options),
-            },
-            option=orjson.OPT_SORT_KEYS,
-        ).decode()
+        return identity_text(
+            self.provider,
+            self.model,
+            self.dimensions if self.dimensions_in_key else None,
+            self.options,
+        )
+
+
+def identity_text(
+    provider: str, model: str, dimensions: int | None, options: Mapping[str, object]
+) -> str:
+    """:meth:`EmbedderIdentity.canonical`'s form: sorted JSON of the four parts.
+
+    Raises:
+        TypeError: an option is not a JSON value.
+    """
+    return orjson.dumps(
+        {"provider": provider, "model": model, "dimensions": dimensions, "options": dict(options)},
+        option=orjson.OPT_SORT_KEYS,
+    ).decode()
 
 
 @runtime_checkable
@@ -113,43 +131,118 @@ def known_identity(embedder: object) -> EmbedderIdentity | None:
     return identity
 
 
-def as_normalized_matrix(vectors: object, *, dimensions: int | None, count: int) -> Matrix:
-    """Check and normalize what a model returned: ``count`` finite rows of
-    ``dimensions`` floats, L2-normalized, as a C-contiguous ``float32`` matrix.
+class VectorsError(ValueError):
+    """Vectors a model returned (or a caller passed) are not usable.
 
-    Raises ``ValueError`` naming the first bad row (wrong length, NaN/Inf, or
-    all zeros, which has no direction).
+    Attributes:
+        row: Index of the first bad row (NaN/Inf, zero norm, a length unlike the
+            others'); ``None`` when the whole reply is wrong (not a matrix, another
+            number of rows, every row of another length than expected).
     """
-    matrix = np.asarray(vectors, dtype=np.float32)
-    if matrix.ndim != 2 or matrix.shape[0] != count:
-        raise ValueError(f"expected {count} vectors, got an array of shape {matrix.shape}")
+
+    def __init__(self, message: str, *, row: int | None) -> None:
+        super().__init__(message)
+        self.row = row
+
+
+def check_vectors(
+    vectors: object, *, count: int, dimensions: int | None, normalize: bool = True
+) -> Matrix:
+    """The one check of vectors: ``count`` finite rows of ``dimensions`` floats
+    (any length, the same for all, if ``None``), as a C-contiguous ``float32``
+    matrix, L2-normalized unless ``normalize=False``.
+
+    Every path that takes vectors from a model or a caller goes through here: the
+    embedders, the framework adapters, the embedding store, the semantic tier and
+    the vector indexes (:func:`check_vector`).
+
+    Raises:
+        VectorsError: (a ``ValueError``) naming the first bad row, or the whole
+            reply's problem; see :attr:`VectorsError.row`. A zero row has no
+            direction, so it is refused only when normalizing.
+    """
+    # float64 beyond float32's range becomes inf here, refused below as such.
+    with np.errstate(over="ignore"):
+        try:
+            matrix = np.asarray(vectors, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise _ragged_row(vectors, dimensions) or VectorsError(
+                f"expected a matrix of vectors, got something else: {exc}", row=None
+            ) from exc
+    if matrix.ndim != 2 or matrix.shape[0] != count or matrix.shape[1] < 1:
+        raise VectorsError(
+            f"expected {count} vectors, got an array of shape {matrix.shape}", row=None
+        )
     if dimensions is not None and matrix.shape[1] != dimensions:
-        raise ValueError(f"expected vectors of {dimensions} dimensions, got {matrix.shape[1]}")
+        raise VectorsError(
+            f"vectors of {matrix.shape[1]} dimensions, expected {dimensions}", row=None
+        )
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():
-        raise ValueError(f"vector {int(np.argmin(finite))} contains NaN or Inf")
-    norms = np.linalg.norm(matrix, axis=1)
-    if (norms == 0).any() or not np.isfinite(norms).all():
-        raise ValueError(f"vector {int(np.argmin(norms))} has no direction (zero norm)")
-    normalized = matrix / norms[:, None]
-    return np.ascontiguousarray(normalized, dtype=np.float32)
+        row = int(np.argmin(finite))
+        raise VectorsError(f"vector {row} contains NaN or Inf", row=row)
+    if not normalize:
+        return np.ascontiguousarray(matrix)
+    # In float64: the norm of large float32 values would overflow float32.
+    norms = np.linalg.norm(matrix.astype(np.float64), axis=1)
+    if not norms.all():
+        row = int(np.argmin(norms))
+        raise VectorsError(f"vector {row} has no direction (zero norm)", row=row)
+    return np.ascontiguousarray(matrix / norms[:, None], dtype=np.float32)
+
+
+def check_vector(vector: object, *, dimensions: int) -> Matrix:
+    """One vector (1-D, or one row) of ``dimensions`` finite floats, as a 1-D
+    ``float32`` array, not renormalized: :func:`check_vectors` for one row."""
+    row = np.reshape(np.asarray(vector, dtype=np.float32), (1, -1))
+    checked: Matrix = check_vectors(row, count=1, dimensions=dimensions, normalize=False)[0]
+    return checked
+
+
+def _ragged_row(vectors: object, dimensions: int | None) -> VectorsError | None:
+    """The first row of ``vectors`` that is not a vector of the expected length
+    (``dimensions``, else the first row's), when ``vectors`` is a list of rows."""
+    if not isinstance(vectors, Sequence) or isinstance(vectors, str | bytes):
+        return None
+    expected = dimensions
+    for row, item in enumerate(vectors):
+        try:
+            vector = np.asarray(item, dtype=np.float32)
+        except (TypeError, ValueError):
+            return VectorsError(f"vector {row} is not a vector of floats", row=row)
+        if expected is None and vector.ndim == 1:
+            expected = vector.shape[0]
+        if vector.ndim != 1 or vector.shape[0] != expected:
+            return VectorsError(
+                f"vector {row} has shape {vector.shape}, expected ({expected},)", row=row
+            )
+    return None
 
 
 class FrameworkEmbedder:
-    """An ``Embedder`` over a framework's embedding model, given its four calls.
+    """The one ``Embedder`` over a framework's embedding model (LangChain,
+    LlamaIndex): used as the semantic cache's embedder and by the embedding caches.
 
-    The LangChain and LlamaIndex adapters differ only in which methods they call;
-    identity, role dispatch and row checks live here once. Queries are embedded one
-    by one with the model's query method (its query instructions apply), documents
-    as one batch.
+    Subclasses say which of the model's methods embed a query and a batch of
+    documents (sync and async); identity, role dispatch and the row check live
+    here once. Queries are embedded one by one with the model's query method (its
+    query instructions apply; concurrently when async), documents as one batch.
+
+    Its identity is one string per model for every cache: provider, model name and
+    options, without the learned length (``dimensions_in_key=False``), so
+    :attr:`identity_key` is known without calling the model. An adapter that
+    exposes a core ``Embedder`` to the framework is unwrapped instead: the core
+    embedder's own identity is used (``delegate``).
 
     Args:
-        provider / model: The identity's names.
-        dimensions: Vector length; ``None``: learned from the first reply of the
-            model. The caches learn it with a probe step (one model call, once, with
-            ``aembed`` on the async path); :attr:`identity` read before that embeds
-            one probe text synchronously.
-        query / documents / aquery / adocuments: The model's calls.
+        provider / model / options: The identity's parts.
+        dimensions: Vector length; ``None``: learned from the model. The caches
+            learn it with a probe step (one model call, once, with ``aembed`` on
+            the async path) or from the model's first reply, whichever comes
+            first; :attr:`identity` read before either embeds one probe text
+            synchronously.
+        delegate: The core ``Embedder`` behind the model, if any; its identity is
+            this wrapper's.
     """
 
     def __init__(
@@ -157,51 +250,116 @@ class FrameworkEmbedder:
         *,
         provider: str,
         model: str,
-        dimensions: int | None,
-        query: Callable[[str], Sequence[float]],
-        documents: Callable[[list[str]], Sequence[Sequence[float]]],
-        aquery: Callable[[str], Awaitable[Sequence[float]]],
-        adocuments: Callable[[list[str]], Awaitable[Sequence[Sequence[float]]]],
+        options: Mapping[str, object] | None = None,
+        dimensions: int | None = None,
+        delegate: Embedder | None = None,
     ) -> None:
-        self._provider, self._model, self._dimensions = provider, model, dimensions
-        self._query, self._documents = query, documents
-        self._aquery, self._adocuments = aquery, adocuments
+        self._provider, self._model = provider, model
+        self._options = dict(options or {})
+        self._dimensions = dimensions
+        self._delegate = delegate
         self._identity: EmbedderIdentity | None = None
+        try:
+            identity_text(provider, model, None, self._options)
+        except TypeError as exc:
+            raise ConfigurationError(f"embedder options must be JSON values: {exc}") from exc
+
+    # -- what a framework adapter provides --------------------------------------------------
+
+    def _embed_query(self, text: str) -> Sequence[float]:
+        raise NotImplementedError
+
+    def _embed_documents(self, texts: list[str]) -> Sequence[Sequence[float]]:
+        raise NotImplementedError
+
+    async def _aembed_query(self, text: str) -> Sequence[float]:
+        raise NotImplementedError
+
+    async def _aembed_documents(self, texts: list[str]) -> Sequence[Sequence[float]]:
+        raise NotImplementedError
+
+    # -- identity ---------------------------------------------------------------------------
+
+    @property
+    def identity_key(self) -> str:
+        """``identity.canonical()``, known without a model call."""
+        if self._delegate is not None:
+            return self._delegate.identity.canonical()
+        return identity_text(self._provider, self._model, None, self._options)
 
     @property
     def identity_pending(self) -> bool:
         """Whether the vector length is still unknown (reading :attr:`identity`
         would call the model)."""
+        if self._delegate is not None:
+            return bool(getattr(self._delegate, "identity_pending", False))
         return self._dimensions is None
 
     @property
     def identity(self) -> EmbedderIdentity:
         if self._identity is None:
-            if self._dimensions is None:
-                self._dimensions = len(self._query("dimension probe"))
-            self._identity = EmbedderIdentity(
-                provider=self._provider, model=self._model, dimensions=self._dimensions
-            )
+            if self._delegate is not None:
+                self._identity = self._delegate.identity
+            else:
+                if self._dimensions is None:
+                    self._dimensions = len(self._embed_query("dimension probe"))
+                self._identity = EmbedderIdentity(
+                    provider=self._provider,
+                    model=self._model,
+                    dimensions=self._dimensions,
+                    options=self._options,
+                    dimensions_in_key=False,
+                )
         return self._identity
 
-    def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
+    # -- embedding --------------------------------------------------------------------------
+
+    def rows(self, texts: Sequence[str], *, role: Role = "document") -> object:
+        """The model's vectors as it returns them (not checked nor normalized)."""
         items = list(texts)
-        rows = [self._query(t) for t in items] if role == "query" else self._documents(items)
-        return self._checked(rows, count=len(items))
+        if role == "query":
+            return [self._embed_query(text) for text in items]
+        return self._embed_documents(items)
+
+    async def arows(self, texts: Sequence[str], *, role: Role = "document") -> object:
+        """Async :meth:`rows`."""
+        items = list(texts)
+        if role == "query":
+            return await asyncio.gather(*(self._aembed_query(text) for text in items))
+        return await self._aembed_documents(items)
+
+    def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
+        return self._checked(self.rows(texts, role=role), count=len(texts))
 
     async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
-        items = list(texts)
-        rows: Sequence[Sequence[float]]
-        if role == "query":
-            rows = [await self._aquery(text) for text in items]
-        else:
-            rows = await self._adocuments(items)
-        return self._checked(rows, count=len(items))
+        return self._checked(await self.arows(texts, role=role), count=len(texts))
 
-    def _checked(self, rows: Sequence[Sequence[float]], *, count: int) -> Matrix:
-        """``rows`` normalized, checked against the known length -- or, the first
+    def _checked(self, rows: object, *, count: int) -> Matrix:
+        """``rows`` checked and normalized against the known length -- or, the first
         time, teaching it (so no separate probe call is needed)."""
-        matrix = as_normalized_matrix(rows, dimensions=self._dimensions, count=count)
-        if self._dimensions is None and count:
+        dimensions = self.identity.dimensions if not self.identity_pending else None
+        matrix = check_vectors(rows, count=count, dimensions=dimensions)
+        if dimensions is None and count:
             self._dimensions = int(matrix.shape[1])
         return matrix
+
+    @property
+    def unnormalized(self) -> RawRows:
+        """This model as the embedding store's ``embed``/``aembed``, returning the
+        model's own vectors: an embedding cache hands back what the model
+        returned (the store checks them; it normalizes only if told to)."""
+        return RawRows(self)
+
+
+class RawRows:
+    """A :class:`FrameworkEmbedder`'s :meth:`~FrameworkEmbedder.rows` under the
+    names the embedding store calls (see :attr:`FrameworkEmbedder.unnormalized`)."""
+
+    def __init__(self, embedder: FrameworkEmbedder) -> None:
+        self.embedder = embedder
+
+    def embed(self, texts: Sequence[str], *, role: Role = "document") -> object:
+        return self.embedder.rows(texts, role=role)
+
+    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> object:
+        return await self.embedder.arows(texts, role=role)

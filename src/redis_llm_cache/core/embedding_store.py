@@ -44,14 +44,13 @@ from collections.abc import Awaitable, Generator, Sequence
 from typing import Any, Protocol, cast
 
 import numpy as np
-import orjson
 
 # Defined in config (every setting lives there); importable from here as before.
 from ..config import DEFAULT_EMBEDDING_TIMEOUT_S as DEFAULT_EMBEDDING_TIMEOUT_S
 from ..config import EmbeddingSettings as EmbeddingSettings
 from ..config import ttl_millis
 from ..errors import ConfigurationError
-from .embedder import ROLES, Matrix, Role, as_normalized_matrix
+from .embedder import ROLES, Matrix, Role, check_vectors, identity_text
 from .keys import EmbeddingKeys
 from .ops import Call, Embed, Pipeline, RedisOperation
 from .scan import scan_each, unlink_batch
@@ -97,10 +96,7 @@ def model_key(provider: str, model: str, options: dict[str, object] | None = Non
     ``"dimensions": null``. Dimensions are then checked, not keyed: the model
     name and options decide the vectors."""
     try:
-        return orjson.dumps(
-            {"provider": provider, "model": model, "dimensions": None, "options": options or {}},
-            option=orjson.OPT_SORT_KEYS,
-        ).decode()
+        return identity_text(provider, model, None, options or {})
     except TypeError as exc:
         raise ConfigurationError(f"embedder options must be JSON values: {exc}") from exc
 
@@ -221,24 +217,6 @@ def decode_vector(raw: object, dimensions: int | None) -> np.ndarray[Any, Any] |
     if not np.isfinite(vector).all():
         return None
     return vector
-
-
-def check_vectors(vectors: object, *, count: int, dimensions: int | None) -> Matrix:
-    """What a model returned, as a float32 matrix of ``count`` finite rows of
-    ``dimensions`` floats. Raises ``ValueError`` naming the first bad row."""
-    with np.errstate(over="ignore"):  # float64 beyond float32's range -> inf, caught below
-        try:
-            matrix = np.asarray(vectors, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"the model returned something that is not a matrix: {exc}") from exc
-    if matrix.ndim != 2 or matrix.shape[0] != count or matrix.shape[1] < 1:
-        raise ValueError(f"expected {count} vectors, got an array of shape {matrix.shape}")
-    if dimensions is not None and matrix.shape[1] != dimensions:
-        raise ValueError(f"expected vectors of {dimensions} dimensions, got {matrix.shape[1]}")
-    finite = np.isfinite(matrix).all(axis=1)
-    if not finite.all():
-        raise ValueError(f"vector {int(np.argmin(finite))} contains NaN or Inf")
-    return np.ascontiguousarray(matrix)
 
 
 class EmbeddingStore:
@@ -375,11 +353,9 @@ class EmbeddingStore:
     def _checked(self, reply: object, count: int) -> Matrix:
         """Validate (and optionally normalize) a model's batch; a float16 cache
         returns the rounded vectors, as later hits will."""
-        if self.settings.normalize:
-            with np.errstate(over="ignore"):
-                matrix = as_normalized_matrix(reply, dimensions=self._dimensions, count=count)
-        else:
-            matrix = check_vectors(reply, count=count, dimensions=self._dimensions)
+        matrix = check_vectors(
+            reply, count=count, dimensions=self._dimensions, normalize=self.settings.normalize
+        )
         self._learn(matrix.shape[1])
         if self._format == FORMAT_FLOAT16:
             with np.errstate(over="ignore"):

@@ -37,7 +37,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._index_common import check_args, raise_if_error, replace_hash, text
-from .embedder import Matrix
+from .embedder import Matrix, check_vector
 from .keys import (
     ENTRY_HEX,
     SEARCH_ENTRY,
@@ -132,9 +132,7 @@ class SearchIndex:
         return self.key_prefix + entry_id(exact_key)
 
     def _blob(self, vector: Matrix) -> bytes:
-        array = np.asarray(vector).reshape(-1)
-        if array.shape[0] != self.dimensions:
-            raise ValueError(f"vector has {array.shape[0]} dimensions, index has {self.dimensions}")
+        array = check_vector(vector, dimensions=self.dimensions)
         return array.astype(self._np_dtype, copy=False).tobytes()
 
     def _create_command(self) -> tuple[Any, ...]:

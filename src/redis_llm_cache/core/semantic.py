@@ -34,7 +34,7 @@ from ..config import SemanticSettings as SemanticSettings
 from ..config import Strategy as Strategy
 from ._index_common import replace_hash
 from .eligibility import bypass_reason, resolve_rules
-from .embedder import EmbedderIdentity, Matrix, as_normalized_matrix
+from .embedder import EmbedderIdentity, Matrix, check_vectors
 from .exact import ExactTier
 from .foreign_index import ForeignIndex, foreign_indexes
 from .guard import LogLimiter, left_out
@@ -218,7 +218,7 @@ class SemanticTier(Generic[T]):
         if vector is None:
             # Stored and incoming questions are the same kind of text: both "query".
             reply = yield Embed((text,), "query")
-            matrix = as_normalized_matrix(reply, dimensions=self.identity.dimensions, count=1)
+            matrix = check_vectors(reply, count=1, dimensions=self.identity.dimensions)
             vector = matrix[0]
             self._memo.put(text, vector)
         return vector

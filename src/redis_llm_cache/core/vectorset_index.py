@@ -62,12 +62,11 @@ import re
 import time
 from typing import Any, Literal
 
-import numpy as np
 import orjson
 
 from ..errors import ConfigurationError
 from ._index_common import check_args, raise_if_error, text
-from .embedder import Matrix
+from .embedder import Matrix, check_vector
 from .keys import (
     ENTRY_HEX,
     KEY_VERSION,
@@ -225,10 +224,7 @@ class VectorSetIndex:
         return self.pointer_prefix + entry_id(exact_key)
 
     def _blob(self, vector: Matrix) -> bytes:
-        array = np.asarray(vector).reshape(-1)
-        if array.shape[0] != self.dimensions:
-            raise ValueError(f"vector has {array.shape[0]} dimensions, index has {self.dimensions}")
-        return array.astype("<f4", copy=False).tobytes()
+        return check_vector(vector, dimensions=self.dimensions).astype("<f4", copy=False).tobytes()
 
     # -- the contract ---------------------------------------------------------------------
 

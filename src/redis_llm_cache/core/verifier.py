@@ -13,13 +13,13 @@ negation on one side only, shared words in another order (swapped roles:
 plus the cosine -- and combines them with a small logistic model whose weights ship
 with the package (``verifier_weights.json``). The weights were fit only on the
 PAWS-X Chinese pairs (licence: free for any use, (c) Google LLC) and on pairs the
-project generates itself (``bench/verifier_fit.py``), with the sign of every weight
+project generates itself (``bench/verifier/fit.py``), with the sign of every weight
 fixed in advance; in the shipped fit the overlap, length and substituted-word
 features end at weight 0 (they carried no signal with the right sign), so the
 score is the cosine plus penalties for reordering, swapped direction, numbers and
 negation. In effect it serves a pair at cosine >= ~0.986 that none of those flags.
 How right the result is on other labelled sets is measured in
-``bench/verifier_correctness.py``.
+``bench/verifier/correctness.py``.
 
 Stronger checks a user may have -- a cross-encoder, or an LLM asked "same
 question?" -- plug in as a :class:`Judge`, consulted only for *borderline*
@@ -535,7 +535,7 @@ class JudgedVerifier:
     reach the judge. With the shipped weights, a candidate that passes the cosine
     gate and raises no flag scores within ~0.03 of the threshold, so the default
     band hands all of those to the judge and refuses the flagged ones without it
-    (how many that is on labelled sets: ``bench/verifier_correctness.py``). A judge
+    (how many that is on labelled sets: ``bench/verifier/correctness.py``). A judge
     that raises rejects the candidate (a wrong answer is worse than a miss).
 
     Note: the judge runs inside the lookup, as a :class:`~.ops.Judge` step: the

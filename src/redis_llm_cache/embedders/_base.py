@@ -18,14 +18,13 @@ than the context), splits it in halves until the bad text is alone, then raises
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from ..core.embedder import Matrix, as_normalized_matrix
+from ..core.embedder import Matrix, VectorsError, check_vectors
 from ..core.ops import Sleep
 from ..errors import ConfigurationError, EmbedderError, EmbeddingInputError
 
@@ -90,33 +89,25 @@ def batches(texts: Sequence[str], *, max_count: int, max_chars: int) -> Iterator
 
 
 def check_rows(rows: Sequence[Any], *, dimensions: int, offset: int, who: str) -> Matrix:
-    """Turn a batch reply into a normalized matrix, or raise naming the problem.
+    """Turn a batch reply into a normalized matrix (:func:`~..core.embedder.check_vectors`),
+    or raise naming the problem.
 
-    A reply whose rows *all* have another length than ``dimensions`` is a
-    model-level mismatch (another model behind the name, ``dimensions`` not
-    supported): :class:`EmbedderError`. A single bad row (NaN/Inf, zero, ragged
-    length) is that input's problem: :class:`EmbeddingInputError` with its
-    index (``offset`` + row).
+    A reply that is wrong as a whole -- every row of another length than
+    ``dimensions`` (another model behind the name, ``dimensions`` not supported)
+    -- is a model-level problem: :class:`EmbedderError`. A single bad row
+    (NaN/Inf, zero, ragged length) is that input's problem:
+    :class:`EmbeddingInputError` with its index (``offset`` + row).
     """
-    lengths = [len(row) for row in rows]
-    if lengths and all(length != dimensions for length in lengths) and len(set(lengths)) == 1:
-        raise EmbedderError(
-            f"{who} returned vectors of {lengths[0]} dimensions, expected {dimensions}; "
-            "is another model served under this name, or is `dimensions` unsupported?"
-        )
-    for row_index, row in enumerate(rows):
-        vector = np.asarray(row, dtype=np.float32)
-        problem = None
-        if vector.ndim != 1 or vector.shape[0] != dimensions:
-            problem = f"a vector of shape {vector.shape}, expected ({dimensions},)"
-        elif not np.isfinite(vector).all():
-            problem = "a vector containing NaN or Inf"
-        elif not np.any(vector):
-            problem = "an all-zero vector"
-        if problem is not None:
-            index = offset + row_index
-            raise EmbeddingInputError(f"{who} returned {problem} for input {index}", index=index)
-    return as_normalized_matrix(rows, dimensions=dimensions, count=len(rows))
+    try:
+        return check_vectors(rows, count=len(rows), dimensions=dimensions)
+    except VectorsError as exc:
+        if exc.row is None:
+            raise EmbedderError(
+                f"{who} returned {exc}; is another model served under this name, "
+                "or is `dimensions` unsupported?"
+            ) from exc
+        index = offset + exc.row
+        raise EmbeddingInputError(f"{who} returned {exc} (input {index})", index=index) from exc
 
 
 def embed_isolating(
@@ -182,31 +173,3 @@ def positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{name} must be a positive int, got {value!r}")
     return value
-
-
-C = TypeVar("C")
-
-
-class LoopBoundClient(Generic[C]):
-    """The async HTTP client of the running event loop, made by ``factory``.
-
-    An ``httpx``-based async client's pooled connections belong to the loop that
-    opened them: after ``asyncio.run()`` ends, a new loop needs a new client (the
-    old loop is gone, its connections cannot be closed).
-    """
-
-    def __init__(self, factory: Callable[[], C]) -> None:
-        self._factory = factory
-        self._client: C | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def get(self) -> C:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            self._client, self._loop = self._factory(), loop
-        return self._client
-
-    def take(self) -> C | None:
-        """Forget the client and hand it over (to be closed by the caller)."""
-        client, self._client, self._loop = self._client, None, None
-        return client

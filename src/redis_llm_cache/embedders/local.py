@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._extras import check_extra, import_extra
-from ..core.embedder import EmbedderIdentity, Matrix, Role, as_normalized_matrix
+from ..core.embedder import EmbedderIdentity, Matrix, Role, check_vectors
 from ..errors import EmbeddingInputError
 from ._base import (
     batches,
@@ -104,7 +104,7 @@ class LocalEmbedder:
         for start, stop in batches(items, max_count=self._batch_size, max_chars=1 << 62):
             with _infer_lock:
                 vectors = model.encode(items[start:stop], is_query)
-            parts.append(as_normalized_matrix(vectors, dimensions=DIMENSIONS, count=stop - start))
+            parts.append(check_vectors(vectors, count=stop - start, dimensions=DIMENSIONS))
         logger.debug("embedded %d texts locally (role=%s)", len(items), role)
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 

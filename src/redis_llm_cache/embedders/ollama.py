@@ -49,6 +49,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._extras import check_extra
+from .._per_loop import PerLoopClient
 from ..core.drivers import run_async, run_sync
 from ..core.embedder import EmbedderIdentity, Matrix, Role
 from ..core.ops import Sleep
@@ -58,7 +59,6 @@ from ._base import (
     BatchOperation,
     BatchStep,
     EmbedBatch,
-    LoopBoundClient,
     check_texts,
     embed_all,
     positive_int,
@@ -240,7 +240,7 @@ class OllamaEmbedder:
 
         _check_role(role)
         check_texts(texts)
-        client = self._async_client.get()
+        client = await self._async_client.get()
 
         async def execute(step: BatchStep) -> Any:
             if isinstance(step, Sleep):
@@ -260,12 +260,9 @@ class OllamaEmbedder:
             close()
 
     async def aclose(self) -> None:
-        """Close the async HTTP client (a later call opens a new one)."""
-        client = self._async_client.take()
-        if client is not None:
-            # As in close(): older ollama clients have no close().
-            close = getattr(client, "close", None) or client._client.aclose
-            await close()
+        """Close the running loop's async HTTP client (a later call opens a new
+        one); the client of a loop that shut down was closed with it."""
+        await self._async_client.aclose()
 
     # -- pickling: settings travel, clients and the lock are rebuilt --------------------
     # (LlamaIndex's IngestionPipeline(num_workers=...) pickles the embed model into
@@ -393,13 +390,19 @@ class OllamaEmbedder:
                 )
             return self._client
 
-    def _new_async_client(self) -> LoopBoundClient[ollama.AsyncClient]:
-        def make() -> ollama.AsyncClient:
+    def _new_async_client(self) -> PerLoopClient[ollama.AsyncClient]:
+        async def make() -> ollama.AsyncClient:
             import ollama
 
             return ollama.AsyncClient(host=self._host, timeout=self._timeout, headers=self._headers)
 
-        return LoopBoundClient(make)
+        return PerLoopClient(make, _close_async_client)
+
+
+async def _close_async_client(client: ollama.AsyncClient) -> None:
+    # As in close(): older ollama clients have no close().
+    close = getattr(client, "close", None) or client._client.aclose
+    await close()
 
 
 def _check_role(role: str) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._extras import check_extra
+from .._per_loop import PerLoopClient
 from ..core.drivers import run_async, run_sync
 from ..core.embedder import EmbedderIdentity, Matrix, Role
 from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
@@ -30,7 +31,6 @@ from ._base import (
     BatchOperation,
     BatchStep,
     EmbedBatch,
-    LoopBoundClient,
     check_texts,
     embed_all,
     positive_int,
@@ -151,8 +151,8 @@ class OpenAIEmbedder:
         )
         self._lock = threading.Lock()
         self._client: openai.OpenAI | None = None
-        self._async_client: LoopBoundClient[openai.AsyncOpenAI] = LoopBoundClient(
-            self._new_async_client
+        self._async_client: PerLoopClient[openai.AsyncOpenAI] = PerLoopClient(
+            self._new_async_client, _close_async_client
         )
 
     @property
@@ -184,7 +184,7 @@ class OpenAIEmbedder:
 
         fields = self._request_fields(role)
         check_texts(texts)
-        client = self._async_client.get()
+        client = await self._async_client.get()
 
         async def execute(step: BatchStep) -> Any:
             assert isinstance(step, EmbedBatch)
@@ -200,12 +200,11 @@ class OpenAIEmbedder:
             client.close()
 
     async def aclose(self) -> None:
-        """Close the async HTTP client (a later call opens a new one)."""
-        client = self._async_client.take()
-        if client is not None:
-            await client.close()
+        """Close the running loop's async HTTP client (a later call opens a new
+        one); the client of a loop that shut down was closed with it."""
+        await self._async_client.aclose()
 
-    def _new_async_client(self) -> openai.AsyncOpenAI:
+    async def _new_async_client(self) -> openai.AsyncOpenAI:
         import openai
 
         return openai.AsyncOpenAI(**self._client_args())
@@ -280,3 +279,7 @@ def _decode(embedding: object) -> Any:
 
 
 __all__ = ["KNOWN_DIMENSIONS", "OpenAIEmbedder"]
+
+
+async def _close_async_client(client: openai.AsyncOpenAI) -> None:
+    await client.close()

@@ -3,7 +3,6 @@ adapter that exposes any core ``Embedder`` as LangChain ``Embeddings``."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,66 +10,11 @@ from langchain_core.embeddings import Embeddings
 
 from .. import Embedder, EmbeddingCache, EmbeddingStatsSnapshot
 from ..config import EmbeddingSettings
-from ..core.embedder import Matrix, Role, is_embedder
-from ..core.embedding_store import SupportsEmbed, model_key
+from ..core.embedder import Matrix, is_embedder
+from ..core.embedding_store import SupportsEmbed
 from ..errors import ConfigurationError
 from ..redis.connection import AsyncClient, SyncClient
-
-
-class LangChainModel:
-    """A LangChain ``Embeddings`` seen as the store's ``embed``/``aembed``.
-
-    Documents go to ``embed_documents`` / ``aembed_documents`` in one call per
-    batch; queries (LangChain has no batch query API) to ``embed_query`` /
-    ``aembed_query``, one call per distinct text, concurrently when async.
-    """
-
-    def __init__(self, inner: Embeddings) -> None:
-        self.inner = inner
-
-    def embed(self, texts: Sequence[str], *, role: Role = "document") -> object:
-        if role == "query":
-            return [self.inner.embed_query(text) for text in texts]
-        return self.inner.embed_documents(list(texts))
-
-    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> object:
-        if role == "query":
-            return await asyncio.gather(*(self.inner.aembed_query(text) for text in texts))
-        return await self.inner.aembed_documents(list(texts))
-
-
-def langchain_identity_key(
-    inner: Embeddings, model_id: str | None, options: dict[str, object] | None = None
-) -> str:
-    """Identity of a wrapped LangChain model in keys: provider
-    ``"langchain:<ClassName>"``, model ``model_id`` or the model's ``model`` /
-    ``model_name`` attribute; a ``dimensions`` attribute (as OpenAI's has) is
-    part of the options, since it changes the vectors.
-
-    An :class:`EmbedderEmbeddings` (e.g. ``OllamaEmbeddings``) without
-    ``model_id``/``options`` is keyed by its core embedder's own identity, which
-    names everything that changes its vectors (``num_ctx``, ``dimensions`` ...);
-    its vectors are then shared with every other adapter of that embedder."""
-    if model_id is None and not options and isinstance(inner, EmbedderEmbeddings):
-        return inner.embedder.identity.canonical()
-    model = model_id
-    if model is None:
-        for attribute in ("model", "model_name"):
-            value = getattr(inner, attribute, None)
-            if isinstance(value, str) and value:
-                model = value
-                break
-    if model is None:
-        raise ConfigurationError(
-            f"cannot tell which model {type(inner).__name__} runs: pass model_id='...' "
-            "(it keeps cached vectors of different models apart)"
-        )
-    merged: dict[str, object] = {}
-    dimensions = getattr(inner, "dimensions", None)
-    if isinstance(dimensions, int) and not isinstance(dimensions, bool):
-        merged["dimensions"] = dimensions
-    merged.update(options or {})
-    return model_key(f"langchain:{type(inner).__name__}", model, merged)
+from .embedder import LangChainEmbedder
 
 
 class CachedEmbeddings(Embeddings):
@@ -124,8 +68,9 @@ class CachedEmbeddings(Embeddings):
     ) -> None:
         model: SupportsEmbed
         if isinstance(inner, Embeddings):
-            model = LangChainModel(inner)
-            identity_key: str | None = langchain_identity_key(inner, model_id, options)
+            wrapper = LangChainEmbedder(inner, model=model_id, options=options)
+            model = wrapper.unnormalized  # a wrapper hands back what the model returns
+            identity_key: str | None = wrapper.identity_key
         elif is_embedder(inner):
             model = inner
             identity_key = None  # the embedder's own identity

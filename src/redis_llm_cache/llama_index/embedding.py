@@ -3,8 +3,6 @@ caches any other in Redis; ``EmbedderEmbedding`` exposes any core ``Embedder``."
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from typing import Any, Literal
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
@@ -12,73 +10,8 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
 
 from .. import Embedder, EmbeddingCache, EmbeddingStatsSnapshot
 from ..config import DEFAULT_EMBEDDING_NAMESPACE, DEFAULT_EMBEDDING_TIMEOUT_S
-from ..core.embedder import Role, is_embedder
-from ..core.embedding_store import model_key
-from ..errors import ConfigurationError
-
-
-class LlamaIndexModel:
-    """A LlamaIndex ``BaseEmbedding`` seen as the store's ``embed``/``aembed``.
-
-    Calls the model's *private* batch methods (``_get_text_embeddings``,
-    ``_aget_text_embeddings``, ``_get_query_embedding`` ...): its public methods
-    emit LlamaIndex instrumentation events, and the wrapping ``CachedEmbedding``
-    already emits them once per call. The model's own ``rate_limiter`` is
-    honoured per batch, as its public methods would.
-    """
-
-    def __init__(self, inner: BaseEmbedding) -> None:
-        self.inner = inner
-
-    def embed(self, texts: Sequence[str], *, role: Role = "document") -> object:
-        inner = self.inner
-        rate_limiter = _rate_limiter(inner)
-        if rate_limiter is not None:
-            rate_limiter.acquire()
-        if role == "query":
-            return [inner._get_query_embedding(text) for text in texts]
-        return inner._get_text_embeddings(list(texts))
-
-    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> object:
-        inner = self.inner
-        rate_limiter = _rate_limiter(inner)
-        if rate_limiter is not None:
-            await rate_limiter.async_acquire()
-        if role == "query":
-            return await asyncio.gather(*(inner._aget_query_embedding(text) for text in texts))
-        return await inner._aget_text_embeddings(list(texts))
-
-
-def _rate_limiter(inner: BaseEmbedding) -> Any:
-    # llama-index-core added BaseEmbedding.rate_limiter after 0.12.0, the oldest
-    # release our range allows: a model of an older core has none.
-    return getattr(inner, "rate_limiter", None)
-
-
-def llama_index_identity_key(inner: BaseEmbedding, model_id: str | None) -> str:
-    """Identity of a wrapped LlamaIndex model in keys: provider
-    ``"llama_index:<ClassName>"``, model ``model_id`` or the model's
-    ``model_name`` (LlamaIndex's default ``"unknown"`` does not count).
-
-    An :class:`EmbedderEmbedding` (e.g. ``OllamaEmbedding``) without
-    ``model_id`` is keyed by its core embedder's own identity, which names
-    everything that changes its vectors (``num_ctx``, ``dimensions`` ...); its
-    vectors are then shared with every other adapter of that embedder."""
-    if model_id is None and isinstance(inner, EmbedderEmbedding):
-        return inner.embedder.identity.canonical()
-    model = model_id
-    if model is None and inner.model_name and inner.model_name != "unknown":
-        model = inner.model_name
-    if model is None:
-        raise ConfigurationError(
-            f"cannot tell which model {type(inner).__name__} runs: pass model_id='...' "
-            "(it keeps cached vectors of different models apart)"
-        )
-    options: dict[str, object] = {}
-    dimensions = getattr(inner, "dimensions", None)
-    if isinstance(dimensions, int) and not isinstance(dimensions, bool):
-        options["dimensions"] = dimensions
-    return model_key(f"llama_index:{type(inner).__name__}", model, options)
+from ..core.embedder import is_embedder
+from .embedder import LlamaIndexEmbedder
 
 
 class CachedEmbedding(BaseEmbedding):
@@ -136,9 +69,10 @@ class CachedEmbedding(BaseEmbedding):
         data.setdefault("embed_batch_size", inner.embed_batch_size)
         # mypy sees BaseEmbedding's fields only, not this subclass's pydantic fields.
         super().__init__(inner=inner, **data)  # type: ignore[call-arg]
+        wrapper = LlamaIndexEmbedder(inner, model=self.model_id)
         self._cache = EmbeddingCache(
-            LlamaIndexModel(inner),
-            identity_key=llama_index_identity_key(inner, self.model_id),
+            wrapper.unnormalized,  # a wrapper hands back what the model returns
+            identity_key=wrapper.identity_key,
             dimensions=self.dimensions,
             redis_url=self.redis_url,
             namespace=self.namespace,

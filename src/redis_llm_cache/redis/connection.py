@@ -36,13 +36,11 @@ timeouts (a stuck master that its replica may have replaced).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, NamedTuple, TypeAlias
 
@@ -56,6 +54,7 @@ from redis.crc import key_slot
 from redis.exceptions import RedisClusterException, ResponseError, TimeoutError
 from redis.retry import Retry
 
+from .._per_loop import PerLoopClient
 from ..config import ConnectionSettings, validate_redis_url
 from ..core.drivers import run_async, run_sync
 from ..core.ops import Call, Command, Pipeline, Request
@@ -309,12 +308,7 @@ class RedisConnector:
         self._client = client
         self._own_client = client is None
         self._async_client = async_client
-        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._async_clients = self._new_async_clients()
         self._lock = threading.Lock()
         self._cluster: bool | None = settings.cluster
         for given in (client, async_client):
@@ -407,27 +401,12 @@ class RedisConnector:
                 )
         return client
 
-    async def _async_client_for_loop(self) -> AsyncClient:
-        """The asyncio client for the running loop.
-
-        redis.asyncio connections belong to the loop that opened them; Jupyter,
-        pytest and ``asyncio.run`` in a loop all create new loops, so we keep one
-        client per loop instead of failing with "attached to a different loop".
-        """
-        if self._async_client is not None:
-            return self._async_client
-        loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
-            # Making a client awaits (cluster discovery, INFO): one task makes it
-            # while the loop's other tasks wait, so no client is made twice.
-            lock = self._async_locks.setdefault(loop, asyncio.Lock())
-            async with lock:
-                client = self._async_clients.get(loop)
-                if client is None:
-                    client = await self._new_async_client()
-                    self._async_clients[loop] = client
-        return client
+    def _new_async_clients(self) -> PerLoopClient[AsyncClient]:
+        """redis.asyncio connections belong to the loop that opened them; Jupyter,
+        pytest and ``asyncio.run`` in a loop all create new loops, so there is one
+        client per loop (closed when its loop shuts down) instead of failing with
+        "attached to a different loop"."""
+        return PerLoopClient(self._new_async_client, _aclose_client)
 
     # -- executing requests ------------------------------------------------------------
 
@@ -446,9 +425,9 @@ class RedisConnector:
         # Hot path: the loop's client exists; only its first request awaits making it.
         client = self._async_client
         if client is None:
-            client = self._async_clients.get(asyncio.get_running_loop())
+            client = self._async_clients.current()
             if client is None:
-                client = await self._async_client_for_loop()
+                client = await self._async_clients.get()
         if isinstance(client, redis.asyncio.cluster.RedisCluster):
             await client.initialize()  # no-op once discovered (see _initialized)
             return await self._aexecute_on_cluster(client, request)
@@ -501,11 +480,9 @@ class RedisConnector:
             self._client = None
 
     async def aclose(self) -> None:
-        """Close the asyncio client of the running loop if we created it."""
-        loop = asyncio.get_running_loop()
-        client = self._async_clients.pop(loop, None)
-        if client is not None:
-            await client.aclose()
+        """Close the asyncio client of the running loop if we created it (a
+        client of a loop that shut down was closed with it)."""
+        await self._async_clients.aclose()
 
     def __getstate__(self) -> dict[str, Any]:
         # Clients hold sockets and locks: a pickled cache rebuilds its own.
@@ -517,12 +494,14 @@ class RedisConnector:
         state = self.__dict__.copy()
         state["_client"] = None
         state["_async_clients"] = None
-        state["_async_locks"] = None
         state["_lock"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._async_clients = weakref.WeakKeyDictionary()
-        self._async_locks = weakref.WeakKeyDictionary()
+        self._async_clients = self._new_async_clients()
         self._lock = threading.Lock()
+
+
+async def _aclose_client(client: AsyncClient) -> None:
+    await client.aclose()

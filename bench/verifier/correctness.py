@@ -16,7 +16,7 @@ answer), on the same embeddings (bundled model, ``query`` role on both sides):
 Splits (deterministic, by hashing each pair: ``sha256(set name, a, b)``):
 
 * ``pawsx_zh``: hash < 0.5 is the FIT half (the shipped weights are fit on it and on
-  generated pairs, see ``bench/verifier_fit.py``); the other half is TEST.
+  generated pairs, see ``bench/verifier/fit.py``); the other half is TEST.
 * every other set: hash < 0.25 is DEV, the rest TEST. The DEV pairs are only read
   with ``--split dev`` (a look at the decision threshold before shipping it); no
   shipped number is fit on any set but PAWS-X FIT and the generated pairs. TEST is
@@ -27,88 +27,18 @@ Embeddings are cached on disk outside the repository
 (``~/.cache/redis-llm-cache-bench/``, one ``.npz`` per set and split) because the
 bundled model takes tens of minutes for all texts on a small machine.
 
-Run: ``.venv/bin/python bench/verifier_correctness.py --data <dir>`` (one command:
+Run: ``.venv/bin/python bench/verifier/correctness.py --data <dir>`` (one command:
 embeds what is not cached, then prints the tables). ``--embed-only`` fills the cache.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-CACHE_DIR = Path.home() / ".cache" / "redis-llm-cache-bench"
-PAWSX = "pawsx_zh"
-#: The sets whose mean the results report.
-MEAN_SETS = ("lcqmc_test_zh", "bq_test_zh", "oppo_xiaobu_dev_zh", "qqp_gptcache_en", "stsb_zh")
-
-
-def pair_hash(name: str, a: str, b: str) -> float:
-    """Deterministic number in [0, 1) for a pair of a set (the split key)."""
-    digest = hashlib.sha256(json.dumps([name, a, b], ensure_ascii=False).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def split_of(name: str, a: str, b: str) -> str:
-    h = pair_hash(name, a, b)
-    if name == PAWSX:
-        return "fit" if h < 0.5 else "test"
-    return "dev" if h < 0.25 else "test"
-
-
-def load_pairs(path: Path, split: str, limit: int | None) -> list[dict[str, Any]]:
-    """The pairs of ``path`` in ``split``, in file order, at most ``limit``."""
-    rows: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            if split_of(path.stem, row["a"], row["b"]) != split:
-                continue
-            rows.append(row)
-            if limit is not None and len(rows) >= limit:
-                break
-    return rows
-
-
-def embed_cached(name: str, texts: list[str]) -> np.ndarray:
-    """Vectors of ``texts`` (query role), from the disk cache or embedded now."""
-    tag = hashlib.sha256("\0".join(texts).encode()).hexdigest()[:16]
-    cache = CACHE_DIR / f"{name}.{tag}.npz"
-    if cache.exists():
-        return np.load(cache)["v"]
-    from redis_llm_cache.embedders import LocalEmbedder
-
-    started = time.perf_counter()
-    vectors = LocalEmbedder().embed(texts, role="query")
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, v=vectors)
-    seconds = time.perf_counter() - started
-    print(f"embedded {name}: {len(texts)} texts in {seconds:.0f} s", file=sys.stderr, flush=True)
-    return vectors
-
-
-def embedded(
-    path: Path, split: str, limit: int | None
-) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
-    """Pairs of ``path`` in ``split`` and their two vector matrices (disk-cached)."""
-    rows = load_pairs(path, split, limit)
-    vectors = embed_cached(
-        f"{path.stem}.{split}.{len(rows)}", [r["a"] for r in rows] + [r["b"] for r in rows]
-    )
-    return rows, vectors[: len(rows)], vectors[len(rows) :]
-
-
-def set_files(data: Path) -> list[Path]:
-    files = [p for p in sorted(data.glob("*.jsonl")) if p.stem != "gptcache_mock_en"]
-    if not files:
-        raise SystemExit(f"no labelled *.jsonl files in {data}")
-    return files
+from common import MEAN_SETS, PAWSX, embedded, set_files
+from report import per_domain, report
 
 
 def main() -> int:
@@ -139,8 +69,6 @@ def main() -> int:
         for path in sorted(files, key=lambda p: p.stem not in MEAN_SETS):
             embedded(path, args.split, args.pairs if args.split == "test" else args.dev_pairs)
         return 0
-    from verifier_report import per_domain, report
-
     code = report(files, args, embedded)
     if args.per_domain is not None:
         per_domain(files, args, embedded)

@@ -3,8 +3,8 @@
 Fitting data, and nothing else:
 
 * the FIT half of ``pawsx_zh.jsonl`` (PAWS-X: "may be freely used for any purpose",
-  (c) Google LLC; the split is the pair hash of ``verifier_correctness.py``), and
-* the generated pairs of ``verifier_pairs.py`` (written for this project).
+  (c) Google LLC; the split is the pair hash of ``correctness.py``), and
+* the generated pairs of ``pairs.py`` (written for this project).
 
 Model: logistic regression over :data:`redis_llm_cache.core.verifier.FEATURES`, fit by
 Newton's method with a small L2 penalty (no intercept penalty); generated pairs are
@@ -15,7 +15,7 @@ Decision threshold: the lowest score threshold at which the gate + verifier serv
 most ``--target`` of the near-miss pairs of *each* fitting source (PAWS-X FIT,
 generated), so the shipped default is chosen without any measurement set.
 
-Run: ``.venv/bin/python bench/verifier_fit.py --data <dir> [--write]``.
+Run: ``.venv/bin/python bench/verifier/fit.py --data <dir> [--write]``.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+from common import PAWSX, embed_cached, embedded
+from pairs import generated_pairs
 from redis_llm_cache.core.thresholds import CALIBRATED
 from redis_llm_cache.core.verifier import FEATURES, pair_features
-from verifier_correctness import PAWSX, embed_cached, embedded
-from verifier_pairs import generated_pairs
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "src/redis_llm_cache/core/verifier_weights.json"
+WEIGHTS = Path(__file__).resolve().parents[2] / "src/redis_llm_cache/core/verifier_weights.json"
 
 
 def features(a: list[str], b: list[str], sims: np.ndarray) -> np.ndarray:
@@ -149,7 +149,7 @@ def main() -> int:
         "bias": round(float(beta[0]), 4),
         "threshold": round(threshold, 4),
         "source": (
-            "bench/verifier_fit.py: logistic regression on PAWS-X zh (FIT half) and "
+            "bench/verifier/fit.py: logistic regression on PAWS-X zh (FIT half) and "
             f"generated pairs; threshold: wrong-hit <= {args.target} on each"
         ),
     }

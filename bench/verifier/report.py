@@ -1,4 +1,4 @@
-"""Tables of ``verifier_correctness.py`` (kept apart so the embedding part stays short).
+"""Tables of ``correctness.py`` (kept apart so the embedding part stays short).
 
 Two baselines, both cosine only, on the same vectors:
 
@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from common import MEAN_SETS
 from redis_llm_cache.core.calibration import calibrate, served_rates
 from redis_llm_cache.core.thresholds import CALIBRATED
 from redis_llm_cache.core.verifier import JudgedVerifier, PairVerifier
-from verifier_correctness import MEAN_SETS
 
 Embedded = Callable[[Path, str, int | None], tuple[list[dict[str, Any]], np.ndarray, np.ndarray]]
 PEERS = {"RedisVL default (0.90)": 0.90, "langchain-redis default (0.80)": 0.80}

@@ -15,9 +15,9 @@ could come from without a new model, and prints how each ranks the pairs:
 
 For each: ROC-AUC and the paraphrase hit rate at a 2 % and a 5 % wrong-hit rate
 (the best threshold on that score, chosen per set with hindsight -- the same
-oracle the cosine gets in ``verifier_correctness.py``).
+oracle the cosine gets in ``correctness.py``).
 
-Run: ``.venv/bin/python bench/verifier_ceiling.py --data <dir> [--dev-pairs 250]``.
+Run: ``.venv/bin/python bench/verifier/ceiling.py --data <dir> [--dev-pairs 250]``.
 The passage and sparse views embed every text twice more (cached next to the
 other vectors); ``--skip-views`` leaves them out.
 """
@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from verifier_correctness import CACHE_DIR, MEAN_SETS, PAWSX, embed_cached, embedded, set_files
-from verifier_fit import fit_logistic
-from verifier_pairs import generated_pairs
-from verifier_report import best_single_threshold
+from common import CACHE_DIR, MEAN_SETS, PAWSX, embed_cached, embedded, set_files
+from fit import fit_logistic
+from pairs import generated_pairs
+from report import best_single_threshold
 
 
 def other_views(name: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,7 @@ a bi-encoder confuses -- another key noun, another number, negation on one side,
 swapped direction or roles.
 
 Everything here is written for this project (no external data). Run
-``python bench/verifier_pairs.py`` to print the pairs as JSON lines.
+``python bench/verifier/pairs.py`` to print the pairs as JSON lines.
 """
 
 from __future__ import annotations
