@@ -17,13 +17,13 @@ import redis
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from chat_models import NamedChatModel
 from redis_llm_cache import cli
 from redis_llm_cache.core.calibration import calibrate, load_pairs, pair_similarities
 from redis_llm_cache.core.keys import scope_digest
 from redis_llm_cache.embedders import LocalEmbedder
 from redis_llm_cache.langchain import RedisLLMCache, llm_string_of
 from redis_llm_cache.redis.embedded import free_port
+from support.chat_models import NamedChatModel
 
 SCRIPT = str(Path(sys.executable).parent / "redis-llm-cache")
 
@@ -472,7 +472,7 @@ def test_llm_string_of_is_the_key_langchain_uses(
 
 
 APP_MODULE = """
-from chat_models import NamedChatModel
+from support.chat_models import NamedChatModel
 
 chat = NamedChatModel(model_name="m-1")
 

@@ -26,7 +26,7 @@ from redis_llm_cache.langchain.embeddings import CachedEmbeddings
 from redis_llm_cache.llama_index import CachedEmbedding
 from redis_llm_cache.redis.embedded import EmbeddedRedis
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 NOT_RUN = re.compile(r"^<!--\s*not-run:\s*(?P<reason>.+?)\s*-->$")
 #: Blocks the README may mark as not run; raise it only with a reason in the README.
 MAX_NOT_RUN = 1

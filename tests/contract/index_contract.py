@@ -6,7 +6,9 @@
 * ``factory`` -- the strategy class, built as ``factory(namespace, model_key, dimensions, dtype)``;
 * ``dtype`` and ``tolerance`` -- stored type and how close a reported similarity
   must be to the true cosine (quantized storage is allowed more);
-* a ``server_url`` fixture -- the Redis to run on (skipping when it lacks the capability).
+* a ``server_url`` fixture -- the Redis to run on (skipping when it lacks the capability);
+  :class:`ClusterIndexContract` provides the session's Redis Cluster, driven by the
+  cache's own :class:`RedisConnector`, as in production.
 
 Vectors are random unit vectors of dimension 384 with *constructed* cosine
 similarities (``with_similarity``), so every expected similarity is exact; one test
@@ -25,10 +27,13 @@ import numpy as np
 import pytest
 import redis
 import redis.asyncio
+import redis.cluster
 
+from redis_llm_cache.config import CacheSettings
 from redis_llm_cache.core.ops import Call, Operation, Pipeline, Request, run_async, run_sync
 from redis_llm_cache.core.vector_index import Candidate, IndexEntry, VectorIndex, partition_id
 from redis_llm_cache.redis.connection import RedisConnector
+from redis_llm_cache.redis.embedded import EmbeddedCluster
 
 DIM = 384
 MODEL = '{"dimensions":384,"model":"contract-test","options":{},"provider":"test"}'
@@ -480,3 +485,32 @@ class VectorIndexContract:
             assert c.similarity == pytest.approx(true_similarity, abs=self.tolerance)
         # The paraphrase is clearly nearer than anything unrelated.
         assert found[0].similarity - found[1].similarity > 0.05
+
+
+# -- on the Redis Cluster ---------------------------------------------------------------------
+
+
+class ClusterIndexContract(VectorIndexContract):
+    """The index contract with requests run by the cache's cluster connector."""
+
+    @pytest.fixture
+    def server_url(self, redis_cluster: EmbeddedCluster) -> str:
+        return redis_cluster.url
+
+    @pytest.fixture
+    def client(self, server_url: str) -> Iterator[redis.cluster.RedisCluster]:  # type: ignore[override]
+        client = redis.cluster.RedisCluster.from_url(server_url)
+        yield client
+        client.close()
+
+    def connect(self, server_url: str) -> RedisConnector:
+        return RedisConnector(url=server_url, settings=CacheSettings(timeout=5.0, cluster=True))
+
+    connect_async = connect
+
+    @pytest.fixture
+    def run(self, server_url: str) -> Iterator[Run]:  # type: ignore[override]
+        connector = RedisConnector(url=server_url, settings=CacheSettings(timeout=5.0))
+        yield lambda op: run_sync(op, connector.execute)
+        assert connector.is_cluster is True  # found out by itself
+        connector.close()

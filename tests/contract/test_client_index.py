@@ -1,9 +1,9 @@
 """The ``client`` vector index on real Redis without modules (and with, ignoring them).
 
-The shared contract (:mod:`index_contract`) runs against both test servers; the
-tests below it cover what only this strategy has: the change journal that keeps
-each process's in-memory index in step with Redis, resyncs, verification of
-candidates against Redis, and sharing one index between threads.
+The shared contract (:mod:`index_contract`) runs against both test servers and the
+Redis Cluster; the tests below it cover what only this strategy has: the change
+journal that keeps each process's in-memory index in step with Redis, resyncs,
+verification of candidates against Redis, and sharing one index between threads.
 
 "Another process" is simulated by a second :class:`ClientIndex` object with its
 own Redis client: the two share nothing but the server.
@@ -26,6 +26,7 @@ from index_contract import (
     MODEL,
     PART_A,
     PART_B,
+    ClusterIndexContract,
     Run,
     VectorIndexContract,
     async_executor,
@@ -92,6 +93,10 @@ class TestClientIndexTwoStageOnPlain(ClientIndexContract):
     def _two_stage_always(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(client_index, "_COARSE_MIN_ROWS", 1)
         monkeypatch.setattr(client_index, "_RERANK_ROWS", 8)
+
+
+class TestClientIndexOnCluster(ClusterIndexContract):
+    factory = ClientIndex
 
 
 # -- strategy-specific tests ------------------------------------------------------------------

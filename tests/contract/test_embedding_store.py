@@ -89,6 +89,7 @@ def test_counting_embedder_is_an_embedder() -> None:
     assert isinstance(CountingEmbedder(), Embedder)
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_second_call_does_not_call_the_model(make: Callable[..., EmbeddingCache]) -> None:
     cache = make()
     texts = ["alpha", "beta", "gamma"]
@@ -110,6 +111,7 @@ def test_second_call_does_not_call_the_model(make: Callable[..., EmbeddingCache]
     assert other.embedder.calls == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_half_warm_batch_sends_only_misses_in_batches(make: Callable[..., EmbeddingCache]) -> None:
     model = CountingEmbedder()
     cache = make(model, batch_size=3)
@@ -126,6 +128,7 @@ def test_half_warm_batch_sends_only_misses_in_batches(make: Callable[..., Embedd
     assert cache.stats()["batches_sent"] == 2 + 2  # 5 warm-up texts were 2 batches too
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_duplicates_are_embedded_once(make: Callable[..., EmbeddingCache]) -> None:
     model = CountingEmbedder()
     cache = make(model)
@@ -143,6 +146,7 @@ def test_empty_batch(make: Callable[..., EmbeddingCache]) -> None:
     assert cache.embedder.calls == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_roles_are_kept_apart(make: Callable[..., EmbeddingCache]) -> None:
     model = CountingEmbedder()
     cache = make(model)
@@ -158,6 +162,7 @@ def test_roles_are_kept_apart(make: Callable[..., EmbeddingCache]) -> None:
         cache.embed(["x"], role="passage")  # type: ignore[arg-type]
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_models_are_kept_apart(make: Callable[..., EmbeddingCache]) -> None:
     a, b = CountingEmbedder("model-a"), CountingEmbedder("model-b")
     cache_a, cache_b = make(a), make(b)
@@ -175,6 +180,7 @@ def test_models_are_kept_apart(make: Callable[..., EmbeddingCache]) -> None:
     assert cache_b.count() == 1
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_ttl_is_set_with_the_value(
     make: Callable[..., EmbeddingCache], redis_client: redis.Redis
 ) -> None:
@@ -187,6 +193,7 @@ def test_ttl_is_set_with_the_value(
     assert redis_client.pttl(untimed.store.keys.key("document", "forever")) == -1
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_keys_carry_no_text_and_stay_in_namespace(make: Callable[..., EmbeddingCache]) -> None:
     cache = make()
     key = cache.store.keys.key("document", "my secret text")
@@ -215,6 +222,7 @@ def test_embedding_keys_are_injective(parts: tuple[str, str, str, str]) -> None:
             assert EmbeddingKeys(other[0], other[1]).key(other[2], other[3]) != key
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_float16_round_trip(make: Callable[..., EmbeddingCache], redis_client: redis.Redis) -> None:
     model = CountingEmbedder()
     cache = make(model, dtype="float16")
@@ -235,6 +243,7 @@ def test_float16_round_trip(make: Callable[..., EmbeddingCache], redis_client: r
     assert reader.embedder.calls == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_corrupt_values_are_counted_replaced_and_recomputed(
     make: Callable[..., EmbeddingCache], redis_client: redis.Redis
 ) -> None:
@@ -290,6 +299,7 @@ def test_bad_vectors_from_the_model_raise_and_are_not_cached(
     assert cache.count() == 2
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_earlier_good_batches_stay_cached(make: Callable[..., EmbeddingCache]) -> None:
     model = CountingEmbedder()
     cache = make(model, batch_size=2)
@@ -299,6 +309,7 @@ def test_earlier_good_batches_stay_cached(make: Callable[..., EmbeddingCache]) -
     assert cache.count() == 2  # the first batch was good and is kept
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_memory_tier_bounded_by_entries_and_bytes(
     make: Callable[..., EmbeddingCache], redis_client: redis.Redis
 ) -> None:
@@ -337,6 +348,7 @@ def test_invalid_settings_and_inputs() -> None:
         cache.embed([b"bytes"])  # type: ignore[list-item]
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 async def test_async_uses_async_model_and_shares_entries(
     make: Callable[..., EmbeddingCache],
 ) -> None:

@@ -14,6 +14,9 @@ from langchain_core.outputs import ChatGeneration, Generation
 from redis_llm_cache.core.codec import MAGIC
 from redis_llm_cache.langchain import RedisLLMCache
 
+# The exact tier keeps one contract on every Redis kind, cluster included.
+pytestmark = pytest.mark.redis_kinds("stack", "plain", "cluster")
+
 LLM = "model=test;temperature=0"
 
 

@@ -7,6 +7,7 @@ quoted in comments were measured with it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import redis
+import redis.cluster
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
@@ -23,28 +25,52 @@ from langchain_core.outputs import Generation
 
 from redis_llm_cache.core.embedder import EmbedderIdentity, Matrix, Role
 from redis_llm_cache.embedders import LocalEmbedder
+from redis_llm_cache.errors import ConfigurationError
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.langchain.prompt import semantic_query
+from redis_llm_cache.redis.embedded import EmbeddedCluster
+from support.redis_kinds import redis_kinds_of
 
 LLM = "model=fake;temperature=0"
 THRESHOLD = 0.94
 
-# (strategy, server kind) combinations a strategy supports.
+# (strategy, server kind) combinations a strategy supports. RediSearch (``search``)
+# is on ``stack`` only: an OSS cluster has none, and a forced ``search`` is refused
+# there (``test_search_strategy_is_refused_on_a_cluster``).
 STRATEGIES = [("search", "stack"), ("vectorset", "stack"), ("vectorset", "plain"),
-              ("client", "stack"), ("client", "plain")]  # fmt: skip
+              ("client", "stack"), ("client", "plain"),
+              ("vectorset", "cluster"), ("client", "cluster")]  # fmt: skip
 
 
-@pytest.fixture(params=STRATEGIES, ids=[f"{s}-{k}" for s, k in STRATEGIES])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test using ``semantic_cache`` runs with each strategy on each server kind of
+    its ``redis_kinds`` marker that the strategy supports."""
+    if "semantic_cache" in metafunc.fixturenames:
+        kinds = redis_kinds_of(metafunc.definition)
+        targets = [(strategy, kind) for strategy, kind in STRATEGIES if kind in kinds]
+        ids = [f"{strategy}-{kind}" for strategy, kind in targets]
+        metafunc.parametrize("semantic_target", targets, ids=ids, indirect=True)
+
+
+@pytest.fixture
+def semantic_target(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(strategy, server kind) of this test run."""
+    strategy, kind = request.param
+    return str(strategy), str(kind)
+
+
+@pytest.fixture
 def semantic_cache(
-    request: pytest.FixtureRequest,
-    redis_servers: dict[str, str],
+    semantic_target: tuple[str, str],
+    url_of_kind: Callable[[str], str],
     build_cache: Callable[..., RedisLLMCache],
     embedder: LocalEmbedder,
 ) -> Callable[..., RedisLLMCache]:
-    strategy, kind = request.param
+    strategy, kind = semantic_target
+    url = url_of_kind(kind)
 
     def make(**kwargs: Any) -> RedisLLMCache:
-        kwargs.setdefault("redis_url", redis_servers[kind])
+        kwargs.setdefault("redis_url", url)
         kwargs.setdefault("embedder", embedder)
         kwargs.setdefault("semantic_strategy", strategy)
         kwargs.setdefault("semantic_threshold", THRESHOLD)
@@ -65,6 +91,7 @@ def answer(text: str) -> list[Generation]:
     return [Generation(text=text)]
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_paraphrase_hits_and_reports_itself(semantic_cache: Callable[..., RedisLLMCache]) -> None:
     cache = semantic_cache(mark_hits=True)
     cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("Click 'Forgot'."))
@@ -81,6 +108,7 @@ def test_paraphrase_hits_and_reports_itself(semantic_cache: Callable[..., RedisL
     assert recent["prompt"] == "How can I reset my password?"
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_entries_count_their_semantic_hits(semantic_cache: Callable[..., RedisLLMCache]) -> None:
     cache = semantic_cache(ttl=60)
     question = chat(HumanMessage("How do I reset my password?"))
@@ -143,6 +171,7 @@ def test_entries_are_written_with_their_ttl_in_one_step(
     assert written and all(0 < client.pttl(key) <= 60_000 for key in written)
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_unrelated_and_near_miss_questions_miss(
     semantic_cache: Callable[..., RedisLLMCache],
 ) -> None:
@@ -153,6 +182,7 @@ def test_unrelated_and_near_miss_questions_miss(
     assert cache.stats()["hits"] == 0
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_exact_tier_answers_first(semantic_cache: Callable[..., RedisLLMCache]) -> None:
     cache = semantic_cache(mark_hits=True)
     prompt = chat(HumanMessage("What are your opening hours?"))
@@ -162,6 +192,7 @@ def test_exact_tier_answers_first(semantic_cache: Callable[..., RedisLLMCache]) 
 
 
 @pytest.mark.parametrize("other", ["tenant", "llm_string", "system_prompt", "earlier_turn"])
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_partitions_never_share_answers(
     semantic_cache: Callable[..., RedisLLMCache], other: str
 ) -> None:
@@ -184,6 +215,7 @@ def test_partitions_never_share_answers(
     assert cache.lookup(chat(system, question), LLM) == answer("acme")
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_nearer_entry_of_another_partition_does_not_hide_a_hit(
     semantic_cache: Callable[..., RedisLLMCache],
 ) -> None:
@@ -194,6 +226,7 @@ def test_nearer_entry_of_another_partition_does_not_hide_a_hit(
     assert acme.lookup(chat(HumanMessage("How can I reset my password?")), LLM) == answer("acme")
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_ttl_expiry_ends_semantic_hits(semantic_cache: Callable[..., RedisLLMCache]) -> None:
     # Index entries get the answer's TTL (their own expiry is covered by the index
     # contract tests); here the answer expires first: the paraphrase must stop hitting.
@@ -285,6 +318,7 @@ def test_sliding_ttl_keeps_a_served_paraphrase_matching(
     assert 0 < client.pttl(usage_key) <= ttl * 1000
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_clear_removes_semantic_entries(semantic_cache: Callable[..., RedisLLMCache]) -> None:
     cache = semantic_cache()
     cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("a"))
@@ -294,6 +328,7 @@ def test_clear_removes_semantic_entries(semantic_cache: Callable[..., RedisLLMCa
     assert cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM) == answer("b")
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_entries_of_another_process_are_visible(
     semantic_cache: Callable[..., RedisLLMCache],
 ) -> None:
@@ -303,6 +338,7 @@ def test_entries_of_another_process_are_visible(
     assert reader.lookup(chat(HumanMessage("When are you open?")), LLM) == answer("9-5")  # 0.953
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_concurrent_writers(semantic_cache: Callable[..., RedisLLMCache]) -> None:
     questions = [f"What is the price of product number {i} in the shop?" for i in range(12)]
     caches = [semantic_cache() for _ in range(3)]
@@ -335,6 +371,7 @@ def test_tool_results_and_non_text_turns_bypass_the_semantic_tier(
     assert cache.lookup(tool_turn, LLM) == answer("It is sunny.")  # exact still works
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 async def test_async_semantic_hit(semantic_cache: Callable[..., RedisLLMCache]) -> None:
     cache = semantic_cache()
     await cache.aupdate(chat(HumanMessage("How do I reset my password?")), LLM, answer("a"))
@@ -343,6 +380,7 @@ async def test_async_semantic_hit(semantic_cache: Callable[..., RedisLLMCache]) 
     await cache.aclose()
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_chat_model_round_trip(semantic_cache: Callable[..., RedisLLMCache]) -> None:
     cache = semantic_cache()
     model = GenericFakeChatModel(
@@ -412,3 +450,70 @@ def test_llama_index_embedding_as_the_semantic_embedder(
     cache.update(chat(HumanMessage("first question")), LLM, answer("a"))
     assert cache.lookup(chat(HumanMessage("another question")), LLM) == answer("a")
     assert cache.stats()["semantic"]["embedder"].startswith('{"dimensions":8')
+
+
+# -- Redis Cluster only -----------------------------------------------------------------------
+
+
+@pytest.mark.redis_kinds("cluster")
+def test_auto_strategy_on_a_cluster_is_vectorset(
+    make_cache: Callable[..., RedisLLMCache],
+    embedder: LocalEmbedder,
+) -> None:
+    cache = make_cache(embedder=embedder)
+    cache.update(chat(HumanMessage("How do I reset my password?")), LLM, answer("a"))
+    assert cache.lookup(chat(HumanMessage("How can I reset my password?")), LLM) == answer("a")
+    assert cache.stats()["semantic"]["strategy"] == "vectorset"
+    assert cache.core.connector.is_cluster is True
+
+
+@pytest.mark.redis_kinds("cluster")
+def test_search_strategy_is_refused_on_a_cluster(
+    redis_cluster: EmbeddedCluster,
+    make_cache: Callable[..., RedisLLMCache],
+    namespace: str,
+    embedder: LocalEmbedder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings: dict[str, Any] = {
+        "namespace": namespace, "embedder": embedder, "semantic_strategy": "search",
+        "timeout": 2.0, "connect_timeout": 2.0,
+    }  # fmt: skip
+    refused = "not supported on a Redis Cluster.*'vectorset'.*'client'"
+    # Told it is a cluster: refused when built, before any I/O.
+    with pytest.raises(ConfigurationError, match=refused):
+        RedisLLMCache(redis_url=redis_cluster.url, cluster=True, **settings)
+    client = redis.cluster.RedisCluster.from_url(redis_cluster.url)
+    try:
+        with pytest.raises(ConfigurationError, match=refused):
+            RedisLLMCache(redis_client=client, **settings)
+    finally:
+        client.close()
+
+    # Found out only at the first connection (INFO cluster): the semantic tier fails
+    # open on every call, counted and logged with the reason; exact hits still served.
+    make_cache()  # no semantic tier: clears the exact entry update() stores below
+    cache = RedisLLMCache(redis_url=redis_cluster.url, **settings)
+    prompt = chat(HumanMessage("How do I reset my password?"))
+    paraphrase = chat(HumanMessage("How can I reset my password?"))
+
+    async def alookup_fails_open() -> None:
+        try:
+            assert await cache.alookup(paraphrase, LLM) is None
+        finally:
+            await cache.aclose()
+
+    try:
+        assert cache.core.connector.is_cluster is None  # not connected yet
+        with caplog.at_level(logging.WARNING, logger="redis_llm_cache"):
+            assert cache.lookup(paraphrase, LLM) is None
+        assert cache.core.connector.is_cluster is True
+        assert any("not supported on a Redis Cluster" in r.getMessage() + str(r.exc_info)
+                   for r in caplog.records)  # fmt: skip
+        cache.update(prompt, LLM, answer("a"))
+        assert cache.lookup(prompt, LLM) == answer("a")  # the exact tier still serves
+        asyncio.run(alookup_fails_open())
+        errors = cache.stats()["errors_by_kind"]
+        assert errors.get("internal:ConfigurationError", 0) >= 3
+    finally:
+        cache.close()

@@ -4,9 +4,11 @@
 |---|---|---|
 | ``TestSearchIndex`` / ``TestSearchIndexFloat16`` | ``search`` | ``stack`` (RediSearch) |
 | ``TestVectorSetIndexOnStack`` / ``...OnPlain`` | ``vectorset`` | ``stack`` / ``plain`` |
+| ``TestVectorSetIndexOnCluster`` | ``vectorset`` | ``cluster`` (no RediSearch there) |
 
 With ``REDIS_URL`` set, every class runs against that server and skips when it
-lacks the capability (probed with ``MODULE LIST`` / ``COMMAND INFO VADD``).
+lacks the capability (probed with ``MODULE LIST`` / ``COMMAND INFO VADD``); the
+cluster class always runs on the session's local cluster.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from index_contract import (
     MODEL,
     PART_A,
     PART_B,
+    ClusterIndexContract,
     Run,
     VectorIndexContract,
     entry,
@@ -261,3 +264,9 @@ class TestVectorSetIndexQ8OnPlain(VectorSetContract):
     kind = "plain"
     dtype = "float16"
     tolerance = 1e-2
+
+
+class TestVectorSetIndexOnCluster(ClusterIndexContract):
+    """Every vector set is one key, so one partition lives on one master."""
+
+    factory = VectorSetIndex

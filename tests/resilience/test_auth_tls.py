@@ -26,7 +26,7 @@ from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.langchain.embeddings import CachedEmbeddings
 from redis_llm_cache.redis.embedded import EmbeddedRedis, free_port
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 LLM = "model=fake;temperature=0"
 PASSWORD = "s3cret-pass"  # a throwaway server's password
 USER = "rlc"

@@ -27,6 +27,9 @@ from redis_llm_cache.redis.embedded import EmbeddedCluster, find_module
 
 LLM = "model=cluster-test"
 
+# ``redis_url`` / ``make_cache`` are the session cluster's.
+pytestmark = pytest.mark.redis_kinds("cluster")
+
 
 def keys_per_master(cluster: EmbeddedCluster, pattern: str) -> dict[int, int]:
     """How many keys matching ``pattern`` each master holds (asked node by node)."""

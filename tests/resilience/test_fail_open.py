@@ -12,13 +12,12 @@ import time
 from typing import Any
 
 import pytest
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
 from langchain_core.outputs import Generation
 
 from redis_llm_cache import BackendError
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.redis.embedded import EmbeddedRedis
+from support.chat_models import EchoChatModel
 
 pytestmark = pytest.mark.disruptive
 
@@ -34,18 +33,6 @@ TIMEOUT_S = 0.5
 WORST_CALL_S = 10 * TIMEOUT_S
 #: How long caching may take to resume once Redis is back (polled, not slept).
 RESUME_S = 30.0
-
-
-class EchoChatModel(GenericFakeChatModel):
-    """Answers every prompt with a new message; counts real (uncached) calls."""
-
-    calls: int = 0
-    messages: Any = None
-
-    def _generate(self, messages: Any, *args: Any, **kwargs: Any) -> Any:
-        self.calls += 1
-        self.messages = iter([AIMessage(content=f"answer {self.calls}")])
-        return super()._generate(messages, *args, **kwargs)
 
 
 def timed(fn: Any, *args: Any) -> tuple[Any, float]:

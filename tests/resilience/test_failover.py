@@ -19,7 +19,7 @@ import redis.cluster
 from redis_llm_cache.config import DEFAULT_NAMESPACE
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.redis.embedded import EmbeddedCluster, EmbeddedRedis
-from test_fail_open import EchoChatModel
+from support.chat_models import EchoChatModel
 
 pytestmark = pytest.mark.disruptive
 

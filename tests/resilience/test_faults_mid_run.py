@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from chat_models import CountingChatModel
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.redis.embedded import EmbeddedRedis
+from support.chat_models import CountingChatModel
 
 pytestmark = pytest.mark.disruptive
 

@@ -18,8 +18,8 @@ import pytest
 from langchain_core.globals import get_llm_cache, set_llm_cache
 from langchain_core.outputs import Generation
 
-from chat_models import CountingChatModel
 from redis_llm_cache.langchain import RedisLLMCache
+from support.chat_models import CountingChatModel
 
 CALLERS = 50
 #: Lease of the tests whose first caller fails: the others wait this long before
@@ -30,7 +30,7 @@ FAILURE_LEASE_S = 2.0
 QUESTION = "What is the boiling point of water at sea level?"
 
 # One server kind is enough: the lease uses plain string commands.
-pytestmark = pytest.mark.parametrize("redis_kind", ["plain"], indirect=True)
+pytestmark = pytest.mark.redis_kinds("plain")
 
 
 def slow_model(**kwargs: Any) -> CountingChatModel:

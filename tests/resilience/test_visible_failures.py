@@ -24,7 +24,7 @@ from redis_llm_cache.errors import EmbedderError
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.redis.embedded import EmbeddedRedis, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "my very private question"
 
 

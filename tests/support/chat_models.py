@@ -1,4 +1,4 @@
-"""A real LangChain chat model for the reliability tests: it counts its calls."""
+"""Real LangChain chat models for the reliability tests: they count their calls."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
@@ -57,3 +58,15 @@ class NamedChatModel(CountingChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self.model_name, "temperature": self.temperature}
+
+
+class EchoChatModel(GenericFakeChatModel):
+    """Answers every prompt with a new message; counts real (uncached) calls."""
+
+    calls: int = 0
+    messages: Any = None
+
+    def _generate(self, messages: Any, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        self.messages = iter([AIMessage(content=f"answer {self.calls}")])
+        return super()._generate(messages, *args, **kwargs)

@@ -1,7 +1,8 @@
-"""Servers for the embedder tests, started and stopped by fixtures.
+"""Servers for the embedder tests (``adapters/embedders/`` and the embedder contract),
+started and stopped by fixtures; a pytest plugin loaded by ``tests/conftest.py``.
 
 * ``ollama``: where ``OllamaEmbedder`` tests send requests. By default a
-  :class:`~ollama_server.FakeOllama` -- a stand-in for Ollama implementing its
+  :class:`~support.ollama_server.FakeOllama` -- a stand-in for Ollama implementing its
   ``/api/embed`` contract over the real multilingual-e5-small (Ollama cannot be
   installed here). With ``OLLAMA_HOST`` set, the same tests run against that
   real Ollama instead (model ``$OLLAMA_TEST_MODEL``, default ``bge-m3``, which
@@ -23,9 +24,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from ollama_server import FakeOllama, OllamaTarget, free_port
 
 from redis_llm_cache.embedders import OllamaEmbedder
+from support.ollama_server import FakeOllama, OllamaTarget, free_port
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import tomllib
 from redis_llm_cache._extras import EXTRA_PACKAGES, requires_extra
 from redis_llm_cache.errors import ConfigurationError, MissingExtraError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 BLOCKER = """
 import importlib.abc, json, sys

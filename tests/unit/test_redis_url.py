@@ -27,7 +27,7 @@ from redis_llm_cache.langchain import CachedEmbeddings, RedisLLMCache
 from redis_llm_cache.llama_index import CachedEmbedding
 from redis_llm_cache.redis.embedded import EmbeddedRedis
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 BAD_SCHEME = [
     "http://localhost:6379",

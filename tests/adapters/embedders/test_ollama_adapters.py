@@ -29,13 +29,13 @@ from llama_index.core import Document, Settings, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.schema import TextNode
-from ollama_server import OllamaTarget
 
 from redis_llm_cache.core.embedder import Embedder
 from redis_llm_cache.embedders import LocalEmbedder, OllamaEmbedder
 from redis_llm_cache.errors import ConfigurationError
 from redis_llm_cache.langchain import CachedEmbeddings, EmbedderEmbeddings, OllamaEmbeddings
 from redis_llm_cache.llama_index import CachedEmbedding, EmbedderEmbedding, OllamaEmbedding
+from support.ollama_server import OllamaTarget
 
 TEXTS = [
     "How do I reset my password?",

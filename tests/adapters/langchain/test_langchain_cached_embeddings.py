@@ -70,6 +70,7 @@ def inner_of(embeddings: CachedEmbeddings) -> CountingFakeEmbedding:
     return embeddings.inner
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_second_call_never_reaches_the_model(make: Callable[..., CachedEmbeddings]) -> None:
     embeddings = make()
     inner = inner_of(embeddings)
@@ -86,6 +87,7 @@ def test_second_call_never_reaches_the_model(make: Callable[..., CachedEmbedding
     assert array.dtype == np.float32 and array.tolist() == first
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_half_warm_batch_and_duplicates(make: Callable[..., CachedEmbeddings]) -> None:
     embeddings = make(batch_size=2)
     inner = inner_of(embeddings)
@@ -98,6 +100,7 @@ def test_half_warm_batch_and_duplicates(make: Callable[..., CachedEmbeddings]) -
     assert stats["hits_redis"] == 2 and stats["duplicates"] == 1 and stats["batches_sent"] == 3
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_query_and_documents_are_cached_apart(make: Callable[..., CachedEmbeddings]) -> None:
     embeddings = make()
     inner = inner_of(embeddings)
@@ -131,6 +134,7 @@ def test_wrong_dimensions_are_refused(make: Callable[..., CachedEmbeddings]) -> 
     assert embeddings.core.count() == 0
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_in_memory_vector_store_twice(make: Callable[..., CachedEmbeddings]) -> None:
     embeddings = make()
     inner = inner_of(embeddings)
@@ -145,6 +149,7 @@ def test_in_memory_vector_store_twice(make: Callable[..., CachedEmbeddings]) -> 
     assert hits_first[0].page_content == "document number 3"
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 async def test_async_calls_the_models_async_methods(make: Callable[..., CachedEmbeddings]) -> None:
     embeddings = make()
     inner = inner_of(embeddings)

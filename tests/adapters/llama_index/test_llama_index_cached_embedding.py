@@ -106,6 +106,7 @@ DOCS = [
 ]
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_vector_store_index_twice(
     make: Callable[..., CachedEmbedding], restore_settings: None
 ) -> None:
@@ -129,6 +130,7 @@ def test_vector_store_index_twice(
     )
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_batches_duplicates_and_roles(make: Callable[..., CachedEmbedding]) -> None:
     embedding = make(embed_batch_size=4)
     inner = inner_of(embedding)
@@ -186,6 +188,7 @@ def test_instrumentation_events_are_not_doubled(make: Callable[..., CachedEmbedd
         dispatcher.event_handlers.remove(counter)
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 async def test_async_uses_the_models_async_methods(make: Callable[..., CachedEmbedding]) -> None:
     embedding = make()
     inner = inner_of(embedding)
@@ -201,6 +204,7 @@ async def test_async_uses_the_models_async_methods(make: Callable[..., CachedEmb
     await embedding.aclose()
 
 
+@pytest.mark.redis_kinds("stack", "plain", "cluster")
 def test_pickles_and_rebuilds_its_clients(make: Callable[..., CachedEmbedding]) -> None:
     embedding = make()
     first = embedding.get_text_embedding_batch(["pickle me"])
