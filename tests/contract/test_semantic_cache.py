@@ -1,7 +1,10 @@
 """The semantic tier through RedisLLMCache, on every index strategy and real Redis.
 
 The embedder is the bundled local model (multilingual-e5-small); similarities
-quoted in comments were measured with it.
+quoted in comments were measured with it. Tests marked
+``redis_kinds("stack", "plain", "cluster")`` also run on the Redis Cluster, with the
+two strategies that work there (``vectorset``: one key per vector set, so a
+partition lives on one master; ``client``).
 """
 
 from __future__ import annotations

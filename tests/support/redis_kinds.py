@@ -19,9 +19,10 @@ SINGLE_SERVER_KINDS = ("stack", "plain")
 ALL_KINDS = (*SINGLE_SERVER_KINDS, "cluster")
 
 
-def redis_kinds_of(node: pytest.Item | pytest.Function | object) -> tuple[str, ...]:
-    """The kinds ``node`` (a test item or its definition) runs on."""
-    marker = node.get_closest_marker("redis_kinds")  # type: ignore[attr-defined]
+def redis_kinds_of(node: pytest.Item) -> tuple[str, ...]:
+    """The kinds ``node`` (a test, or its definition while it is being parametrized)
+    runs on."""
+    marker = node.get_closest_marker("redis_kinds")
     kinds = tuple(marker.args) if marker is not None else SINGLE_SERVER_KINDS
     unknown = [kind for kind in kinds if kind not in ALL_KINDS]
     if not kinds or unknown:
