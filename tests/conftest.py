@@ -1,16 +1,25 @@
 """Real Redis servers for the test suite, started and stopped by fixtures.
 
-* ``redis_kind`` / ``redis_url``: each contract test runs against
+* ``redis_kind`` / ``redis_url`` / ``redis_client``: a test using them runs once
+  per Redis kind of its ``redis_kinds`` marker (see ``support/redis_kinds.py``):
   - ``stack``: Redis 8.2 with RediSearch + RedisJSON loaded, and
   - ``plain``: the same Redis 8.2 binary without modules,
-  both started once per session on free loopback ports and stopped by PID.
-  Set ``REDIS_URL`` to run the suite against one external Redis instead.
-* ``private_redis``: a server of the test's own, for tests that stop, pause or
-  restart it (always local, even with ``REDIS_URL``).
+    both started once per session on free loopback ports and stopped by PID;
+  - ``cluster`` (contract suites only): a Redis Cluster of 3 masters + 3
+    replicas, started once per session when the first cluster test runs;
+    ``redis_client`` is then a ``RedisCluster``. The cache finds out by itself
+    that it talks to a cluster (``INFO cluster``).
+  Without a marker a test runs on ``stack`` and ``plain``. Set ``REDIS_URL`` to
+  run the single-server kinds against one external Redis instead (the cluster
+  stays local).
+* ``private_redis`` / ``make_cluster``: a server or cluster of the test's own, for
+  tests that stop, pause, restart or kill it (always local, even with ``REDIS_URL``).
 * ``namespace``: a key prefix unique to the test, derived from its node id, so
   tests never see each other's keys on a shared server.
 * ``build_cache`` / ``make_cache``: caches built in that namespace, cleared and
   closed after the test.
+* The embedder servers (Ollama stand-in, OpenAI-compatible server) come from
+  ``support/embedder_servers.py``.
 
 No fakeredis, no mocks of Redis.
 """
@@ -25,12 +34,16 @@ from typing import Any
 
 import pytest
 import redis
+import redis.cluster
 from hypothesis import HealthCheck, settings
 
 from redis_llm_cache.embedders import LocalEmbedder
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.llama_index import CachedEmbedding
-from redis_llm_cache.redis.embedded import EmbeddedRedis
+from redis_llm_cache.redis.embedded import EmbeddedCluster, EmbeddedRedis
+from support.redis_kinds import redis_kinds_of
+
+pytest_plugins = ["support.embedder_servers"]
 
 KINDS = {"stack": ("search", "json"), "plain": ()}
 
@@ -62,19 +75,54 @@ def redis_servers() -> Iterator[dict[str, str]]:
             server.stop()
 
 
-@pytest.fixture(params=list(KINDS))
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "redis_kind" in metafunc.fixturenames:
+        kinds = redis_kinds_of(metafunc.definition)
+        metafunc.parametrize("redis_kind", kinds, indirect=True)
+
+
+@pytest.fixture
 def redis_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def redis_url(redis_servers: dict[str, str], redis_kind: str) -> str:
-    return redis_servers[redis_kind]
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[EmbeddedCluster]:
+    """The session's Redis Cluster; started by the first test that asks for it."""
+    with EmbeddedCluster(masters=3, replicas=1) as cluster:
+        yield cluster
 
 
 @pytest.fixture
-def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
+def url_of_kind(
+    request: pytest.FixtureRequest, redis_servers: dict[str, str]
+) -> Callable[[str], str]:
+    """``url_of_kind(kind)``: the URL of that kind's server; the cluster is asked
+    for only when a test needs it, so sessions without cluster tests never start it."""
+
+    def url_of(kind: str) -> str:
+        if kind == "cluster":
+            cluster: EmbeddedCluster = request.getfixturevalue("redis_cluster")
+            return cluster.url
+        return redis_servers[kind]
+
+    return url_of
+
+
+@pytest.fixture
+def redis_url(url_of_kind: Callable[[str], str], redis_kind: str) -> str:
+    return url_of_kind(redis_kind)
+
+
+@pytest.fixture
+def redis_client(
+    redis_url: str, redis_kind: str
+) -> Iterator[redis.Redis | redis.cluster.RedisCluster]:
+    client: redis.Redis | redis.cluster.RedisCluster
+    if redis_kind == "cluster":
+        client = redis.cluster.RedisCluster.from_url(redis_url)
+    else:
+        client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
 
@@ -142,6 +190,21 @@ def private_redis() -> Iterator[EmbeddedRedis]:
     server = EmbeddedRedis().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def make_cluster() -> Iterator[Callable[..., EmbeddedCluster]]:
+    """Clusters of the test's own (to kill nodes in), stopped afterwards."""
+    made: list[EmbeddedCluster] = []
+
+    def make(**kwargs: object) -> EmbeddedCluster:
+        cluster = EmbeddedCluster(**kwargs).start()  # type: ignore[arg-type]
+        made.append(cluster)
+        return cluster
+
+    yield make
+    for cluster in made:
+        cluster.stop()
 
 
 @pytest.fixture
