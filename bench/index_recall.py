@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import redis
 
+from redis_llm_cache.core.index.base import IndexEntry, partition_id
+from redis_llm_cache.core.index.search import SearchIndex
 from redis_llm_cache.core.ops import Call, Request
-from redis_llm_cache.core.search_index import SearchIndex
-from redis_llm_cache.core.vector_index import IndexEntry, partition_id
 from redis_llm_cache.redis.embedded import EmbeddedRedis
 from redis_llm_cache.runtime import run_sync
 

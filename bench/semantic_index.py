@@ -36,7 +36,7 @@ import redis
 
 from redis_llm_cache.cache import make_index
 from redis_llm_cache.config import CacheSettings
-from redis_llm_cache.core.vector_index import IndexEntry, partition_id
+from redis_llm_cache.core.index.base import IndexEntry, partition_id
 from redis_llm_cache.redis.connection import RedisConnector
 from redis_llm_cache.redis.embedded import EmbeddedRedis
 from redis_llm_cache.runtime import run_sync

@@ -6,7 +6,7 @@ Fitting data, and nothing else:
   (c) Google LLC; the split is the pair hash of ``correctness.py``), and
 * the generated pairs of ``pairs.py`` (written for this project).
 
-Model: logistic regression over :data:`redis_llm_cache.core.verifier.FEATURES`, fit by
+Model: logistic regression over :data:`redis_llm_cache.core.semantic.verify.FEATURES`, fit by
 Newton's method with a small L2 penalty (no intercept penalty); generated pairs are
 weighted so both sources count about equally. Only pairs that pass the cosine gate
 (the model's calibrated threshold) are used, since only those ever reach the verifier.
@@ -26,11 +26,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from redis_llm_cache.core.semantic.tier.thresholds import CALIBRATED
 
 from common import PAWSX, embed_cached, embedded
 from pairs import generated_pairs
-from redis_llm_cache.core.thresholds import CALIBRATED
-from redis_llm_cache.core.verifier import FEATURES, pair_features
+from redis_llm_cache.core.semantic.verify import FEATURES, pair_features
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "src/redis_llm_cache/core/verifier_weights.json"
 

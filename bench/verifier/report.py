@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from redis_llm_cache.core.semantic.tier.calibration import calibrate, served_rates
+from redis_llm_cache.core.semantic.tier.thresholds import CALIBRATED
 
 from common import MEAN_SETS
-from redis_llm_cache.core.calibration import calibrate, served_rates
-from redis_llm_cache.core.thresholds import CALIBRATED
-from redis_llm_cache.core.verifier import JudgedVerifier, PairVerifier
+from redis_llm_cache.core.semantic.verify import JudgedVerifier, PairVerifier
 
 Embedded = Callable[[Path, str, int | None], tuple[list[dict[str, Any]], np.ndarray, np.ndarray]]
 PEERS = {"RedisVL default (0.90)": 0.90, "langchain-redis default (0.80)": 0.80}

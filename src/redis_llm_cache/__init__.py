@@ -21,21 +21,21 @@ from .config import (
     validate_redis_url,
     validate_threshold,
 )
-from .core.embedder import Embedder, EmbedderIdentity
-from .core.stats import (
-    EmbeddingStatsSnapshot,
-    LookupLatency,
-    ProviderCacheSnapshot,
-    SemanticStatsSnapshot,
-    StatsSnapshot,
-)
-from .core.verifier import (
+from .core.embedding.embedder import Embedder, EmbedderIdentity
+from .core.semantic.verify import (
     CandidatePair,
     ChatModelJudge,
     JudgedVerifier,
     PairVerifier,
     Verdict,
     Verifier,
+)
+from .core.stats import (
+    EmbeddingStatsSnapshot,
+    LookupLatency,
+    ProviderCacheSnapshot,
+    SemanticStatsSnapshot,
+    StatsSnapshot,
 )
 from .embeddings import EmbeddingCache
 from .errors import (
@@ -51,7 +51,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .core.calibration import (
+    from .core.semantic.calibration import (
         Calibration,
         LabelledPair,
         calibrate,

@@ -17,15 +17,15 @@ from typing import Any, Generic, TypeVar
 
 from .config import SEARCH_ON_CLUSTER, CacheSettings
 from .core.codec import ValueCodec
-from .core.embedder import Embedder, EmbedderIdentity, is_embedder, known_identity
+from .core.embedding.embedder import Embedder, EmbedderIdentity, is_embedder, known_identity
 from .core.exact import TIER as EXACT_TIER
 from .core.exact import ExactTier
+from .core.index.base import make_index
 from .core.ops import Operation, embedder_identity
-from .core.semantic import TIER as SEMANTIC_TIER
-from .core.semantic import SemanticQuery, SemanticSettings, SemanticTier
+from .core.semantic.tier import TIER as SEMANTIC_TIER
+from .core.semantic.tier import SemanticQuery, SemanticSettings, SemanticTier
 from .core.stampede import Stampede
 from .core.stats import CacheStats, StatsSnapshot, TokenUsage
-from .core.vector_index import make_index
 from .errors import CacheError, ConfigurationError
 from .redis.capabilities import detect_strategy
 from .redis.connection import AsyncClient, RedisConnector, SyncClient

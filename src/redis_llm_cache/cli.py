@@ -39,8 +39,8 @@ from .config import (
     CacheSettings,
     validate_redis_url,
 )
-from .core.foreign_index import foreign_indexes
-from .core.inventory import clear_semantic, list_entries, namespace_inventory
+from .core.index.foreign import foreign_indexes
+from .core.index.inventory import clear_semantic, list_entries, namespace_inventory
 from .core.keys import scope_digest
 from .core.ops import Call, Operation
 from .core.stats import CacheStats
@@ -612,7 +612,7 @@ def cmd_warm(args: argparse.Namespace, session: Session) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from .core.calibration import (
+    from .core.semantic.calibration import (
         DEFAULT_GRID,
         calibrate,
         format_table,

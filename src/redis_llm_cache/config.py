@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from .core.eligibility import DEFAULT_BYPASS, BypassRule, resolve_rules
-from .core.verifier import Verifier, resolve_verifier
+from .core.semantic.eligibility import DEFAULT_BYPASS, BypassRule, resolve_rules
+from .core.semantic.verify import Verifier, resolve_verifier
 from .errors import ConfigurationError
 
 #: Default bound for every Redis round trip made on the hot path. A lookup that
@@ -356,7 +356,7 @@ class SemanticSettings:
             (e.g. :class:`~redis_llm_cache.JudgedVerifier` with an LLM judge).
         bypass: Rules that send a prompt past the semantic tier (exact only):
             built-in names ``"personal"``, ``"time_sensitive"``, ``"tool_calling"``
-            (all three by default, see :mod:`redis_llm_cache.core.eligibility`) or
+            (all three by default, see :mod:`redis_llm_cache.core.semantic.tier.eligibility`) or
             callables ``(text, llm_string) -> bool``. ``()`` turns bypassing off.
     """
 

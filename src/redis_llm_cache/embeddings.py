@@ -1,6 +1,6 @@
 """``EmbeddingCache``: the framework-free embedding cache that adapters delegate to.
 
-It runs :class:`~redis_llm_cache.core.embedding_store.EmbeddingStore` operations
+It runs :class:`~redis_llm_cache.core.embedding.store.EmbeddingStore` operations
 through its :class:`~redis_llm_cache.runtime.Runtime`: the fail-open policy at
 the ``"thrown"`` grain (a failed Redis request is thrown into the operation, which
 embeds the texts anyway), :class:`Embed` steps to the inner model's ``embed``
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .config import refuse_settings_mix
-from .core.embedder import EmbedderIdentity, Matrix, Role
-from .core.embedding_store import (
+from .core.embedding.embedder import EmbedderIdentity, Matrix, Role
+from .core.embedding.store import (
     EmbeddingSettings,
     EmbeddingStats,
     EmbeddingStore,
@@ -45,11 +45,11 @@ class EmbeddingCache:
     shape ``(len(texts), dimensions)``, rows in input order.
 
     Args:
-        embedder: A core :class:`~redis_llm_cache.core.embedder.Embedder`, or any
+        embedder: A core :class:`~redis_llm_cache.core.embedding.embedder.Embedder`, or any
             object with ``embed(texts, *, role)`` / ``aembed(texts, *, role)``.
         identity_key: Identity of the model in keys. Default: the embedder's
             ``identity.canonical()``. Framework adapters pass
-            :func:`~redis_llm_cache.core.embedding_store.model_key`.
+            :func:`~redis_llm_cache.core.embedding.store.model_key`.
         dimensions: Expected vector length; default the embedder identity's, or
             learned from the first vector.
         redis_url / redis_client / async_redis_client: Where Redis is (default

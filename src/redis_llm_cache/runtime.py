@@ -22,7 +22,7 @@ A runtime applies the policy at one of three grains (``failures=``):
 - ``"thrown"`` (the embedding cache), per Redis request: operations must go on
   after Redis fails -- every text still has to be embedded -- so a failure is
   thrown into the operation as
-  :class:`~redis_llm_cache.core.embedding_store.RedisUnavailable`, which decides
+  :class:`~redis_llm_cache.core.embedding.store.RedisUnavailable`, which decides
   what a missing reply means (all misses, a skipped write);
 - ``"raise"`` (the command line), no policy: errors reach the caller as they are.
 """
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from .config import ConnectionSettings
 from .core.drivers import run_async, run_local, run_sync
-from .core.embedding_store import RedisUnavailable
+from .core.embedding.store import RedisUnavailable
 from .core.guard import FailureGuard
 from .core.ops import Call, Embed, Judge, Pipeline, Request, Sleep
 from .core.stats import CacheStats

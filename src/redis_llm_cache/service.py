@@ -35,7 +35,7 @@ from typing import Any
 
 from ._extras import requires_extra
 from .config import validate_redis_url
-from .core.inventory import namespace_inventory
+from .core.index.inventory import namespace_inventory
 from .core.ops import Call
 from .errors import BackendError, ConfigurationError
 

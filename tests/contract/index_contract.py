@@ -30,8 +30,8 @@ import redis.asyncio
 import redis.cluster
 
 from redis_llm_cache.config import CacheSettings
+from redis_llm_cache.core.index.base import Candidate, IndexEntry, VectorIndex, partition_id
 from redis_llm_cache.core.ops import Call, Operation, Pipeline, Request
-from redis_llm_cache.core.vector_index import Candidate, IndexEntry, VectorIndex, partition_id
 from redis_llm_cache.redis.connection import RedisConnector
 from redis_llm_cache.redis.embedded import EmbeddedCluster
 from redis_llm_cache.runtime import run_async, run_sync

@@ -38,7 +38,7 @@ from index_contract import (
 )
 
 from redis_llm_cache.core import client_index
-from redis_llm_cache.core.client_index import ClientIndex
+from redis_llm_cache.core.index.client import ClientIndex
 from redis_llm_cache.errors import ConfigurationError
 from redis_llm_cache.runtime import run_async, run_sync
 

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from redis_llm_cache.core.embedder import ROLES, Embedder, EmbedderIdentity, Matrix, Role
+from redis_llm_cache.core.embedding.embedder import ROLES, Embedder, EmbedderIdentity, Matrix, Role
 from redis_llm_cache.embedders import (
     EmbeddingInputError,
     LocalEmbedder,

@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from redis_llm_cache import BackendError, ConfigurationError
-from redis_llm_cache.core.embedder import Embedder, EmbedderIdentity, Role
-from redis_llm_cache.core.embedding_store import (
+from redis_llm_cache.core.embedding.embedder import Embedder, EmbedderIdentity, Role
+from redis_llm_cache.core.embedding.store import (
     FORMAT_FLOAT32,
     HEADER_BYTES,
     EmbeddingSettings,

@@ -26,7 +26,7 @@ from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import Generation
 
-from redis_llm_cache.core.embedder import EmbedderIdentity, Matrix, Role
+from redis_llm_cache.core.embedding.embedder import EmbedderIdentity, Matrix, Role
 from redis_llm_cache.embedders import LocalEmbedder
 from redis_llm_cache.errors import ConfigurationError
 from redis_llm_cache.langchain import RedisLLMCache

@@ -34,9 +34,9 @@ from index_contract import (
     unit,
 )
 
-from redis_llm_cache.core.search_index import SearchIndex, escape_tag
-from redis_llm_cache.core.vector_index import VectorIndex
-from redis_llm_cache.core.vectorset_index import VectorSetIndex
+from redis_llm_cache.core.index.base import VectorIndex
+from redis_llm_cache.core.index.search import SearchIndex, escape_tag
+from redis_llm_cache.core.index.vectorset import VectorSetIndex
 from redis_llm_cache.runtime import run_sync
 
 #: Time a TTL check allows between a write and reading its PTTL back.

@@ -16,8 +16,8 @@ from langchain_core.load import dumps
 from langchain_core.messages import HumanMessage
 from langchain_core.outputs import Generation
 
-from redis_llm_cache.core.semantic import SemanticSettings
-from redis_llm_cache.core.verifier import ChatModelJudge, JudgedVerifier
+from redis_llm_cache.core.semantic.tier import SemanticSettings
+from redis_llm_cache.core.semantic.verify import ChatModelJudge, JudgedVerifier
 from redis_llm_cache.embedders import LocalEmbedder
 from redis_llm_cache.langchain import RedisLLMCache
 

@@ -21,7 +21,7 @@ import pytest
 import redis
 from langchain_core.outputs import Generation
 
-from redis_llm_cache.core.embedder import EmbedderIdentity, Matrix, Role
+from redis_llm_cache.core.embedding.embedder import EmbedderIdentity, Matrix, Role
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.langchain.embeddings import CachedEmbeddings
 from redis_llm_cache.redis.embedded import EmbeddedRedis, free_port

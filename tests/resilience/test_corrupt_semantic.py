@@ -135,7 +135,7 @@ def test_foreign_index_planted_mid_run_is_replaced(
 
 
 def partition_set_key(cache: RedisLLMCache, prompt: str) -> str:
-    from redis_llm_cache.core.vector_index import partition_id
+    from redis_llm_cache.core.index.base import partition_id
 
     semantic = cache.core._semantic
     assert semantic is not None

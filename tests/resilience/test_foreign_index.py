@@ -23,8 +23,8 @@ from langchain_core.outputs import Generation
 
 from redis_llm_cache import cli
 from redis_llm_cache.config import DEFAULT_EMBEDDING_NAMESPACE, DEFAULT_NAMESPACE
-from redis_llm_cache.core.embedding_store import EmbeddingSettings
-from redis_llm_cache.core.foreign_index import covering_prefixes
+from redis_llm_cache.core.embedding.store import EmbeddingSettings
+from redis_llm_cache.core.index.foreign import covering_prefixes
 from redis_llm_cache.embedders import LocalEmbedder
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.redis.embedded import EmbeddedRedis

@@ -25,9 +25,9 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field
 
 from redis_llm_cache import ResponseCache
-from redis_llm_cache.core.embedder import EmbedderIdentity, Matrix, Role
-from redis_llm_cache.core.semantic import SemanticSettings
-from redis_llm_cache.core.verifier import ChatModelJudge, JudgedVerifier
+from redis_llm_cache.core.embedding.embedder import EmbedderIdentity, Matrix, Role
+from redis_llm_cache.core.semantic.tier import SemanticSettings
+from redis_llm_cache.core.semantic.verify import ChatModelJudge, JudgedVerifier
 from redis_llm_cache.embedders import OllamaEmbedder, OpenAIEmbedder
 from redis_llm_cache.embeddings import EmbeddingCache
 from redis_llm_cache.langchain import (

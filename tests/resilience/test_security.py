@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from langchain_core.outputs import Generation
 
 from redis_llm_cache.core.codec import MAGIC
-from redis_llm_cache.core.embedder import EmbedderIdentity, Matrix, Role
+from redis_llm_cache.core.embedding.embedder import EmbedderIdentity, Matrix, Role
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.langchain.embeddings import CachedEmbeddings
 from redis_llm_cache.redis.embedded import EmbeddedRedis

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from langchain_core.outputs import Generation
 
-from redis_llm_cache.core.embedder import EmbedderIdentity, Matrix, Role
+from redis_llm_cache.core.embedding.embedder import EmbedderIdentity, Matrix, Role
 from redis_llm_cache.errors import EmbedderError
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.redis.embedded import EmbeddedRedis, free_port
@@ -105,7 +105,7 @@ def test_configured_logging_gets_the_record_instead() -> None:
 UNCALIBRATED = """
 import json, sys
 import numpy as np
-from redis_llm_cache.core.embedder import EmbedderIdentity
+from redis_llm_cache.core.embedding.embedder import EmbedderIdentity
 from redis_llm_cache.langchain import RedisLLMCache
 
 class ToyEmbedder:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from redis_llm_cache.core.calibration import (
+from redis_llm_cache.core.semantic.tier.calibration import (
     LabelledPair,
     calibrate,
     evaluate,
@@ -15,6 +14,7 @@ from redis_llm_cache.core.calibration import (
     load_pairs,
     pair_similarities,
 )
+
 from redis_llm_cache.embedders import LocalEmbedder
 
 # Similarities and labels (True: paraphrase) of eight made-up pairs.

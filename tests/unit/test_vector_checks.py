@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from redis_llm_cache.core.embedder import VectorsError, check_vector, check_vectors
+from redis_llm_cache.core.embedding.embedder import VectorsError, check_vector, check_vectors
 from redis_llm_cache.embedders._base import check_rows
 from redis_llm_cache.errors import EmbedderError, EmbeddingInputError
 

@@ -8,16 +8,16 @@ verifier can tell the pair apart.
 from __future__ import annotations
 
 import pytest
-
-from redis_llm_cache.core.eligibility import (
+from redis_llm_cache.core.semantic.tier.eligibility import (
     bypass_reason,
     personal,
     resolve_rules,
     time_sensitive,
     tool_calling,
 )
-from redis_llm_cache.core.semantic import SemanticSettings
-from redis_llm_cache.core.verifier import (
+
+from redis_llm_cache.core.semantic.tier import SemanticSettings
+from redis_llm_cache.core.semantic.verify import (
     FEATURES,
     CandidatePair,
     JudgedVerifier,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any, NamedTuple, TypeVar
 
-from .embedder import EmbedderIdentity, Role, known_identity
+from .embedding.embedder import EmbedderIdentity, Role, known_identity
 
 T = TypeVar("T")
 

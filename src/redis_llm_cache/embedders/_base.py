@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from ..core.embedder import Matrix, VectorsError, check_vectors
+from ..core.embedding.embedder import Matrix, VectorsError, check_vectors
 from ..core.ops import Sleep
 from ..errors import ConfigurationError, EmbedderError, EmbeddingInputError
 

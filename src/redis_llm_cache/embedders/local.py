@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._extras import check_extra, import_extra
-from ..core.embedder import EmbedderIdentity, Matrix, Role, check_vectors
+from ..core.embedding.embedder import EmbedderIdentity, Matrix, Role, check_vectors
 from ..errors import EmbeddingInputError
 from ._base import (
     batches,

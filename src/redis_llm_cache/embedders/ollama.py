@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from .._extras import check_extra
 from .._per_loop import PerLoopClient
 from ..core.drivers import run_async, run_sync
-from ..core.embedder import EmbedderIdentity, Matrix, Role
+from ..core.embedding.embedder import EmbedderIdentity, Matrix, Role
 from ..core.ops import Sleep
 from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
 from ._base import (

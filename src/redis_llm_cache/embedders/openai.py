@@ -24,7 +24,7 @@ import numpy as np
 from .._extras import check_extra
 from .._per_loop import PerLoopClient
 from ..core.drivers import run_async, run_sync
-from ..core.embedder import EmbedderIdentity, Matrix, Role
+from ..core.embedding.embedder import EmbedderIdentity, Matrix, Role
 from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
 from ._base import (
     BadBatch,

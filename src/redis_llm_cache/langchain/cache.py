@@ -18,7 +18,7 @@ from ..config import (
     Strategy,
     refuse_settings_mix,
 )
-from ..core.embedder import is_embedder
+from ..core.embedding.embedder import is_embedder
 from ..errors import ConfigurationError
 from ..redis.connection import AsyncClient, SyncClient
 from .codec import GenerationCodec

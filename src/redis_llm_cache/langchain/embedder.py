@@ -6,7 +6,7 @@ embedder (``RedisLLMCache(embedder=...)``) and the model behind
 one identity in both. Queries use the model's ``embed_query`` (its query
 instructions apply), documents ``embed_documents``; async uses its own
 ``aembed_*`` methods. Rows are checked and L2-normalized for the semantic cache
-(:class:`~redis_llm_cache.core.embedder.FrameworkEmbedder`).
+(:class:`~redis_llm_cache.core.embedding.embedder.FrameworkEmbedder`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from langchain_core.embeddings import Embeddings
 
-from ..core.embedder import Embedder, FrameworkEmbedder
+from ..core.embedding.embedder import Embedder, FrameworkEmbedder
 from ..errors import ConfigurationError
 
 

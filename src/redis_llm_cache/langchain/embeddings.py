@@ -10,8 +10,8 @@ from langchain_core.embeddings import Embeddings
 
 from .. import Embedder, EmbeddingCache, EmbeddingStatsSnapshot
 from ..config import EmbeddingSettings
-from ..core.embedder import Matrix, is_embedder
-from ..core.embedding_store import SupportsEmbed
+from ..core.embedding.embedder import Matrix, is_embedder
+from ..core.embedding.store import SupportsEmbed
 from ..errors import ConfigurationError
 from ..redis.connection import AsyncClient, SyncClient
 from .embedder import LangChainEmbedder

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import orjson
 
-from ..core.semantic import SemanticQuery
+from ..core.semantic.tier import SemanticQuery
 
 ContextScope = Literal["conversation", "system", "none"]
 

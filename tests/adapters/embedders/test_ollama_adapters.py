@@ -30,7 +30,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.schema import TextNode
 
-from redis_llm_cache.core.embedder import Embedder
+from redis_llm_cache.core.embedding.embedder import Embedder
 from redis_llm_cache.embedders import LocalEmbedder, OllamaEmbedder
 from redis_llm_cache.errors import ConfigurationError
 from redis_llm_cache.langchain import CachedEmbeddings, EmbedderEmbeddings, OllamaEmbeddings

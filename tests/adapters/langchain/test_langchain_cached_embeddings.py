@@ -17,7 +17,7 @@ from langchain_tests.unit_tests import EmbeddingsUnitTests
 from pydantic import Field
 
 from redis_llm_cache import ConfigurationError
-from redis_llm_cache.core.embedder import EmbedderIdentity, Role
+from redis_llm_cache.core.embedding.embedder import EmbedderIdentity, Role
 from redis_llm_cache.langchain.embeddings import CachedEmbeddings, EmbedderEmbeddings
 from redis_llm_cache.redis.embedded import EmbeddedRedis
 

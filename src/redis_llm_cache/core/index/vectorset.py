@@ -64,10 +64,9 @@ from typing import Any, Literal
 
 import orjson
 
-from ..errors import ConfigurationError
-from ._index_common import check_args, raise_if_error, text
-from .embedder import Matrix, check_vector
-from .keys import (
+from ...errors import ConfigurationError
+from ..embedding.embedder import Matrix, check_vector
+from ..keys import (
     ENTRY_HEX,
     KEY_VERSION,
     VECTOR_SET,
@@ -78,9 +77,10 @@ from .keys import (
     index_digest,
     semantic_prefix,
 )
-from .ops import Call, Command, Operation, Pipeline, RedisOperation
-from .scan import scan_each, unlink_batch
-from .vector_index import PARTITION_HEX, Candidate, IndexEntry
+from ..ops import Call, Command, Operation, Pipeline, RedisOperation
+from ..scan import scan_each, unlink_batch
+from .base import PARTITION_HEX, Candidate, IndexEntry
+from .common import check_args, raise_if_error, text
 
 Quantization = Literal["NOQUANT", "Q8", "BIN"]
 

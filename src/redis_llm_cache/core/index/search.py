@@ -36,9 +36,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._index_common import check_args, raise_if_error, replace_hash, text
-from .embedder import Matrix, check_vector
-from .keys import (
+from ..embedding.embedder import Matrix, check_vector
+from ..keys import (
     ENTRY_HEX,
     SEARCH_ENTRY,
     SEARCH_INDEX,
@@ -47,9 +46,10 @@ from .keys import (
     index_digest,
     semantic_prefix,
 )
-from .ops import Call, Command, Operation, Pipeline
-from .scan import scan_each, unlink_batch
-from .vector_index import Candidate, IndexEntry
+from ..ops import Call, Command, Operation, Pipeline
+from ..scan import scan_each, unlink_batch
+from .base import Candidate, IndexEntry
+from .common import check_args, raise_if_error, replace_hash, text
 
 #: HNSW parameters (bench/index_recall.py: 5k clustered 384-d vectors, queries whose
 #: nearest stored vector is only ~0.008 nearer than the second). Pure HNSW

@@ -91,17 +91,15 @@ a lost entry hash is caught by verification.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ConfigurationError
-from ._index_common import check_args, raise_if_error, replace_hash, text
-from .embedder import Matrix, check_vector
-from .keys import (
+from ....errors import ConfigurationError
+from ...embedding.embedder import Matrix, check_vector
+from ...keys import (
     CLIENT,
     CLIENT_ENTRY,
     CLIENT_JOURNAL,
@@ -112,17 +110,21 @@ from .keys import (
     index_digest,
     semantic_prefix,
 )
-from .ops import Call, Command, Operation, Pipeline, RedisOperation
-from .scan import scan_each
-from .vector_index import Candidate, IndexEntry
+from ...ops import Call, Command, Operation, Pipeline, RedisOperation
+from ...scan import scan_each
+from ..base import Candidate, IndexEntry
+from ..common import check_args, raise_if_error, replace_hash, text
+from .journal import StreamId, _events, _format_id, _parse_id
+from .kernels import _coarse_rows, _dot_rows
+from .kernels import _row_code as _row_code
+from .kernels import sign_codes as sign_codes
+from .rows import _DEAD, _now_ms, _State
 
 __all__ = ["ClientIndex"]
 
-StreamId = tuple[int, int]
 
 #: Expiry of a row without TTL, and of a removed row.
 _NEVER = np.iinfo(np.int64).max
-_DEAD = 0
 
 #: Journal events read per round trip (~100 bytes each).
 _READ_BATCH = 1000
@@ -142,8 +144,6 @@ _COMPACT_MIN_DEAD = 1024
 _COARSE_MIN_ROWS = 8192
 #: Rows the coarse stage hands to the exact stage (bench/client_index_search.py).
 _RERANK_ROWS = 512
-#: Rows per slice of the coarse stage (16 KiB of codes per word row at 2048).
-_COARSE_CHUNK = 2048
 #: numpy >= 2.0 has a vectorized popcount; without it every search is exact.
 _HAS_POPCOUNT = hasattr(np, "bitwise_count")
 
@@ -158,186 +158,6 @@ redis.call('HSET', KEYS[1], 'x', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 """
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _parse_id(raw: Any) -> StreamId:
-    ms, _, seq = text(raw).partition("-")
-    return int(ms), int(seq or 0)
-
-
-def _format_id(sid: StreamId) -> str:
-    return f"{sid[0]}-{sid[1]}"
-
-
-def _field(fields: Any, name: bytes) -> Any:
-    if isinstance(fields, dict):
-        return fields.get(name, fields.get(name.decode()))
-    items = list(fields or ())  # flat [field, value, ...] (raw RESP2)
-    for i in range(0, len(items) - 1, 2):
-        if items[i] in (name, name.decode()):
-            return items[i + 1]
-    return None
-
-
-def _events(reply: Any) -> list[tuple[StreamId, str, str]]:
-    """``XRANGE`` reply -> ``(id, op, ids)``; redis-py parses it into ``(id, dict)``
-    pairs, a raw reply is ``[id, [field, value, ...]]``."""
-    out = []
-    for item in reply or ():
-        if item is None:
-            continue
-        raw_id, fields = item[0], item[1]
-        op = _field(fields, b"o")
-        ids = _field(fields, b"i")
-        out.append((_parse_id(raw_id), text(op) if op is not None else "", text(ids or b"")))
-    return out
-
-
-def _code_words(dimensions: int) -> int:
-    return -(-dimensions // 64)
-
-
-def sign_codes(vectors: Matrix) -> npt.NDArray[np.uint64]:
-    """One bit per dimension (``x > 0``) of each row, as ``(words, rows)`` uint64.
-
-    Column-major on purpose: the coarse stage XORs and counts word by word over all
-    rows, and sums the per-word counts with vector adds along contiguous memory.
-    """
-    matrix = np.atleast_2d(vectors)
-    packed = np.packbits(matrix > 0, axis=1)
-    width = _code_words(matrix.shape[1]) * 8
-    if packed.shape[1] != width:
-        packed = np.pad(packed, ((0, 0), (0, width - packed.shape[1])))
-    return np.ascontiguousarray(packed.view(np.uint64).T)
-
-
-def _row_code(vector: Matrix, words: int) -> npt.NDArray[np.uint64]:
-    """:func:`sign_codes` of one vector (a third of its cost: called per add)."""
-    packed = np.packbits(vector > 0)
-    if len(packed) != words * 8:
-        packed = np.pad(packed, (0, words * 8 - len(packed)))
-    return packed.view(np.uint64)
-
-
-class _Rows:
-    """The rows of one partition, contiguous. Append-only: readers may hold the arrays."""
-
-    __slots__ = ("centre", "coded_at", "codes", "dead", "expires", "ids", "n", "vectors")
-
-    def __init__(self, dimensions: int, capacity: int = 16) -> None:
-        self.vectors: Matrix = np.empty((capacity, dimensions), np.float32)
-        self.codes: npt.NDArray[np.uint64] = np.empty(
-            (_code_words(dimensions), capacity), np.uint64
-        )
-        self.expires: npt.NDArray[np.int64] = np.empty(capacity, np.int64)
-        self.ids: list[str] = []
-        self.n = 0
-        self.dead = 0
-        # Sign codes are of ``vector - centre``; None: no codes yet (small partition).
-        self.centre: Matrix | None = None
-        self.coded_at = 0  # rows when the centre was taken
-
-    def replace(self, vectors: Matrix, codes: npt.NDArray[np.uint64], expires: Any) -> None:
-        """Swap in new arrays (never resized in place: searches may read the old ones)."""
-        self.vectors, self.codes, self.expires = vectors, codes, expires
-
-
-class _State:
-    """The in-memory index and how far into the journal it is."""
-
-    __slots__ = ("last_id", "parts", "where")
-
-    def __init__(self, last_id: StreamId) -> None:
-        self.last_id = last_id
-        self.parts: dict[str, _Rows] = {}
-        self.where: dict[str, tuple[_Rows, int]] = {}  # entry id -> its live row
-
-    # All methods below run under ClientIndex._lock.
-
-    def put(self, eid: str, partition: str, vector: Matrix, expires: int, dims: int) -> None:
-        self.drop(eid)
-        rows = self.parts.get(partition)
-        if rows is None:
-            rows = self.parts[partition] = _Rows(dims)
-        if rows.n == len(rows.vectors):
-            self._grow(rows)
-        row = rows.n
-        rows.vectors[row] = vector
-        if rows.centre is not None:
-            rows.codes[:, row] = _row_code(vector - rows.centre, rows.codes.shape[0])
-        rows.expires[row] = expires
-        rows.ids.append(eid)
-        rows.n = row + 1  # last: a reader never sees a half-written row
-        self.where[eid] = (rows, row)
-
-    def drop(self, eid: str) -> bool:
-        found = self.where.pop(eid, None)
-        if found is None:
-            return False
-        rows, row = found
-        rows.expires[row] = _DEAD
-        rows.dead += 1
-        return True
-
-    def _grow(self, rows: _Rows) -> None:
-        # Rather compact than grow when half the rows are dead.
-        if rows.dead * 2 >= rows.n:
-            self.compact(rows, _now_ms())
-            if rows.n < len(rows.vectors):
-                return
-        capacity = max(16, len(rows.vectors) * 3 // 2)
-        self._move(rows, np.arange(rows.n), capacity)
-
-    @staticmethod
-    def _move(rows: _Rows, keep: npt.NDArray[np.intp], capacity: int) -> None:
-        """Copy rows ``keep`` (in order) into new arrays of ``capacity`` rows."""
-        vectors = np.empty((capacity, rows.vectors.shape[1]), np.float32)
-        vectors[: len(keep)] = rows.vectors[keep]
-        codes = np.empty((rows.codes.shape[0], capacity), np.uint64)
-        codes[:, : len(keep)] = rows.codes[:, keep]
-        expires = np.empty(capacity, np.int64)
-        expires[: len(keep)] = rows.expires[keep]
-        rows.replace(vectors, codes, expires)
-
-    @staticmethod
-    def fit_codes(rows: _Rows) -> None:
-        """Take the partition's mean as the centre and code every row against it.
-
-        Centred, because embeddings share a large common direction (median cosine
-        0.86 between random pairs of questions of the bundled model): raw signs of such
-        vectors say little, signs around the mean split them evenly. Measured on
-        real embeddings, best 46 of 9,000 rows by Hamming distance reranked
-        (bench/client_index_search.py --data): recall@1 0.88 raw,
-        0.997 centred. New arrays, so searches holding the old ones are unaffected.
-        """
-        n = rows.n
-        centre = rows.vectors[:n].mean(axis=0, dtype=np.float64).astype(np.float32)
-        codes = np.empty((rows.codes.shape[0], len(rows.vectors)), np.uint64)
-        for start in range(0, n, _COARSE_CHUNK):
-            stop = min(n, start + _COARSE_CHUNK)
-            codes[:, start:stop] = sign_codes(rows.vectors[start:stop] - centre)
-        rows.codes, rows.centre, rows.coded_at = codes, centre, n
-
-    def compact(self, rows: _Rows, now: int) -> None:
-        """Rebuild ``rows`` without dead and expired rows (into new arrays)."""
-        keep = np.flatnonzero(rows.expires[: rows.n] > now)
-        for row in np.flatnonzero(rows.expires[: rows.n] <= now):
-            eid = rows.ids[row]
-            if self.where.get(eid) == (rows, int(row)):
-                del self.where[eid]
-        self._move(rows, keep, max(16, len(keep) * 3 // 2))
-        ids = [rows.ids[row] for row in keep]
-        for new_row, eid in enumerate(ids):
-            self.where[eid] = (rows, new_row)
-        rows.ids = ids
-        rows.n, rows.dead = len(keep), 0
-
-    def size(self) -> int:
-        return len(self.where)
 
 
 class ClientIndex:
@@ -750,44 +570,6 @@ class ClientIndex:
                 ):
                     state.compact(rows, now)
         return result
-
-
-def _dot_rows(matrix: Matrix, query: Matrix) -> Matrix:
-    """``matrix @ query`` on this thread. Not BLAS: its threads wait on each other
-    when the CPU is busy (measured under load, 512 x 1024-d: p50 13 ms through
-    BLAS, 0.25 ms here), and a cache shares the CPU with the application."""
-    scores: Matrix = np.einsum("ij,j->i", matrix, query)
-    return scores
-
-
-def _coarse_rows(
-    codes: npt.NDArray[np.uint64], query: Matrix, dead: npt.NDArray[np.bool_], count: int
-) -> npt.NDArray[np.intp]:
-    """The ``count`` live rows whose sign codes differ least from the query's.
-
-    Hamming distance between sign codes estimates the angle between vectors
-    (each bit is a hyperplane through the origin), at 1/32 of the memory traffic
-    of the float32 product; the exact stage then ranks these rows by cosine.
-    """
-    words, n = codes.shape
-    query_code = sign_codes(query)
-    distance = np.empty(n, np.uint16)
-    # In slices whose temporaries stay in the CPU cache: one pass over the codes
-    # from memory instead of three over freshly allocated full-size arrays.
-    chunk = min(n, _COARSE_CHUNK)
-    differing = np.empty((words, chunk), np.uint64)
-    counts = np.empty((words, chunk), np.uint8)
-    for start in range(0, n, chunk):
-        width = min(chunk, n - start)
-        np.bitwise_xor(codes[:, start : start + width], query_code, out=differing[:, :width])
-        np.bitwise_count(differing[:, :width], out=counts[:, :width])
-        counts[:, :width].sum(axis=0, dtype=np.uint16, out=distance[start : start + width])
-    distance[dead] = np.iinfo(np.uint16).max
-    if len(distance) > count:
-        rows = np.argpartition(distance, count - 1)[:count]
-    else:
-        rows = np.arange(len(distance))
-    return rows[~dead[rows]]
 
 
 def _unlink_one_by_one(keys: list[Any]) -> RedisOperation[int]:

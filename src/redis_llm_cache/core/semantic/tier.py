@@ -27,24 +27,24 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from ..config import CacheSettings
+from ...config import CacheSettings
 
 # Defined in config (every setting lives there); importable from here as before.
-from ..config import SemanticSettings as SemanticSettings
-from ..config import Strategy as Strategy
-from ._index_common import replace_hash
+from ...config import SemanticSettings as SemanticSettings
+from ...config import Strategy as Strategy
+from ..embedding.embedder import EmbedderIdentity, Matrix, check_vectors
+from ..exact import ExactTier
+from ..guard import LogLimiter, left_out
+from ..index.base import Candidate, IndexEntry, VectorIndex, partition_id
+from ..index.common import replace_hash
+from ..index.foreign import ForeignIndex, foreign_indexes
+from ..keys import ENTRY_HEX, entry_id, escape_glob, usage_prefix
+from ..ops import Call, Command, Embed, Operation, Pipeline
+from ..scan import scan_each, unlink_batch
+from ..stats import CacheStats
 from .eligibility import bypass_reason, resolve_rules
-from .embedder import EmbedderIdentity, Matrix, check_vectors
-from .exact import ExactTier
-from .foreign_index import ForeignIndex, foreign_indexes
-from .guard import LogLimiter, left_out
-from .keys import ENTRY_HEX, entry_id, escape_glob, usage_prefix
-from .ops import Call, Command, Embed, Operation, Pipeline
-from .scan import scan_each, unlink_batch
-from .stats import CacheStats
 from .thresholds import default_threshold
-from .vector_index import Candidate, IndexEntry, VectorIndex, partition_id
-from .verifier import CandidatePair, Verdict, resolve_verifier
+from .verify import CandidatePair, Verdict, resolve_verifier
 
 T = TypeVar("T")
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from ._index_common import text
-from .keys import SEARCH_INDEX, semantic_prefix
-from .ops import Call, Operation
+from ..keys import SEARCH_INDEX, semantic_prefix
+from ..ops import Call, Operation
+from .common import text
 
 
 class ForeignIndex(NamedTuple):

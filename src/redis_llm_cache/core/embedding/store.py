@@ -46,15 +46,15 @@ from typing import Any, Protocol, cast
 import numpy as np
 
 # Defined in config (every setting lives there); importable from here as before.
-from ..config import DEFAULT_EMBEDDING_TIMEOUT_S as DEFAULT_EMBEDDING_TIMEOUT_S
-from ..config import EmbeddingSettings as EmbeddingSettings
-from ..config import ttl_millis
-from ..errors import ConfigurationError
+from ...config import DEFAULT_EMBEDDING_TIMEOUT_S as DEFAULT_EMBEDDING_TIMEOUT_S
+from ...config import EmbeddingSettings as EmbeddingSettings
+from ...config import ttl_millis
+from ...errors import ConfigurationError
+from ..keys import EmbeddingKeys
+from ..ops import Call, Embed, Pipeline, RedisOperation
+from ..scan import scan_each, unlink_batch
+from ..stats import CacheStats
 from .embedder import ROLES, Matrix, Role, check_vectors, identity_text
-from .keys import EmbeddingKeys
-from .ops import Call, Embed, Pipeline, RedisOperation
-from .scan import scan_each, unlink_batch
-from .stats import CacheStats
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from ..errors import ConfigurationError
+from ...errors import ConfigurationError
 
 Role = Literal["query", "document"]
 ROLES: tuple[Role, ...] = ("query", "document")

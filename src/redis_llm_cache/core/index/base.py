@@ -27,11 +27,11 @@ import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..config import DEFAULT_DTYPES
-from ..errors import ConfigurationError
-from .embedder import Matrix
-from .keys import KEY_VERSION, encode_parts
-from .ops import Command, Operation
+from ...config import DEFAULT_DTYPES
+from ...errors import ConfigurationError
+from ..embedding.embedder import Matrix
+from ..keys import KEY_VERSION, encode_parts
+from ..ops import Command, Operation
 
 #: Hex characters of a partition id (128 bits).
 PARTITION_HEX = 32
@@ -127,15 +127,15 @@ def make_index(
     if dtype is None:
         dtype = DEFAULT_DTYPES.get(strategy, "float32")
     if strategy == "search":
-        from .search_index import SearchIndex
+        from .search import SearchIndex
 
         return SearchIndex(namespace, model_key, dimensions, dtype)  # type: ignore[arg-type]
     if strategy == "vectorset":
-        from .vectorset_index import VectorSetIndex
+        from .vectorset import VectorSetIndex
 
         return VectorSetIndex(namespace, model_key, dimensions, dtype)  # type: ignore[arg-type]
     if strategy == "client":
-        from .client_index import ClientIndex
+        from .client import ClientIndex
 
         return ClientIndex(namespace, model_key, dimensions, dtype)  # type: ignore[arg-type]
     raise ConfigurationError(f"unknown vector index strategy {strategy!r}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from ..errors import ConfigurationError
+from ...errors import ConfigurationError
 
 #: ``(text, llm_string) -> True`` when the prompt must bypass the semantic tier.
 BypassRule = Callable[[str, str], bool]

@@ -14,13 +14,13 @@ import logging
 import threading
 
 # The defaults and the validator are settings: defined in config, named here too.
-from ..config import (
+from ...config import (
     CALIBRATED,
     CONSERVATIVE_DEFAULT,
     CalibratedThreshold,
     validate_threshold,
 )
-from .embedder import EmbedderIdentity
+from ..embedding.embedder import EmbedderIdentity
 
 logger = logging.getLogger(__name__)
 

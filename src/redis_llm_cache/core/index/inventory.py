@@ -20,9 +20,8 @@ from typing import Any
 
 import orjson
 
-from ._index_common import raise_if_error, text
-from .codec import MAGIC
-from .keys import (
+from ..codec import MAGIC
+from ..keys import (
     CLIENT,
     CLIENT_ENTRY,
     CLIENT_JOURNAL,
@@ -41,9 +40,10 @@ from .keys import (
     semantic_prefix,
     usage_prefix,
 )
-from .ops import Call, Pipeline, RedisOperation
-from .scan import scan_each, unlink_batch
-from .vector_index import PARTITION_HEX
+from ..ops import Call, Pipeline, RedisOperation
+from ..scan import scan_each, unlink_batch
+from .base import PARTITION_HEX
+from .common import raise_if_error, text
 
 _ANY_INDEX = "?" * INDEX_HEX
 _ANY_ENTRY = "?" * ENTRY_HEX

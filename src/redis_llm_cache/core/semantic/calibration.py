@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from .embedder import Embedder, check_vectors
+from ..embedding.embedder import Embedder, check_vectors
 
 #: Thresholds shown in the table when none are given.
 DEFAULT_GRID = tuple(round(0.80 + 0.01 * i, 2) for i in range(20))

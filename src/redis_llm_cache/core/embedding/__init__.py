@@ -1,0 +1,1 @@
+"""The embedder protocol, the vector check, and the embedding store."""

@@ -1,0 +1,2 @@
+"""The semantic tier and what decides a semantic hit: eligibility, thresholds,
+calibration and the verifiers (``verify/``)."""
