@@ -73,8 +73,8 @@ class LlamaIndexEmbedder(FrameworkEmbedder):
 
     @property
     def _rate_limiter(self) -> Any:
-        # llama-index-core added BaseEmbedding.rate_limiter after 0.12.0, the oldest
-        # release our range allows: a model of an older core has none.
+        # BaseEmbedding.rate_limiter is newer than 0.14.6, the oldest llama-index-core
+        # our range allows: a model of an older core has none.
         return getattr(self.inner, "rate_limiter", None)
 
     def _embed_query(self, text: str) -> Sequence[float]:
