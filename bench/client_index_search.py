@@ -136,7 +136,7 @@ def bench(url: str, n: int, d: int, searches: int) -> dict[str, float]:
 
 
 def real_recall(data: Path, cache: Path | None, n: int) -> None:
-    from redis_llm_cache.core import client_index
+    from redis_llm_cache.core.index import client as client_index
     from semantic_index import real_vectors
 
     stored, queries = real_vectors(data, n, cache)

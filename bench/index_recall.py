@@ -154,6 +154,7 @@ def bench_vectorset(client: redis.Redis, data: np.ndarray, queries: np.ndarray, 
 
 
 def main() -> None:
+    global DIM  # --dim overrides the module default the helpers read
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--queries", type=int, default=300)
@@ -166,7 +167,6 @@ def main() -> None:
         "--fresh", action="store_true", help="queries are new points of the same clusters"
     )
     args = parser.parse_args()
-    global DIM
     DIM = args.dim
     points = clustered(args.n + args.queries, 1, args.spread)
     data = points[: args.n]

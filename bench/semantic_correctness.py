@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from redis_llm_cache.core.semantic.tier.calibration import served_rates
-from redis_llm_cache.core.semantic.tier.thresholds import CALIBRATED
 
+from redis_llm_cache.core.semantic.calibration import served_rates
+from redis_llm_cache.core.semantic.thresholds import CALIBRATED
 from redis_llm_cache.embedders import LocalEmbedder
 
 PEERS = {"RedisVL default (sim 0.90)": 0.90, "langchain-redis default (sim 0.80)": 0.80}

@@ -149,7 +149,7 @@ def run_ours(
 
 def run_client_exact(url: str, stored: np.ndarray, queries: np.ndarray, tag: str) -> dict[str, Any]:
     """The ``client`` index with its two-stage search switched off: the baseline."""
-    from redis_llm_cache.core import client_index
+    from redis_llm_cache.core.index import client as client_index
 
     saved = client_index._COARSE_MIN_ROWS
     client_index._COARSE_MIN_ROWS = len(stored) + 1

@@ -26,10 +26,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from redis_llm_cache.core.semantic.tier.thresholds import CALIBRATED
 
 from common import PAWSX, embed_cached, embedded
 from pairs import generated_pairs
+from redis_llm_cache.core.semantic.thresholds import CALIBRATED
 from redis_llm_cache.core.semantic.verify import FEATURES, pair_features
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "src/redis_llm_cache/core/verifier_weights.json"

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from redis_llm_cache.core.semantic.tier.calibration import calibrate, served_rates
-from redis_llm_cache.core.semantic.tier.thresholds import CALIBRATED
 
 from common import MEAN_SETS
+from redis_llm_cache.core.semantic.calibration import calibrate, served_rates
+from redis_llm_cache.core.semantic.thresholds import CALIBRATED
 from redis_llm_cache.core.semantic.verify import JudgedVerifier, PairVerifier
 
 Embedded = Callable[[Path, str, int | None], tuple[list[dict[str, Any]], np.ndarray, np.ndarray]]

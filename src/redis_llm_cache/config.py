@@ -356,7 +356,7 @@ class SemanticSettings:
             (e.g. :class:`~redis_llm_cache.JudgedVerifier` with an LLM judge).
         bypass: Rules that send a prompt past the semantic tier (exact only):
             built-in names ``"personal"``, ``"time_sensitive"``, ``"tool_calling"``
-            (all three by default, see :mod:`redis_llm_cache.core.semantic.tier.eligibility`) or
+            (all three by default, see :mod:`redis_llm_cache.core.semantic.eligibility`) or
             callables ``(text, llm_string) -> bool``. ``()`` turns bypassing off.
     """
 

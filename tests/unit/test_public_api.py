@@ -68,7 +68,9 @@ def test_package_exports_every_error() -> None:
 
 def test_package_names_resolve_to_their_definitions() -> None:
     from redis_llm_cache import config, embedders
-    from redis_llm_cache.core import calibration, embedding_store, semantic, thresholds, verifier
+    from redis_llm_cache.core.embedding import store as embedding_store
+    from redis_llm_cache.core.semantic import calibration, thresholds, verify
+    from redis_llm_cache.core.semantic import tier as semantic
 
     for name in redis_llm_cache.__all__:
         assert getattr(redis_llm_cache, name) is not None, name
@@ -77,7 +79,7 @@ def test_package_names_resolve_to_their_definitions() -> None:
     assert redis_llm_cache.EmbeddingSettings is embedding_store.EmbeddingSettings
     assert redis_llm_cache.validate_threshold is thresholds.validate_threshold
     assert thresholds.CALIBRATED is config.CALIBRATED
-    assert redis_llm_cache.PairVerifier is verifier.PairVerifier
+    assert redis_llm_cache.PairVerifier is verify.PairVerifier
     assert redis_llm_cache.OllamaEmbedder is embedders.OllamaEmbedder
     assert redis_llm_cache.calibrate is calibration.calibrate
 

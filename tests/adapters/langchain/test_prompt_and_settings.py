@@ -9,14 +9,14 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-from redis_llm_cache.core.semantic.tier.thresholds import (
+
+from redis_llm_cache import ConfigurationError
+from redis_llm_cache.core.embedding.embedder import EmbedderIdentity
+from redis_llm_cache.core.semantic.thresholds import (
     CONSERVATIVE_DEFAULT,
     default_threshold,
     validate_threshold,
 )
-
-from redis_llm_cache import ConfigurationError
-from redis_llm_cache.core.embedding.embedder import EmbedderIdentity
 from redis_llm_cache.core.semantic.tier import SemanticQuery, SemanticSettings
 from redis_llm_cache.langchain.embedder import LangChainEmbedder
 from redis_llm_cache.langchain.prompt import semantic_query
