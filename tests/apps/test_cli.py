@@ -16,10 +16,10 @@ import pytest
 import redis
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
-from redis_llm_cache.core.semantic.tier.calibration import calibrate, load_pairs, pair_similarities
 
 from redis_llm_cache import cli
 from redis_llm_cache.core.keys import scope_digest
+from redis_llm_cache.core.semantic.calibration import calibrate, load_pairs, pair_similarities
 from redis_llm_cache.embedders import LocalEmbedder
 from redis_llm_cache.langchain import RedisLLMCache, llm_string_of
 from redis_llm_cache.redis.embedded import free_port
