@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import (
-    DEFAULT_EMBEDDING_NAMESPACE,
-    DEFAULT_NAMESPACE,
-)
+from ..config import DEFAULT_EMBEDDING_NAMESPACE, DEFAULT_NAMESPACE
 from .redis_server import DEFAULT_DATA_DIR
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from ..redis.embedded import EmbeddedRedis, free_port, pid_alive
 from .output import CommandError, emit
 
 #: Where ``redis start`` keeps its data when ``--dir`` is not given.
@@ -29,21 +29,6 @@ def read_state(data_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return state
-
-
-# -- redis start / stop / status ---------------------------------------------------------
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _ping(url: str) -> bool:
@@ -71,43 +56,34 @@ def _modules(spec: str) -> list[str]:
 def redis_start(
     data_dir: Path, *, port: int | None, modules: str, timeout: float = 15.0
 ) -> dict[str, Any]:
-    """Start a ``redis-server`` that outlives this process (daemonized), with its
-    data (AOF and RDB) in ``data_dir``; a server already running there is reused."""
-    from ..redis.embedded import find_module, find_redis_server, free_port
-
+    """Start a ``redis-server`` that outlives this process (a detached
+    :class:`EmbeddedRedis`), with its data (AOF and RDB) in ``data_dir``; a
+    server already running there is reused."""
     data_dir.mkdir(parents=True, exist_ok=True)
     state = read_state(data_dir) or {}
     if state and pid_alive(int(state.get("pid", 0))) and _ping(state["url"]):
         return {**state, "already_running": True}
-    chosen = port or state.get("port") or free_port()
-    command = [
-        find_redis_server(),
-        "--port", str(chosen),
-        "--bind", "127.0.0.1",
-        "--dir", str(data_dir),
-        "--daemonize", "yes",
-        "--pidfile", str(data_dir / "redis.pid"),
-        "--logfile", str(data_dir / "redis.log"),
-        "--appendonly", "yes",
-        "--save", "3600 1 300 100 60 10000",
-    ]  # fmt: skip
     names = _modules(modules)
-    for name in names:
-        command += ["--loadmodule", find_module(name)]
-    (data_dir / "redis.pid").unlink(missing_ok=True)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise CommandError(f"redis-server failed: {(result.stderr or result.stdout).strip()}")
-    url = f"redis://127.0.0.1:{chosen}/0"
-    deadline = time.monotonic() + timeout
-    while not _ping(url):
-        if time.monotonic() > deadline:
-            log = data_dir / "redis.log"
-            tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
-            raise CommandError("redis-server did not answer PING:\n" + "\n".join(tail))
-        time.sleep(0.05)  # poll interval, bounded by the deadline
-    pid = int((data_dir / "redis.pid").read_text().strip())
-    state = {"pid": pid, "port": chosen, "url": url, "modules": names, "dir": str(data_dir)}
+    server = EmbeddedRedis(
+        modules=names,
+        port=port or state.get("port") or free_port(),
+        data_dir=data_dir,
+        persist=True,
+        save="3600 1 300 100 60 10000",
+        appendonly=True,
+        detach=True,
+    )
+    try:
+        server.start(timeout=timeout)
+    except RuntimeError as exc:  # did not start or answer: its words, one line per fact
+        raise CommandError(str(exc)) from exc
+    state = {
+        "pid": server.pid,
+        "port": server.port,
+        "url": server.url,
+        "modules": names,
+        "dir": str(data_dir),
+    }
     (data_dir / STATE_FILE).write_text(json.dumps(state))
     return {**state, "already_running": False}
 

@@ -10,16 +10,14 @@ from urllib.parse import urlsplit
 
 import redis
 
-from ..config import (
-    CacheSettings,
-    validate_redis_url,
-)
+from ..config import CacheSettings, validate_redis_url
 from ..core.ops import Call, Operation
 from ..core.stats import CacheStats
 from ..redis.connection import DEFAULT_URL, RedisConnector
+from ..redis.embedded import pid_alive
 from ..runtime import Runtime
 from .output import CommandError
-from .redis_server import DEFAULT_DATA_DIR, pid_alive, read_state
+from .redis_server import DEFAULT_DATA_DIR, read_state
 
 
 def default_url() -> str:
