@@ -75,7 +75,7 @@ def redis_start(
     )
     try:
         server.start(timeout=timeout)
-    except RuntimeError as exc:  # did not start or answer: its words, one line per fact
+    except RuntimeError as exc:  # not started or not answering: a message, no traceback
         raise CommandError(str(exc)) from exc
     state = {
         "pid": server.pid,
