@@ -19,6 +19,7 @@ happened, not from expectations: every count is what the run observed.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import random
@@ -27,20 +28,19 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._extras import requires_extra
 from .embedders import LocalEmbedder
-
-with requires_extra("langchain", feature="redis_llm_cache.demo"):
-    from langchain_core.globals import set_llm_cache
-    from langchain_core.language_models import BaseChatModel
-    from langchain_core.messages import AIMessage, BaseMessage
-    from langchain_core.outputs import ChatGeneration, ChatResult
-
-    from .langchain import CachedStreamingChatModel, RedisLLMCache
-
+from .errors import MissingExtraError
 from .redis.embedded import EmbeddedRedis
+
+if TYPE_CHECKING:
+    # LangChain is imported when the demo runs: importing this module needs only
+    # the base package (e.g. for HELP_CENTER).
+    from langchain_core.language_models import BaseChatModel
+
+    from .langchain import RedisLLMCache
 
 Kind = Literal["new", "repeat", "paraphrase", "near-miss"]
 
@@ -120,35 +120,54 @@ HELP_CENTER = {
 }
 
 
-class SimulatedChatModel(BaseChatModel):
-    """Sleeps like a hosted model, then answers from :data:`SIMULATED_ANSWERS`,
-    with token usage as a provider reports it; counts its calls."""
+@functools.cache
+def simulated_chat_model_class() -> type[BaseChatModel]:
+    """The class :data:`SimulatedChatModel` (defined on first use: it is a LangChain
+    chat model, and LangChain is imported only by what needs it)."""
+    with requires_extra("langchain", feature="SimulatedChatModel"):
+        from langchain_core.language_models import BaseChatModel
+        from langchain_core.messages import AIMessage, BaseMessage
+        from langchain_core.outputs import ChatGeneration, ChatResult
 
-    latency_s: tuple[float, float] = LLM_LATENCY_S
-    calls: int = 0
+    class SimulatedChatModel(BaseChatModel):
+        """Sleeps like a hosted model, then answers from :data:`SIMULATED_ANSWERS`,
+        with token usage as a provider reports it; counts its calls."""
 
-    @property
-    def _llm_type(self) -> str:
-        return "simulated-chat"
+        latency_s: tuple[float, float] = LLM_LATENCY_S
+        calls: int = 0
 
-    def _generate(
-        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
-    ) -> ChatResult:
-        self.calls += 1
-        time.sleep(random.uniform(*self.latency_s))
-        question = messages[-1].text
-        answer = SIMULATED_ANSWERS.get(question, f"(simulated answer to: {question})")
-        input_tokens = 180 + len(question) // 3  # a system prompt plus the question
-        output_tokens = 250 + random.randrange(100)
-        # A plain dict, validated by the message: langchain-core 1.8 made the token
-        # detail keys of the UsageMetadata TypedDict required for type checkers.
-        usage = {
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "total_tokens": input_tokens + output_tokens,
-        }
-        message = AIMessage(content=answer, usage_metadata=usage)
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        @property
+        def _llm_type(self) -> str:
+            return "simulated-chat"
+
+        def _generate(
+            self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+        ) -> ChatResult:
+            self.calls += 1
+            time.sleep(random.uniform(*self.latency_s))
+            question = messages[-1].text
+            answer = SIMULATED_ANSWERS.get(question, f"(simulated answer to: {question})")
+            input_tokens = 180 + len(question) // 3  # a system prompt plus the question
+            output_tokens = 250 + random.randrange(100)
+            # A plain dict, validated by the message: langchain-core 1.8 made the token
+            # detail keys of the UsageMetadata TypedDict required for type checkers.
+            usage = {
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens,
+            }
+            message = AIMessage(content=answer, usage_metadata=usage)
+            return ChatResult(generations=[ChatGeneration(message=message)])
+
+    SimulatedChatModel.__qualname__ = "SimulatedChatModel"
+    return SimulatedChatModel
+
+
+def __getattr__(name: str) -> Any:
+    # ``from redis_llm_cache.demo import SimulatedChatModel`` builds the class.
+    if name == "SimulatedChatModel":
+        return simulated_chat_model_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -224,7 +243,10 @@ def choose_llm(say: Callable[[str], None], latency_s: tuple[float, float]) -> Ba
         model_name = os.environ.get(model_variable, default_model)
         chat: BaseChatModel = getattr(module, class_name)(model=model_name, temperature=0)
         return chat
-    return SimulatedChatModel(latency_s=latency_s)
+    # Typed as its base class, which does not declare the simulated fields.
+    simulated_class: Any = simulated_chat_model_class()
+    simulated: BaseChatModel = simulated_class(latency_s=latency_s)
+    return simulated
 
 
 def _semantic_decisions(cache: RedisLLMCache) -> tuple[int, dict[str, int]]:
@@ -305,6 +327,10 @@ def run_demo(
     *, latency_s: tuple[float, float] = LLM_LATENCY_S, say: Callable[[str], None] = print
 ) -> DemoReport:
     """Run the session on a private embedded Redis and return what happened."""
+    with requires_extra("langchain", feature="python -m redis_llm_cache.demo"):
+        from langchain_core.globals import set_llm_cache
+
+        from .langchain import CachedStreamingChatModel, RedisLLMCache
     random.seed(7)
     say("Starting a private Redis 8.2 from the installed binaries ...")
     with EmbeddedRedis() as server:
@@ -320,7 +346,8 @@ def run_demo(
             timeout=1.0,  # the demo runs on busy laptops too; the default is 50 ms
         )
         chat = choose_llm(say, latency_s)
-        llm = "simulated" if isinstance(chat, SimulatedChatModel) else type(chat).__name__
+        simulated = isinstance(chat, simulated_chat_model_class())
+        llm = "simulated" if simulated else type(chat).__name__
         set_llm_cache(cache)
         try:
             say(f"Redis at {server.url}; LLM: {llm}. The chatbot answers {len(SESSION)} questions:")
@@ -483,7 +510,12 @@ def _latency(seconds: Sequence[float], what: str) -> str:
 
 
 def main() -> int:
-    report = run_demo(say=lambda line: print(line, flush=True))
+    """``python -m redis_llm_cache.demo``; a missing extra is one line on stderr (exit 1)."""
+    try:
+        report = run_demo(say=lambda line: print(line, flush=True))
+    except MissingExtraError as exc:
+        print(f"redis_llm_cache.demo: {exc}", file=sys.stderr)
+        return 1
     print()
     for line in table(report):
         print(line)

@@ -27,58 +27,79 @@ Example:
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._extras import requires_extra
 from .config import validate_redis_url
 from .core.index.inventory import namespace_inventory
 from .core.ops import Call
-from .errors import BackendError, ConfigurationError
+from .errors import BackendError, ConfigurationError, MissingExtraError
 
-# The adapters and metrics inside: a package missing there is named as part of
-# the service extra, which brings them all.
+# The web framework and metrics: a package missing here is named as part of the
+# service extra, which brings them all. LangChain (the adapters) is imported by
+# what runs: create_app(), main() and EchoChatModel.
 with requires_extra("service", feature="redis_llm_cache.service"):
     from fastapi import FastAPI, HTTPException, Query
     from fastapi.responses import Response
-    from langchain_core.language_models import BaseChatModel
-    from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-    from langchain_core.outputs import ChatGeneration, ChatResult
     from prometheus_client import CONTENT_TYPE_LATEST
     from pydantic import BaseModel, Field
 
-    from .langchain import RedisLLMCache
-    from .langchain.callbacks import ProviderCacheCallback
-    from .langchain.usage import describe_stored
     from .metrics import CacheMetrics, ModelPrice, public_stats
 
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
 
-class EchoChatModel(BaseChatModel):
-    """A stand-in model: answers ``echo: <question>`` with token usage, so the
-    service runs (and shows savings) without an API key."""
+    from .langchain import RedisLLMCache
 
-    model_name: str = "echo"
 
-    @property
-    def _llm_type(self) -> str:
-        return "echo"
+@functools.cache
+def echo_chat_model_class() -> type[BaseChatModel]:
+    """The class :data:`EchoChatModel` (defined on first use: it is a LangChain
+    chat model, and LangChain is imported only by what needs it)."""
+    with requires_extra("service", feature="EchoChatModel"):
+        from langchain_core.language_models import BaseChatModel
+        from langchain_core.messages import AIMessage
+        from langchain_core.outputs import ChatGeneration, ChatResult
 
-    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
-        question = str(messages[-1].content)
-        words = sum(len(str(m.content).split()) for m in messages)
-        message = AIMessage(
-            content=f"echo: {question}",
-            usage_metadata={
-                "input_tokens": words,
-                "output_tokens": words + 1,
-                "total_tokens": 2 * words + 1,
-            },
-            response_metadata={"model_name": self.model_name},
-        )
-        return ChatResult(generations=[ChatGeneration(message=message)])
+    class EchoChatModel(BaseChatModel):
+        """A stand-in model: answers ``echo: <question>`` with token usage, so the
+        service runs (and shows savings) without an API key."""
+
+        model_name: str = "echo"
+
+        @property
+        def _llm_type(self) -> str:
+            return "echo"
+
+        def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+            question = str(messages[-1].content)
+            words = sum(len(str(m.content).split()) for m in messages)
+            message = AIMessage(
+                content=f"echo: {question}",
+                usage_metadata={
+                    "input_tokens": words,
+                    "output_tokens": words + 1,
+                    "total_tokens": 2 * words + 1,
+                },
+                response_metadata={"model_name": self.model_name},
+            )
+            return ChatResult(generations=[ChatGeneration(message=message)])
+
+    EchoChatModel.__qualname__ = "EchoChatModel"
+    return EchoChatModel
+
+
+def __getattr__(name: str) -> Any:
+    # ``from redis_llm_cache.service import EchoChatModel`` builds the class.
+    if name == "EchoChatModel":
+        return echo_chat_model_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class AskRequest(BaseModel):
@@ -110,6 +131,12 @@ def create_app(
     service or a debugging session, never for one shared by users who must not
     see each other's questions.
     """
+    with requires_extra("service", feature="create_app"):
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        from .langchain import RedisLLMCache
+        from .langchain.callbacks import ProviderCacheCallback
+        from .langchain.usage import describe_stored
     if not isinstance(cache, RedisLLMCache):
         raise ConfigurationError(f"cache must be a RedisLLMCache, got {type(cache).__name__}")
     if not getattr(cache.core.exact.codec, "mark_hits", False):
@@ -117,7 +144,7 @@ def create_app(
             "build the cache with RedisLLMCache(..., mark_hits=True): /ask reports how answers hit"
         )
     provider = ProviderCacheCallback(cache)
-    base = llm if llm is not None else EchoChatModel()
+    base = llm if llm is not None else echo_chat_model_class()()
     model = base.model_copy(
         update={"cache": cache, "callbacks": [*_handlers(base.callbacks), provider]}
     )
@@ -213,8 +240,13 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m redis_llm_cache.service``: serve the echo model through a cache."""
     from .redis.embedded import EmbeddedRedis
 
-    with requires_extra("service", feature="python -m redis_llm_cache.service"):
-        import uvicorn
+    try:
+        with requires_extra("service", feature="python -m redis_llm_cache.service"):
+            import uvicorn
+
+            from .langchain import RedisLLMCache
+    except MissingExtraError as exc:  # one line, not a traceback, for a missing install
+        raise SystemExit(f"python -m redis_llm_cache.service: {exc}") from exc
 
     parser = argparse.ArgumentParser(prog="python -m redis_llm_cache.service")
     parser.add_argument("--url", help="Redis URL (default: start a private one)")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
@@ -121,3 +122,48 @@ def test_a_server_stops_when_its_python_process_is_killed() -> None:
     assert code == -signal.SIGKILL  # no atexit hook ran
     assert wait_until(lambda: process_gone(pid)), "redis-server outlived the killed process"
     assert wait_until(lambda: port_closed(port))
+
+
+#: Starts a detached server in the data directory argv[1], reports it, then exits.
+DETACHED_STARTER = """
+import sys
+from redis_llm_cache.redis.embedded import EmbeddedRedis
+server = EmbeddedRedis(data_dir=sys.argv[1], detach=True, persist=True, appendonly=True).start()
+print(server.pid, server.port, flush=True)
+"""
+
+
+def test_a_detached_server_outlives_its_starter_and_keeps_its_data(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", DETACHED_STARTER, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    pid, port = (int(value) for value in done.stdout.split())
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        assert (tmp_path / "redis.pid").read_text().strip() == str(pid)
+        client = redis.Redis.from_url(url)
+        client.set("kept", "yes")
+        client.close()
+    finally:
+        os.kill(pid, signal.SIGTERM)  # it is no child of this test: nothing else stops it
+    assert wait_until(lambda: process_gone(pid)) and wait_until(lambda: port_closed(port))
+    again = EmbeddedRedis(data_dir=tmp_path, port=port, detach=True, appendonly=True).start()
+    again_pid = again.pid
+    try:
+        assert again_pid == int((tmp_path / "redis.pid").read_text())
+        client = redis.Redis.from_url(again.url)
+        assert client.get("kept") == b"yes"  # the AOF was replayed
+        client.close()
+    finally:
+        again.stop()
+    assert again.pid is None
+    assert again_pid is not None and process_gone(again_pid) and port_closed(port)
+
+
+def test_a_detached_server_needs_a_data_dir() -> None:
+    with pytest.raises(ConfigurationError, match="data_dir"):
+        EmbeddedRedis(detach=True)

@@ -84,12 +84,12 @@ CASES = [
     ("openai", "openai", "from redis_llm_cache.embedders import OpenAIEmbedder; OpenAIEmbedder()"),
     ("langchain", "langchain_core", "import redis_llm_cache.langchain"),
     ("langchain", "langchain_core", "from redis_llm_cache.langchain.cache import RedisLLMCache"),
-    ("langchain", "langchain_core", "import redis_llm_cache.demo"),
+    ("langchain", "langchain_core", "from redis_llm_cache.demo import SimulatedChatModel"),
     ("llama-index", "llama_index", "import redis_llm_cache.llama_index"),
     ("metrics", "prometheus_client", "import redis_llm_cache.metrics"),
     ("service", "fastapi", "import redis_llm_cache.service"),
     # The service needs the adapters too; its own extra brings them.
-    ("service", "langchain_core", "import redis_llm_cache.service"),
+    ("service", "langchain_core", "from redis_llm_cache.service import EchoChatModel"),
     ("service", "prometheus_client", "import redis_llm_cache.service"),
     (
         "server",
@@ -128,6 +128,37 @@ def test_the_cli_names_the_extra_of_warm(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert 'pip install "redis-llm-cache[langchain]"' in done.stderr
+
+
+def test_the_demo_and_the_service_import_without_langchain_and_name_it_when_run() -> None:
+    # Importing them needs only their own packages (HELP_CENTER, create_app for a
+    # type hint); LangChain is imported when they run.
+    imported = run_without(
+        "langchain_core",
+        "import redis_llm_cache.demo, redis_llm_cache.service\n"
+        "assert redis_llm_cache.demo.HELP_CENTER\n"
+        "assert 'langchain_core' not in sys.modules\n",
+    )
+    assert imported == {"error": None}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    for module, extra in (("demo", "langchain"), ("service", "service")):
+        code = (
+            "import runpy, sys\n"
+            f"sys.argv = ['{module}']\n"
+            f"runpy.run_module('redis_llm_cache.{module}', run_name='__main__')"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", BLOCKER, "langchain_core", code],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 1, (module, done.stdout, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, (module, done.stderr)  # the message, no traceback
+        assert f'pip install "redis-llm-cache[{extra}]"' in lines[0]
+        assert "langchain_core" in lines[0]
 
 
 def test_without_hiredis_everything_works() -> None:

@@ -10,8 +10,9 @@ A server lives no longer than the Python process that started it: ``with``
 stops it at the end of the block, an ``atexit`` hook stops any still running
 when the interpreter exits, and on Linux the kernel sends it ``SIGTERM`` if the
 process dies without running that hook (``kill -9``, a crash), via
-``PR_SET_PDEATHSIG``. A server meant to outlive its starter is
-``redis-llm-cache redis start`` (daemonized), not this class.
+``PR_SET_PDEATHSIG``. A server meant to outlive its starter is started with
+``detach=True``: ``redis-server`` daemonizes itself, in its own session, and
+runs until stopped (``redis-llm-cache redis start`` runs one this way).
 
 Example:
     >>> with EmbeddedRedis(modules=("search", "json")) as server:
@@ -136,6 +137,19 @@ def _die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (possibly owned by another user)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -176,6 +190,13 @@ class EmbeddedRedis(_Server):
         data_dir: Working directory (RDB/AOF). Default: a temporary directory
             removed on :meth:`stop`; persistence is off unless ``persist=True``.
         persist: Keep data across restarts (RDB snapshots in ``data_dir``).
+        save: The snapshot schedule (``redis-server --save``) when ``persist``;
+            default ``"60 1"``.
+        appendonly: Also log every write to an append-only file (AOF).
+        detach: Let the server outlive this process: it daemonizes itself
+            (PID in ``data_dir/redis.pid``), is not stopped at exit, and
+            :meth:`stop` ends it with ``SIGTERM`` (Redis saves its data then).
+            Needs ``data_dir``.
         extra_args: More ``redis-server`` arguments, e.g. ``("--maxmemory", "10mb")``.
     """
 
@@ -186,12 +207,22 @@ class EmbeddedRedis(_Server):
         port: int | None = None,
         data_dir: str | os.PathLike[str] | None = None,
         persist: bool = False,
+        save: str = "60 1",
+        appendonly: bool = False,
+        detach: bool = False,
         extra_args: Sequence[str] = (),
         server_path: str | None = None,
     ) -> None:
+        if detach and data_dir is None:
+            raise ConfigurationError("a detached server needs data_dir= (its data outlives it)")
         self.modules = tuple(modules)
         self.port = port
         self.persist = persist
+        self.save = save
+        self.appendonly = appendonly
+        self.detach = detach
+        #: PID of a detached server (it is not our child: no ``process``).
+        self._detached_pid: int | None = None
         self.extra_args = tuple(extra_args)
         self.server_path = server_path
         self._data_dir = Path(data_dir) if data_dir is not None else None
@@ -206,7 +237,16 @@ class EmbeddedRedis(_Server):
 
     @property
     def pid(self) -> int | None:
+        if self._detached_pid is not None:
+            return self._detached_pid
         return None if self.process is None else self.process.pid
+
+    @property
+    def pidfile(self) -> Path | None:
+        """Where a detached server writes its PID (``None`` for an attached one)."""
+        if not self.detach or self._data_dir is None:
+            return None
+        return self._data_dir / "redis.pid"
 
     def _command(self, port: int, data_dir: Path) -> list[str]:
         command = [
@@ -214,11 +254,13 @@ class EmbeddedRedis(_Server):
             "--port", str(port),
             "--bind", "127.0.0.1",
             "--dir", str(data_dir),
-            "--daemonize", "no",
-            "--appendonly", "no",
-            "--save", "60 1" if self.persist else "",
+            "--daemonize", "yes" if self.detach else "no",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--save", self.save if self.persist else "",
             "--logfile", str(data_dir / "redis.log"),
         ]  # fmt: skip
+        if self.detach:
+            command += ["--pidfile", str(data_dir / "redis.pid")]
         for module in self.modules:
             command += ["--loadmodule", find_module(module)]
         return [*command, *self.extra_args]
@@ -229,8 +271,10 @@ class EmbeddedRedis(_Server):
         A port picked as free can be taken by someone else before the server
         binds it; then another port is tried.
         """
-        if self.process is not None:
+        if self.process is not None or self._detached_pid is not None:
             raise RuntimeError("server already started")
+        if self.detach:
+            return self._start_detached(timeout)
         if self._data_dir is None:
             self._temp_dir = tempfile.TemporaryDirectory(prefix="redis-llm-cache-")
             self._data_dir = Path(self._temp_dir.name)
@@ -250,6 +294,32 @@ class EmbeddedRedis(_Server):
         self.port = fixed_port
         raise RuntimeError(f"redis-server did not start: {last_error}")
 
+    def _start_detached(self, timeout: float) -> EmbeddedRedis:
+        assert self._data_dir is not None
+        self._data_dir.mkdir(parents=True, exist_ok=True)
+        port = self.port or free_port()
+        pidfile = self._data_dir / "redis.pid"
+        pidfile.unlink(missing_ok=True)  # a stale one would name another process
+        # redis-server forks the server and exits; the server, in a session of
+        # its own, is untouched by this process' exit or its terminal's hangup.
+        launched = subprocess.run(
+            self._command(port, self._data_dir),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            start_new_session=True,
+        )
+        if launched.returncode != 0:
+            output = (launched.stderr or launched.stdout).strip()
+            raise RuntimeError(f"redis-server did not start: {output}")
+        self.port = port
+        ready, error = self._wait_ready(timeout)
+        if not ready:
+            raise RuntimeError(f"redis-server did not answer PING: {self._log_tail() or error}")
+        self._detached_pid = int(pidfile.read_text().strip())
+        return self
+
     def _popen(self, port: int, data_dir: Path) -> subprocess.Popen[bytes]:
         _register_atexit()
         process = subprocess.Popen(
@@ -263,12 +333,13 @@ class EmbeddedRedis(_Server):
         return process
 
     def _wait_ready(self, timeout: float) -> tuple[bool, str]:
-        assert self.process is not None and self.port is not None
+        assert self.port is not None
         deadline = time.monotonic() + timeout
         probe = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1.0)
         try:
             while time.monotonic() < deadline:
-                if self.process.poll() is not None:
+                # A detached server is not our child: only its answer tells.
+                if self.process is not None and self.process.poll() is not None:
                     return False, self._log_tail() or f"exited with {self.process.returncode}"
                 try:
                     if probe.ping():
@@ -292,6 +363,7 @@ class EmbeddedRedis(_Server):
         return "\n".join(text.strip().splitlines()[-5:])
 
     def _kill(self) -> None:
+        self._stop_detached()
         process, self.process = self.process, None
         _running.discard(self)
         if process is None:
@@ -306,6 +378,18 @@ class EmbeddedRedis(_Server):
                 process.wait(timeout=10)
         if process.stderr is not None:
             process.stderr.close()
+
+    def _stop_detached(self, timeout: float = 15.0) -> None:
+        pid, self._detached_pid = self._detached_pid, None
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)  # Redis saves (RDB, AOF) as configured, then exits
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server (pid {pid}) did not stop in {timeout}s")
+            time.sleep(0.05)  # poll interval, bounded by the deadline
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and remove its temporary directory."""

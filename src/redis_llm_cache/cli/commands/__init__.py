@@ -1,0 +1,1 @@
+"""The commands that read or write a cache: one module per concern."""
