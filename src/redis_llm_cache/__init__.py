@@ -75,11 +75,11 @@ _LAZY = {
     "LocalEmbedder": ".embedders",
     "OllamaEmbedder": ".embedders",
     "OpenAIEmbedder": ".embedders",
-    "Calibration": ".core.calibration",
-    "LabelledPair": ".core.calibration",
-    "calibrate": ".core.calibration",
-    "load_pairs": ".core.calibration",
-    "pair_similarities": ".core.calibration",
+    "Calibration": ".core.semantic.calibration",
+    "LabelledPair": ".core.semantic.calibration",
+    "calibrate": ".core.semantic.calibration",
+    "load_pairs": ".core.semantic.calibration",
+    "pair_similarities": ".core.semantic.calibration",
 }
 
 __all__ = [

@@ -37,7 +37,7 @@ from index_contract import (
     with_similarity,
 )
 
-from redis_llm_cache.core import client_index
+from redis_llm_cache.core.index import client as client_index
 from redis_llm_cache.core.index.client import ClientIndex
 from redis_llm_cache.errors import ConfigurationError
 from redis_llm_cache.runtime import run_async, run_sync

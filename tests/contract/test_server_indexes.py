@@ -141,7 +141,7 @@ class TestSearchIndex(VectorIndexContract):
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         # Small thresholds instead of thousands of documents; the decision rule is real.
-        from redis_llm_cache.core import search_index
+        from redis_llm_cache.core.index import search as search_index
 
         monkeypatch.setattr(search_index, "_BATCHES_MIN_DOCS", 5)
         assert isinstance(index, SearchIndex)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from redis_llm_cache.core.semantic.tier.calibration import (
+
+from redis_llm_cache.core.semantic.calibration import (
     LabelledPair,
     calibrate,
     evaluate,
@@ -14,7 +15,6 @@ from redis_llm_cache.core.semantic.tier.calibration import (
     load_pairs,
     pair_similarities,
 )
-
 from redis_llm_cache.embedders import LocalEmbedder
 
 # Similarities and labels (True: paraphrase) of eight made-up pairs.

@@ -68,7 +68,10 @@ def test_package_exports_every_error() -> None:
 
 def test_package_names_resolve_to_their_definitions() -> None:
     from redis_llm_cache import config, embedders
-    from redis_llm_cache.core import calibration, embedding_store, semantic, thresholds, verifier
+    from redis_llm_cache.core.embedding import store as embedding_store
+    from redis_llm_cache.core.semantic import calibration, thresholds
+    from redis_llm_cache.core.semantic import tier as semantic
+    from redis_llm_cache.core.semantic import verify as verifier
 
     for name in redis_llm_cache.__all__:
         assert getattr(redis_llm_cache, name) is not None, name

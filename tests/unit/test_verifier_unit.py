@@ -8,14 +8,14 @@ verifier can tell the pair apart.
 from __future__ import annotations
 
 import pytest
-from redis_llm_cache.core.semantic.tier.eligibility import (
+
+from redis_llm_cache.core.semantic.eligibility import (
     bypass_reason,
     personal,
     resolve_rules,
     time_sensitive,
     tool_calling,
 )
-
 from redis_llm_cache.core.semantic.tier import SemanticSettings
 from redis_llm_cache.core.semantic.verify import (
     FEATURES,
