@@ -21,6 +21,7 @@ from ..errors import CorruptEntryError, UnsupportedValueError
 from .codec import ValueCodec, frame, unframe
 from .keys import KeySpace
 from .ops import Call, Operation, Pipeline, RedisOperation
+from .replies import is_wrong_type, popped_members, raise_if_error
 from .scan import scan_each, unlink_batch
 from .stats import CacheStats, TokenUsage
 
@@ -51,12 +52,6 @@ return 0
 
 
 _make_tuple = tuple.__new__
-
-
-def _raise_if_error(reply: Any) -> Any:
-    if isinstance(reply, Exception):
-        raise reply
-    return reply
 
 
 def _not_text(prompt: object, llm_string: object) -> TypeError:
@@ -138,11 +133,11 @@ class ExactTier(Generic[T]):
             else:
                 # Refresh recency in the same round trip; XX: never re-add a removed key.
                 replies = yield Pipeline((read, ("ZADD", self.keys.lru_key, "XX", _now_ms(), key)))
-                raw = _raise_if_error(replies[0])
+                raw = raise_if_error(replies[0])
                 if isinstance(replies[1], Exception):
                     self.stats.record_error(f"lru_touch:{type(replies[1]).__name__}")
         except Exception as exc:
-            if "WRONGTYPE" not in str(exc):
+            if not is_wrong_type(exc):
                 raise
             # Our key holds a list, hash, ... (written by someone else): not a Redis
             # failure, a corrupt entry. Remove it if it is still not a string.
@@ -206,15 +201,15 @@ class ExactTier(Generic[T]):
             commands.append(("ZREMRANGEBYSCORE", lru, "-inf", f"({now - settings.ttl_ms}"))
         commands.append(("ZCARD", lru))
         replies = yield Pipeline(tuple(commands))
-        _raise_if_error(replies[0])
-        size = _raise_if_error(replies[-1])
+        raise_if_error(replies[0])
+        size = raise_if_error(replies[-1])
         assert settings.max_entries is not None
         excess = int(size) - settings.max_entries
         if excess <= 0:
             return
         # ZPOPMIN is atomic: concurrent writers evict different entries.
         popped = yield Call(("ZPOPMIN", lru, excess))
-        victims = _popped_members(popped)
+        victims = popped_members(popped)
         if victims:
             yield Call(("UNLINK", *victims))
             self.stats.incr("evictions", len(victims))
@@ -231,8 +226,8 @@ class ExactTier(Generic[T]):
 
         def unlink_and_forget(found: list[Any]) -> RedisOperation[int]:
             replies = yield Pipeline((("UNLINK", *found), ("ZREM", lru, *found)))
-            _raise_if_error(replies[1])
-            return int(_raise_if_error(replies[0]))
+            raise_if_error(replies[1])
+            return int(raise_if_error(replies[0]))
 
         pattern = self.keys.entry_pattern(tenant, llm_string)
         removed = yield from scan_each(pattern, unlink_and_forget)
@@ -246,13 +241,3 @@ class ExactTier(Generic[T]):
     def count(self, *, tenant: str | None = None, llm_string: str | None = None) -> Operation[int]:
         """Number of entries in scope (a full ``SCAN``: for tools and tests)."""
         return (yield from scan_each(self.keys.entry_pattern(tenant, llm_string)))
-
-
-def _popped_members(reply: Any) -> list[Any]:
-    """Members of a ``ZPOPMIN`` reply. redis-py parses it into ``(member, score)``
-    pairs; redis-py 5.0 passes the raw flat ``[member, score, ...]`` list through
-    ``execute_command``, where taking every item would evict scores as keys."""
-    items = list(reply or ())
-    if items and not isinstance(items[0], (tuple, list)):
-        return items[0::2]
-    return [pair[0] for pair in items]

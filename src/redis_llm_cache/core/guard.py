@@ -15,6 +15,7 @@ import threading
 import time
 
 from ..config import ConnectionSettings
+from .replies import answered_by_server
 from .stats import CacheStats
 
 logger = logging.getLogger("redis_llm_cache")
@@ -49,12 +50,6 @@ class LogLimiter:
 def left_out(count: int) -> str:
     """The suffix of a rate-limited message: ``" (3 similar errors not logged)"``."""
     return f" ({count} similar errors not logged)" if count else ""
-
-
-def _answered_by_server(exc: BaseException) -> bool:
-    """A reply error from a reachable server (redis-py's ``ResponseError`` family;
-    by class name: the core does not import the client)."""
-    return any(c.__name__ == "ResponseError" for c in type(exc).__mro__)
 
 
 class FailureGuard:
@@ -117,7 +112,7 @@ class FailureGuard:
         kind = f"{label}:{type(exc).__name__}" if internal else type(exc).__name__
         self._stats.record_error(kind)
         with self._lock:
-            if not internal and not _answered_by_server(exc):
+            if not internal and not answered_by_server(exc):
                 self._consecutive_failures += 1
                 if self._consecutive_failures >= self._threshold and not self._open_until:
                     self._open_until = time.monotonic() + self._cooldown

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 
 from ..core.embedding.embedder import Matrix, VectorsError, check_vectors
+from ..core.embedding.embedder import check_texts as check_texts
 from ..core.ops import Sleep
 from ..errors import ConfigurationError, EmbedderError, EmbeddingInputError
 
@@ -58,20 +59,6 @@ BatchOperation = Generator[BatchStep, Any, T]
 
 
 # ---------------------------------------------------------------- inputs and batches
-def check_texts(texts: Sequence[str]) -> list[str]:
-    """Return ``texts`` as a list, refusing a bare ``str`` (which would be
-    embedded character by character) and non-string items."""
-    if isinstance(texts, str | bytes):
-        raise TypeError("embed() takes a sequence of texts, not a single string: use [text]")
-    items = list(texts)
-    for index, text in enumerate(items):
-        if not isinstance(text, str):
-            raise EmbeddingInputError(
-                f"input {index} is {type(text).__name__}, not str", index=index
-            )
-    return items
-
-
 def batches(texts: Sequence[str], *, max_count: int, max_chars: int) -> Iterator[tuple[int, int]]:
     """Split ``texts`` into ``[start, stop)`` ranges of at most ``max_count``
     texts and ``max_chars`` characters; a text longer than ``max_chars`` goes

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from ...errors import ConfigurationError
+from ...errors import ConfigurationError, EmbeddingInputError
 
 Role = Literal["query", "document"]
 ROLES: tuple[Role, ...] = ("query", "document")
@@ -191,6 +191,26 @@ def check_vectors(
     return np.ascontiguousarray(matrix / norms[:, None], dtype=np.float32)
 
 
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """Return ``texts`` as a list, refusing a bare ``str`` (which would be
+    embedded character by character) and non-string items.
+
+    Raises:
+        TypeError: ``texts`` is a single string.
+        EmbeddingInputError: (a ``ValueError``) an item is not a ``str``; its
+            ``index`` is the item's position in ``texts``.
+    """
+    if isinstance(texts, str | bytes):
+        raise TypeError("embed() takes a sequence of texts, not a single string: use [text]")
+    items = list(texts)
+    for index, text in enumerate(items):
+        if not isinstance(text, str):
+            raise EmbeddingInputError(
+                f"input {index} is {type(text).__name__}, not str", index=index
+            )
+    return items
+
+
 def check_vector(vector: object, *, dimensions: int) -> Matrix:
     """One vector (1-D, or one row) of ``dimensions`` finite floats, as a 1-D
     ``float32`` array, not renormalized: :func:`check_vectors` for one row."""
@@ -315,24 +335,47 @@ class FrameworkEmbedder:
     # -- embedding --------------------------------------------------------------------------
 
     def rows(self, texts: Sequence[str], *, role: Role = "document") -> object:
-        """The model's vectors as it returns them (not checked nor normalized)."""
-        items = list(texts)
+        """The model's vectors as it returns them (not checked nor normalized).
+
+        The texts are checked first (:func:`check_texts`): queries go to the model
+        one by one, so its own error would name index 0 whatever the position; an
+        empty batch is ``[]`` without a model call (some models refuse one).
+        """
+        items = check_texts(texts)
+        if not items:
+            return []
         if role == "query":
             return [self._embed_query(text) for text in items]
         return self._embed_documents(items)
 
     async def arows(self, texts: Sequence[str], *, role: Role = "document") -> object:
         """Async :meth:`rows`."""
-        items = list(texts)
+        items = check_texts(texts)
+        if not items:
+            return []
         if role == "query":
             return await asyncio.gather(*(self._aembed_query(text) for text in items))
         return await self._aembed_documents(items)
 
     def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
-        return self._checked(self.rows(texts, role=role), count=len(texts))
+        rows = self.rows(texts, role=role)
+        if not texts:
+            return self._empty(self.identity.dimensions)
+        return self._checked(rows, count=len(texts))
 
     async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
-        return self._checked(await self.arows(texts, role=role), count=len(texts))
+        rows = await self.arows(texts, role=role)
+        if not texts:
+            if self.identity_pending and self._delegate is None:
+                # Learn the length without blocking the event loop on a sync probe.
+                self._dimensions = len(await self._aembed_query("dimension probe"))
+            return self._empty(self.identity.dimensions)
+        return self._checked(rows, count=len(texts))
+
+    @staticmethod
+    def _empty(dimensions: int) -> Matrix:
+        """The ``(0, dimensions)`` matrix of an empty batch."""
+        return np.zeros((0, dimensions), dtype=np.float32)
 
     def _checked(self, rows: object, *, count: int) -> Matrix:
         """``rows`` checked and normalized against the known length -- or, the first

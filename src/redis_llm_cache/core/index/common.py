@@ -1,4 +1,6 @@
-"""Helpers shared by the vector index strategies: argument checks and reply decoding.
+"""What the vector index strategies share: argument checks and the hash-replacing script.
+
+Their replies are decoded by :mod:`..replies`.
 
 The key shapes the strategies use -- :func:`~.keys.semantic_prefix`, the key kinds,
 :func:`~.keys.index_digest` and :func:`~.keys.entry_id` -- are in :mod:`.keys`,
@@ -45,16 +47,3 @@ def check_args(namespace: str, model_key: str, dimensions: int, dtype: str) -> N
         raise ConfigurationError(f"dimensions must be a positive int, got {dimensions!r}")
     if dtype not in DTYPES:
         raise ConfigurationError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-
-
-def text(value: Any) -> str:
-    """A reply value as ``str`` (replies are ``bytes`` with ``decode_responses=False``)."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    return str(value)
-
-
-def raise_if_error(reply: Any) -> Any:
-    if isinstance(reply, Exception):
-        raise reply
-    return reply

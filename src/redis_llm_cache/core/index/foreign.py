@@ -20,11 +20,11 @@ one warning, and ``redis-llm-cache doctor`` reports it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from ..keys import SEARCH_INDEX, semantic_prefix
 from ..ops import Call, Operation
-from .common import text
+from ..replies import index_prefixes, text
 
 
 class ForeignIndex(NamedTuple):
@@ -63,21 +63,7 @@ def foreign_indexes(namespace: str) -> Operation[list[ForeignIndex]]:
             info = yield Call(("FT.INFO", name))
         except Exception:
             continue  # dropped since FT._LIST, or not readable: nothing to report
-        covering = covering_prefixes(namespace, _prefixes(info))
+        covering = covering_prefixes(namespace, index_prefixes(info))
         if covering:
             found.append(ForeignIndex(name, covering))
     return found
-
-
-def _prefixes(info: Any) -> list[str]:
-    """The ``PREFIX`` values of an ``FT.INFO`` reply (RESP2 or RESP3)."""
-    fields = _as_map(info)
-    definition = _as_map(fields.get("index_definition"))
-    return [text(p) for p in definition.get("prefixes") or []]
-
-
-def _as_map(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return {text(k): v for k, v in value.items()}
-    items = list(value or [])
-    return {text(k): v for k, v in zip(items[0::2], items[1::2], strict=False)}

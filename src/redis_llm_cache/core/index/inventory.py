@@ -41,9 +41,9 @@ from ..keys import (
     usage_prefix,
 )
 from ..ops import Call, Pipeline, RedisOperation
+from ..replies import as_map, int_map, raise_if_error, text
 from ..scan import scan_each, unlink_batch
 from .base import PARTITION_HEX
-from .common import raise_if_error, text
 
 _ANY_INDEX = "?" * INDEX_HEX
 _ANY_ENTRY = "?" * ENTRY_HEX
@@ -154,7 +154,7 @@ def _search_indexes(namespace: str, documents: list[str]) -> RedisOperation[list
         except Exception as exc:  # the index may be gone while documents remain
             out.append({"index": name, "error": f"{type(exc).__name__}: {exc}"})
             continue
-        fields = _pairs(info)
+        fields = as_map(info)
         out.append(
             {
                 "index": name,
@@ -164,13 +164,6 @@ def _search_indexes(namespace: str, documents: list[str]) -> RedisOperation[list
             }
         )
     return out
-
-
-def _pairs(reply: Any) -> dict[str, Any]:
-    if isinstance(reply, dict):
-        return {text(k): v for k, v in reply.items()}
-    items = list(reply or [])
-    return {text(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)}
 
 
 def list_entries(
@@ -222,7 +215,7 @@ def list_entries(
             "bytes": len(raw) if isinstance(raw, bytes) else 0,
             "last_used_ms": None if last_use is None else int(float(last_use)),
         }
-        usage_fields = {k: int(v) for k, v in _pairs(usage).items()}
+        usage_fields = int_map(usage)
         row["created_ms"] = usage_fields.get("created_ms")
         row["semantic_hits"] = usage_fields.get("hits")
         row["last_semantic_hit_ms"] = usage_fields.get("last_hit_ms")

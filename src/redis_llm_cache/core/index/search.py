@@ -47,9 +47,20 @@ from ..keys import (
     semantic_prefix,
 )
 from ..ops import Call, Command, Operation, Pipeline
+from ..replies import (
+    index_attributes,
+    index_prefixes,
+    is_index_exists,
+    is_no_such_index,
+    raise_if_error,
+    search_documents,
+    search_total,
+    text,
+    unreachable,
+)
 from ..scan import scan_each, unlink_batch
 from .base import Candidate, IndexEntry
-from .common import check_args, raise_if_error, replace_hash, text
+from .common import check_args, replace_hash
 
 #: HNSW parameters (bench/index_recall.py: 5k clustered 384-d vectors, queries whose
 #: nearest stored vector is only ~0.008 nearer than the second). Pure HNSW
@@ -59,12 +70,6 @@ from .common import check_args, raise_if_error, replace_hash, text
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_RUNTIME = 64
-
-# The server's error wording, in one place (lower-cased substrings). RediSearch
-# 2.10 says "Index already exists" / "<name>: no such index"; older versions said
-# "Unknown Index name" / "Unknown index name".
-_ALREADY_EXISTS = ("index already exists",)
-_NO_SUCH_INDEX = ("no such index", "unknown index name")
 
 _EXPIRED_SLACK = 2
 
@@ -87,11 +92,6 @@ def escape_tag(value: str) -> str:
     """Escape a value for ``@field:{value}`` (query dialect 2): punctuation and
     spaces are otherwise syntax. Partition ids are hex, but keep this honest."""
     return "".join(ch if ch in _TAG_SAFE or ord(ch) > 127 else "\\" + ch for ch in value)
-
-
-def _has(exc: BaseException, wordings: tuple[str, ...]) -> bool:
-    message = str(exc).lower()
-    return any(w in message for w in wordings)
 
 
 class SearchIndex:
@@ -152,7 +152,7 @@ class SearchIndex:
         try:
             yield Call(self._create_command())
         except Exception as exc:
-            if not _has(exc, _ALREADY_EXISTS):
+            if not is_index_exists(exc):
                 raise
             yield from self._replace_if_foreign()
 
@@ -165,12 +165,12 @@ class SearchIndex:
         try:
             yield Call(("FT.DROPINDEX", self.index_name))
         except Exception as exc:
-            if not _has(exc, _NO_SUCH_INDEX):
+            if not is_no_such_index(exc):
                 raise
         try:
             yield Call(self._create_command())
         except Exception as exc:
-            if not _has(exc, _ALREADY_EXISTS):  # another process was quicker
+            if not is_index_exists(exc):  # another process was quicker
                 raise
         self.repairs += 1
         return True
@@ -215,7 +215,7 @@ class SearchIndex:
                 )
                 reply = raise_if_error(replies[0])
                 if not isinstance(replies[1], Exception) and not isinstance(replies[2], Exception):
-                    in_partition, in_index = _total(replies[1]), _total(replies[2])
+                    in_partition, in_index = search_total(replies[1]), search_total(replies[2])
                     if len(self._policy) >= _POLICY_MEMO_MAX:
                         self._policy.clear()
                     self._policy[partition] = (
@@ -224,17 +224,17 @@ class SearchIndex:
                         now,
                     )
         except Exception as exc:
-            if _has(exc, _NO_SUCH_INDEX):
+            if is_no_such_index(exc):
                 # Dropped (FLUSHALL, FT.DROPINDEX, a restart without persistence): its
                 # documents are gone or get re-indexed by the new index. Nothing to find now.
                 yield from self.prepare()
                 self.repairs += 1
                 return []
-            if _unreachable(exc) or not (yield from self._replace_if_foreign()):
+            if unreachable(exc) or not (yield from self._replace_if_foreign()):
                 raise
             return []
         found: list[Candidate] = []
-        for doc_id, fields in _documents(reply):
+        for doc_id, fields in search_documents(reply):
             if len(doc_id) != self._key_len or not doc_id.startswith(self.key_prefix):
                 # A key of another namespace whose name happens to extend our prefix.
                 continue
@@ -272,30 +272,11 @@ class SearchIndex:
         return (yield from scan_each(self.key_pattern, unlink_batch))
 
 
-def _unreachable(exc: BaseException) -> bool:
-    """A connection failure or timeout (by class name: the core does not import the
-    client): a Redis failure, not a sign of a foreign index, and checking the index
-    would only cost another timeout."""
-    return any(c.__name__ in ("ConnectionError", "TimeoutError") for c in type(exc).__mro__)
-
-
-def _as_map(value: Any) -> dict[str, Any]:
-    """A RESP3 map or a RESP2 flat ``[name, value, ...]`` list as a ``str``-keyed dict."""
-    if isinstance(value, dict):
-        return {text(k): v for k, v in value.items()}
-    items = list(value or [])
-    return {text(k): v for k, v in zip(items[0::2], items[1::2], strict=False)}
-
-
 def _is_ours(info: Any, prefix: str, dimensions: int, data_type: str) -> bool:
     """Whether an ``FT.INFO`` reply describes the index :class:`SearchIndex` creates."""
     try:
-        fields = _as_map(info)
-        prefixes = [text(p) for p in _as_map(fields["index_definition"])["prefixes"]]
-        attributes = {}
-        for raw in fields["attributes"]:
-            attribute = _as_map(raw)
-            attributes[text(attribute["identifier"])] = attribute
+        prefixes = index_prefixes(info)
+        attributes = index_attributes(info)
         tag, vector = attributes["p"], attributes["v"]
         return (
             prefixes == [prefix]
@@ -307,29 +288,3 @@ def _is_ours(info: Any, prefix: str, dimensions: int, data_type: str) -> bool:
         )
     except (KeyError, TypeError, ValueError):
         return False
-
-
-def _total(reply: Any) -> int:
-    """``total_results`` of an ``FT.SEARCH`` reply, RESP2 or RESP3."""
-    if isinstance(reply, dict):
-        total: Any = reply.get(b"total_results", reply.get("total_results", 0))
-        return int(total)
-    return int(next(iter(reply))) if reply else 0
-
-
-def _documents(reply: Any) -> list[tuple[str, dict[str, str]]]:
-    """``(doc id, {field: value})`` of an ``FT.SEARCH`` reply, RESP2 or RESP3."""
-    docs: list[tuple[str, dict[str, str]]] = []
-    if isinstance(reply, dict):  # RESP3
-        for result in reply.get(b"results", reply.get("results")) or []:
-            attrs = result.get(b"extra_attributes", result.get("extra_attributes")) or {}
-            doc_id = result.get(b"id", result.get("id"))
-            docs.append((text(doc_id), {text(f): text(v) for f, v in attrs.items()}))
-        return docs
-    # RESP2: [total, id, [f, v, f, v ...], id, [...], ...]
-    items = list(reply)[1:]
-    for doc_id, flat in zip(items[0::2], items[1::2], strict=False):
-        pairs = list(flat or [])
-        fields = {text(f): text(v) for f, v in zip(pairs[0::2], pairs[1::2], strict=False)}
-        docs.append((text(doc_id), fields))
-    return docs

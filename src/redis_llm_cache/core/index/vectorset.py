@@ -78,9 +78,17 @@ from ..keys import (
     semantic_prefix,
 )
 from ..ops import Call, Command, Operation, Pipeline, RedisOperation
+from ..replies import (
+    FOREIGN_VECTOR_SET,
+    NO_WITHATTRIBS,
+    error_says,
+    raise_if_error,
+    text,
+    vsim_rows,
+)
 from ..scan import scan_each, unlink_batch
 from .base import PARTITION_HEX, Candidate, IndexEntry
-from .common import check_args, raise_if_error, text
+from .common import check_args
 
 Quantization = Literal["NOQUANT", "Q8", "BIN"]
 
@@ -157,14 +165,6 @@ return 1
 """
 
 _SWAP_POINTER = "return redis.call('SET', KEYS[1], unpack(ARGV))"
-
-# The server's wording when a set key holds another type, or vectors of another
-# dimension or quantization than ours ("Vector dimension mismatch - got 384 but set
-# has 3", "asked quantization mismatch with existing vector set").
-_FOREIGN_SET = ("wrongtype", "dimension mismatch", "quantization mismatch")
-
-# The server's wording when VSIM does not know WITHATTRIBS (Redis 8.0/8.1).
-_NO_WITHATTRIBS = ("syntax error", "withattribs", "unknown option")
 
 
 def _now_ms() -> int:
@@ -253,7 +253,7 @@ class VectorSetIndex:
         )  # fmt: skip
         replies = yield Pipeline((point, insert))
         previous = raise_if_error(replies[0])
-        if isinstance(replies[1], Exception) and _has(replies[1], _FOREIGN_SET):
+        if isinstance(replies[1], Exception) and error_says(replies[1], FOREIGN_VECTOR_SET):
             # Our key holds something else: remove it and insert once more.
             yield from self._remove_foreign(set_key)
             replies = [previous, (yield Call(insert))]
@@ -289,20 +289,20 @@ class VectorSetIndex:
             try:
                 reply = yield Call((*base, "WITHATTRIBS", *tail))
             except Exception as exc:
-                if _has(exc, _FOREIGN_SET):
+                if error_says(exc, FOREIGN_VECTOR_SET):
                     yield from self._remove_foreign(key)
                     return []
-                if self._withattribs or not _has(exc, _NO_WITHATTRIBS):
+                if self._withattribs or not error_says(exc, NO_WITHATTRIBS):
                     raise
                 self._withattribs = False
             else:
                 self._withattribs = True
-                rows = _rows(reply, with_attributes=True)
+                rows = vsim_rows(reply, with_attributes=True)
         if self._withattribs is False:
             try:
-                scored = _rows((yield Call((*base, *tail))), with_attributes=False)
+                scored = vsim_rows((yield Call((*base, *tail))), with_attributes=False)
             except Exception as exc:
-                if not _has(exc, _FOREIGN_SET):
+                if not error_says(exc, FOREIGN_VECTOR_SET):
                     raise
                 yield from self._remove_foreign(key)
                 return []
@@ -379,29 +379,3 @@ def _partition_segment(partition: str) -> str:
         return partition
     raw = encode_parts(KEY_VERSION, "partition-segment", partition)
     return hashlib.sha256(raw).hexdigest()[:PARTITION_HEX]
-
-
-def _has(exc: BaseException, wordings: tuple[str, ...]) -> bool:
-    message = str(exc).lower()
-    return any(w in message for w in wordings)
-
-
-def _rows(reply: Any, *, with_attributes: bool) -> list[tuple[str, float, Any]]:
-    """``(element, score, attributes | None)`` of a ``VSIM ... WITHSCORES
-    [WITHATTRIBS]`` reply: a map in RESP3 (``element -> score`` or
-    ``element -> [score, attributes]``), a flat list in RESP2."""
-    rows: list[tuple[str, float, Any]] = []
-    if isinstance(reply, dict):
-        for name, value in reply.items():
-            if with_attributes:
-                score, attrs = value
-            else:
-                score, attrs = value, None
-            rows.append((text(name), float(score), attrs))
-        return rows
-    items = list(reply or [])
-    step = 3 if with_attributes else 2
-    for i in range(0, len(items) - step + 1, step):
-        attrs = items[i + 2] if with_attributes else None
-        rows.append((text(items[i]), float(items[i + 1]), attrs))
-    return rows

@@ -40,6 +40,7 @@ from ..index.common import replace_hash
 from ..index.foreign import ForeignIndex, foreign_indexes
 from ..keys import ENTRY_HEX, entry_id, escape_glob, usage_prefix
 from ..ops import Call, Command, Embed, Operation, Pipeline
+from ..replies import int_map
 from ..scan import scan_each, unlink_batch
 from ..stats import CacheStats
 from .eligibility import bypass_reason, resolve_rules
@@ -382,8 +383,7 @@ class SemanticTier(Generic[T]):
         """``created_ms``, ``hits`` and ``last_hit_ms`` of the entry answered by
         ``exact_key`` (empty if unknown or expired)."""
         raw = yield Call(("HGETALL", self.usage_key(exact_key)))
-        items = raw.items() if isinstance(raw, dict) else zip(raw[0::2], raw[1::2], strict=False)
-        return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in items}
+        return int_map(raw)
 
     def clear(self) -> Operation[int]:
         removed: int = yield from self.index.clear()

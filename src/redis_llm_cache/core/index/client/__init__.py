@@ -111,10 +111,11 @@ from ...keys import (
     semantic_prefix,
 )
 from ...ops import Call, Command, Operation, Pipeline, RedisOperation
+from ...replies import format_stream_id, parse_stream_id, raise_if_error, scored_members, text
 from ...scan import scan_each
 from ..base import Candidate, IndexEntry
-from ..common import check_args, raise_if_error, replace_hash, text
-from .journal import StreamId, _events, _format_id, _parse_id
+from ..common import check_args, replace_hash
+from .journal import StreamId, journal_events
 from .kernels import _coarse_rows, _dot_rows
 from .kernels import _row_code as _row_code
 from .kernels import sign_codes as sign_codes
@@ -274,7 +275,7 @@ class ClientIndex:
         ]
         for reply in (yield Pipeline(tuple(commands))):
             raise_if_error(reply)
-        sid = _parse_id((yield Call(self._journal("a", eid))))
+        sid = parse_stream_id((yield Call(self._journal("a", eid))))
         with self._lock:
             if len(self._pending) >= _MAX_PENDING:
                 del self._pending[next(iter(self._pending))]  # read back instead
@@ -410,9 +411,9 @@ class ClientIndex:
         cursor = state.last_id
         while True:
             reply = yield Call(
-                ("XRANGE", self.log_key, _format_id(cursor), "+", "COUNT", _READ_BATCH + 1)
+                ("XRANGE", self.log_key, format_stream_id(cursor), "+", "COUNT", _READ_BATCH + 1)
             )
-            events = _events(reply)
+            events = journal_events(reply)
             if not events or events[0][0] != cursor:
                 # Our last event is gone: trimmed, or the journal deleted/recreated.
                 yield from self._resync()
@@ -490,7 +491,7 @@ class ClientIndex:
         """Reload every live entry; continue the journal from a fresh bookmark."""
         # The bookmark is taken before the snapshot: whatever happens after it is
         # replayed by the next sync (see module docs on why replays are harmless).
-        bookmark = _parse_id((yield Call(self._journal("m"))))
+        bookmark = parse_stream_id((yield Call(self._journal("m"))))
         state = _State(bookmark)
         read = 0
         cursor: Any = 0
@@ -517,9 +518,7 @@ class ClientIndex:
     def _registry_page(self, cursor: Any) -> Operation[tuple[Any, list[tuple[str, float]]]]:
         """One ``ZSCAN`` step over the registry: ``(next cursor, [(id, expires_ms)])``."""
         cursor, items = yield Call(("ZSCAN", self.ids_key, cursor, "COUNT", _REGISTRY_BATCH))
-        if items and not isinstance(items[0], (tuple, list)):  # raw flat [m, s, m, s, ...]
-            items = list(zip(items[0::2], items[1::2], strict=True))
-        return cursor, [(text(member), float(score)) for member, score in items]
+        return cursor, [(text(member), float(score)) for member, score in scored_members(items)]
 
     # -- in-memory search --------------------------------------------------------------------
 

@@ -1,43 +1,19 @@
-"""The client index's change journal: stream ids and events as Redis returns them
-(parsed from redis-py's shapes and from raw RESP2)."""
+"""The client index's change journal: its events as :mod:`...replies` parses them
+from a stream (redis-py's shapes and raw RESP2)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..common import text
+from ...replies import StreamId, stream_entries, text
 
-StreamId = tuple[int, int]
-
-
-def _parse_id(raw: Any) -> StreamId:
-    ms, _, seq = text(raw).partition("-")
-    return int(ms), int(seq or 0)
+__all__ = ["StreamId", "journal_events"]
 
 
-def _format_id(sid: StreamId) -> str:
-    return f"{sid[0]}-{sid[1]}"
-
-
-def _field(fields: Any, name: bytes) -> Any:
-    if isinstance(fields, dict):
-        return fields.get(name, fields.get(name.decode()))
-    items = list(fields or ())  # flat [field, value, ...] (raw RESP2)
-    for i in range(0, len(items) - 1, 2):
-        if items[i] in (name, name.decode()):
-            return items[i + 1]
-    return None
-
-
-def _events(reply: Any) -> list[tuple[StreamId, str, str]]:
-    """``XRANGE`` reply -> ``(id, op, ids)``; redis-py parses it into ``(id, dict)``
-    pairs, a raw reply is ``[id, [field, value, ...]]``."""
-    out = []
-    for item in reply or ():
-        if item is None:
-            continue
-        raw_id, fields = item[0], item[1]
-        op = _field(fields, b"o")
-        ids = _field(fields, b"i")
-        out.append((_parse_id(raw_id), text(op) if op is not None else "", text(ids or b"")))
-    return out
+def journal_events(reply: Any) -> list[tuple[StreamId, str, str]]:
+    """``XRANGE`` reply of the journal -> ``(id, op, ids)``: field ``o`` is the
+    operation, ``i`` the entry ids it concerns (both may be absent)."""
+    return [
+        (sid, text(op) if op is not None else "", text(ids or b""))
+        for sid, (op, ids) in stream_entries(reply, b"o", b"i")
+    ]
