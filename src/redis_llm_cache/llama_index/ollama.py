@@ -59,7 +59,7 @@ class OllamaEmbedding(EmbedderEmbedding):
 
     # The defaults repeat OllamaEmbedder's on purpose: LlamaIndex shows and
     # serializes these fields, so they must hold real values, not "unset".
-    # tests/embedders/test_ollama_adapters.py pins them to OllamaEmbedder's.
+    # tests/adapters/embedders/test_ollama_adapters.py pins them to OllamaEmbedder's.
     model_name: str = Field(default="bge-m3", description="Ollama model name.")
     host: str | None = Field(default=None, description="Ollama's address.")
     embed_batch_size: int = Field(
