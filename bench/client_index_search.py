@@ -8,7 +8,7 @@ resync and answers searches. Reported per (N, d):
 * ``resync_s``   -- the one full load a new process does;
 * ``search_ms``  -- p50 / p99 of a whole ``search`` through the sync driver: journal
   read, in-memory search over all N rows (exact below 8,192 rows, two stages above:
-  see ``core/client_index.py``), verification of the k=4
+  see ``core/index/client/``), verification of the k=4
   candidates (queries are perturbed stored vectors, so candidates exist);
 * ``memory_ms``  -- p50 of the in-memory part alone (matrix product and top-k).
 
