@@ -46,8 +46,6 @@ from .redis.errors import BACKEND_ERRORS
 if TYPE_CHECKING:
     from .redis.connection import RedisConnector
 
-T = TypeVar("T")
-S = TypeVar("S")  # what an operation yields: cache steps here, other steps elsewhere
 R = TypeVar("R")
 
 #: Where the failure policy applies (see the module docstring).
