@@ -38,12 +38,17 @@ class Verdict:
         judged_by: ``"verifier"``; ``"judge"`` when a :class:`Judge` decided;
             ``"judge_error"`` when the judge raised (the candidate is rejected).
         judge_ms: Time the judge took (``None`` when none was asked).
+        veto: Why the pair is surely not the same question (``None`` when nothing
+            rules it out): a difference that changes the question, such as a
+            negation, an operator, a number or an opposite. A vetoed candidate is
+            never served unless a judge says the two questions are the same.
     """
 
     accept: bool
     score: float
     judged_by: str = "verifier"
     judge_ms: float | None = None
+    veto: str | None = None
 
 
 @runtime_checkable
