@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, settings
 
 from redis_llm_cache.embedders import LocalEmbedder
 from redis_llm_cache.langchain import RedisLLMCache
-from redis_llm_cache.llama_index import CachedEmbedding
+from redis_llm_cache.llama_index import CachedEmbedding, CachedLLM
 from redis_llm_cache.redis.embedded import EmbeddedCluster, EmbeddedRedis
 from support.redis_kinds import redis_kinds_of
 
@@ -160,7 +160,7 @@ def build_cache(namespace: str) -> Iterator[Callable[..., Any]]:
 
     yield build
     for cache in made:
-        if isinstance(cache, RedisLLMCache):
+        if isinstance(cache, (RedisLLMCache, CachedLLM)):
             cache.clear()
         else:
             cache.clear(all_models=True)

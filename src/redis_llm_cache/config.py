@@ -420,3 +420,65 @@ class EmbeddingSettings(ConnectionSettings):
         validate_count("batch_size", self.batch_size)
         validate_count("memory_max_bytes", self.memory_max_bytes)
         validate_count("memory_max_entries", self.memory_max_entries, allow_none=True)
+
+
+#: What must match besides the question for a semantic hit (LLM caches'
+#: ``semantic_context``): ``"conversation"`` (system prompt and earlier turns),
+#: ``"system"`` (system prompt only) or ``"none"``.
+ContextScope = Literal["conversation", "system", "none"]
+
+
+#: The ``CacheSettings`` an LLM cache adapter takes as arguments of its own.
+LLM_CACHE_ARGUMENTS = (
+    "namespace",
+    "tenant",
+    "ttl",
+    "sliding_ttl",
+    "max_entries",
+    "timeout",
+    "fail_open",
+)
+
+
+def llm_cache_settings(
+    arguments: Mapping[str, object],
+    more_settings: Mapping[str, object],
+    defaults: Mapping[str, object],
+) -> tuple[CacheSettings, SemanticSettings]:
+    """The settings of an LLM cache adapter from its constructor's arguments.
+
+    Args:
+        arguments: The constructor's arguments by name: ``settings``, ``semantic``
+            (prepared objects or ``None``), :data:`LLM_CACHE_ARGUMENTS`,
+            ``semantic_threshold``, ``semantic_strategy``, ``semantic_verifier``
+            and ``semantic_context`` (validated here, see :data:`ContextScope`).
+        more_settings: Further ``CacheSettings`` given as keyword arguments.
+        defaults: The constructor's defaults (see :func:`refuse_settings_mix`).
+
+    Raises:
+        ConfigurationError: A prepared object next to individual settings, or an
+            invalid setting.
+    """
+    cache_values = {name: arguments[name] for name in LLM_CACHE_ARGUMENTS} | dict(more_settings)
+    settings = arguments["settings"]
+    if settings is None:
+        settings = CacheSettings(**cache_values)  # type: ignore[arg-type]
+    else:
+        refuse_settings_mix("settings", cache_values, defaults)
+    semantic_values = {
+        name: arguments[name]
+        for name in ("semantic_threshold", "semantic_strategy", "semantic_verifier")
+    }
+    semantic = arguments["semantic"]
+    if semantic is None:
+        semantic = SemanticSettings(
+            threshold=semantic_values["semantic_threshold"],  # type: ignore[arg-type]
+            strategy=semantic_values["semantic_strategy"],  # type: ignore[arg-type]
+            verifier=semantic_values["semantic_verifier"],  # type: ignore[arg-type]
+        )
+    else:
+        refuse_settings_mix("semantic", semantic_values, defaults)
+    if arguments["semantic_context"] not in ("conversation", "system", "none"):
+        raise ConfigurationError(f"unknown semantic_context {arguments['semantic_context']!r}")
+    assert isinstance(settings, CacheSettings) and isinstance(semantic, SemanticSettings)
+    return settings, semantic

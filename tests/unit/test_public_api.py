@@ -124,9 +124,12 @@ def test_langchain_all() -> None:
 def test_llama_index_all() -> None:
     assert sorted(redis_llm_cache.llama_index.__all__) == [
         "CachedEmbedding",
+        "CachedLLM",
         "EmbedderEmbedding",
+        "LLMCacheEvent",
         "LlamaIndexEmbedder",
         "OllamaEmbedding",
+        "ResponseCodec",
     ]
 
 

@@ -16,10 +16,9 @@ from ..config import (
     CacheSettings,
     SemanticSettings,
     Strategy,
-    refuse_settings_mix,
+    llm_cache_settings,
 )
 from ..core.embedding.embedder import is_embedder
-from ..errors import ConfigurationError
 from ..redis.connection import AsyncClient, SyncClient
 from .codec import GenerationCodec
 from .prompt import ContextScope, semantic_query
@@ -102,32 +101,8 @@ class RedisLLMCache(BaseCache):
         settings: CacheSettings | None = None,
         **more_settings: Any,
     ) -> None:
-        cache_values: dict[str, Any] = {
-            "namespace": namespace,
-            "tenant": tenant,
-            "ttl": ttl,
-            "sliding_ttl": sliding_ttl,
-            "max_entries": max_entries,
-            "timeout": timeout,
-            "fail_open": fail_open,
-        }
-        if settings is None:
-            settings = CacheSettings(**cache_values, **more_settings)
-        else:
-            refuse_settings_mix("settings", {**cache_values, **more_settings}, _DEFAULTS)
-        semantic_values = {
-            "semantic_threshold": semantic_threshold,
-            "semantic_strategy": semantic_strategy,
-            "semantic_verifier": semantic_verifier,
-        }
-        if semantic is None:
-            semantic = SemanticSettings(
-                threshold=semantic_threshold, strategy=semantic_strategy, verifier=semantic_verifier
-            )
-        else:
-            refuse_settings_mix("semantic", semantic_values, _DEFAULTS)
-        if semantic_context not in ("conversation", "system", "none"):
-            raise ConfigurationError(f"unknown semantic_context {semantic_context!r}")
+        arguments = {name: value for name, value in locals().items() if name in _DEFAULTS}
+        settings, semantic = llm_cache_settings(arguments, more_settings, _DEFAULTS)
         self._cache: ResponseCache[list[Generation]] = ResponseCache(
             codec=GenerationCodec(fresh_message_ids=fresh_message_ids, mark_hits=mark_hits),
             settings=settings,

@@ -16,13 +16,14 @@ The JSON is parsed as data (``orjson``); nothing is deserialized into objects.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
+from ..config import ContextScope
 from ..core.semantic.tier import SemanticQuery
 
-ContextScope = Literal["conversation", "system", "none"]
+__all__ = ["ContextScope", "semantic_query"]
 
 
 def _message_type(message: Any) -> str | None:

@@ -38,9 +38,9 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableBinding
 from pydantic import Field, field_validator
 
-logger = logging.getLogger(__name__)
+from ..core.replay import DEFAULT_REPLAY_CHUNK_CHARS, split_for_replay
 
-DEFAULT_REPLAY_CHUNK_CHARS = 24
+logger = logging.getLogger(__name__)
 
 
 class CachedStreamingChatModel(BaseChatModel):
@@ -239,23 +239,6 @@ class CachedStreamingChatModel(BaseChatModel):
 def _log_store_failure(exc: Exception) -> None:
     # The exception's type only: its message may quote the answer.
     logger.warning("redis-llm-cache: a streamed answer was not cached (%s)", type(exc).__name__)
-
-
-def split_for_replay(text: str, size: int) -> list[str]:
-    """``text`` in pieces of at most ``size`` characters, each ending after a
-    space when the piece has one (text without spaces, e.g. Chinese, is cut at
-    ``size``). Joining the pieces gives ``text`` back; ``""`` gives ``[""]``."""
-    pieces: list[str] = []
-    start = 0
-    while start < len(text):
-        end = min(start + size, len(text))
-        if end < len(text):
-            space = text.rfind(" ", start, end)
-            if space > start:
-                end = space + 1
-        pieces.append(text[start:end])
-        start = end
-    return pieces or [""]
 
 
 def replay_chunks(generation: Generation, size: int) -> list[ChatGenerationChunk]:

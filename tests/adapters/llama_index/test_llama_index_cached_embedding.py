@@ -3,7 +3,6 @@ IngestionPipeline with worker processes (pickling), instrumentation events."""
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,53 +27,7 @@ from llama_index.core.schema import TextNode
 
 from redis_llm_cache import ConfigurationError
 from redis_llm_cache.llama_index import CachedEmbedding
-
-DIMS = 8
-
-
-def vector_of(kind: str, text: str) -> list[float]:
-    seed = int.from_bytes(hashlib.sha256(f"{kind}\0{text}".encode()).digest()[:8], "big")
-    return [float(x) for x in np.random.default_rng(seed).normal(size=DIMS)]
-
-
-class CountingEmbedding(BaseEmbedding):
-    """Deterministic LlamaIndex embedding; counts the texts each private method gets."""
-
-    calls: list[tuple[str, list[str]]] = Field(default_factory=list)
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "CountingEmbedding"
-
-    def _record(self, method: str, texts: list[str]) -> None:
-        self.calls.append((method, texts))
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        self._record("query", [query])
-        return vector_of("query", query)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        self._record("aquery", [query])
-        return vector_of("query", query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        self._record("text", [text])
-        return vector_of("text", text)
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        self._record("texts", list(texts))
-        return [vector_of("text", t) for t in texts]
-
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        self._record("atexts", list(texts))
-        return [vector_of("text", t) for t in texts]
-
-    def texts(self) -> list[str]:
-        return [t for _, batch in self.calls for t in batch]
-
-
-def counting(**kwargs: Any) -> CountingEmbedding:
-    return CountingEmbedding(model_name="counting-v1", **kwargs)
+from support.llama_models import CountingEmbedding, counting, vector_of
 
 
 @pytest.fixture
