@@ -1,18 +1,29 @@
-"""The exact tier against real Redis servers: every test runs on each server kind."""
+"""The exact tier against real Redis servers: every test runs on each server kind,
+through each framework's LLM cache (a driver: LangChain's ``RedisLLMCache`` and
+LlamaIndex's ``CachedLLM``, each with the values of its framework)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, Generation
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+    MessageRole,
+)
 
 from redis_llm_cache.core.codec import MAGIC
 from redis_llm_cache.langchain import RedisLLMCache
+from redis_llm_cache.llama_index import CachedLLM
+from support.llama_models import CountingLLM
 
 # The exact tier keeps one contract on every Redis kind, cluster included.
 pytestmark = pytest.mark.redis_kinds("stack", "plain", "cluster")
@@ -20,8 +31,73 @@ pytestmark = pytest.mark.redis_kinds("stack", "plain", "cluster")
 LLM = "model=test;temperature=0"
 
 
-def gen(text: str) -> list[Generation]:
-    return [Generation(text=text)]
+class Driver:
+    """How the suite builds a cache and the values it stores, for one framework."""
+
+    def __init__(self, framework: str, build_cache: Callable[..., Any], redis_url: str) -> None:
+        self.framework = framework
+        self._build_cache = build_cache
+        self._redis_url = redis_url
+
+    def make_cache(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("redis_url", self._redis_url)
+        if self.framework == "langchain":
+            return self._build_cache(RedisLLMCache, **kwargs)
+        kwargs.pop("fresh_message_ids", None)  # LlamaIndex messages have no ids
+        return self._build_cache(CachedLLM, CountingLLM(), **kwargs)
+
+    def gen(self, text: str) -> Any:
+        """A plain answer."""
+        if self.framework == "langchain":
+            return [Generation(text=text)]
+        return CompletionResponse(text=text)
+
+    def unfaithful(self) -> Any:
+        """An answer that would come back different (a tuple turned list)."""
+        if self.framework == "langchain":
+            return [Generation(text="t", generation_info={"pair": (1, 2)})]
+        return CompletionResponse(text="t", additional_kwargs={"pair": (1, 2)})
+
+    def with_tool_calls(self) -> Any:
+        """A chat answer calling a tool, with usage and provider metadata."""
+        if self.framework == "langchain":
+            message = AIMessage(
+                content="",
+                tool_calls=[{"name": "lookup", "args": {"q": "x"}, "id": "call_9"}],
+                usage_metadata={"input_tokens": 3, "output_tokens": 4, "total_tokens": 7},
+                response_metadata={"finish_reason": "tool_calls"},
+                id="run-1",
+            )
+            return [
+                ChatGeneration(message=message, generation_info={"n": 1}),
+                Generation(text="2nd"),
+            ]
+        call = {"id": "call_9", "name": "lookup", "arguments": '{"q": "x"}'}
+        message = ChatMessage(
+            role=MessageRole.ASSISTANT, content="", additional_kwargs={"tool_calls": [call]}
+        )
+        return ChatResponse(
+            message=message,
+            raw={"finish_reason": "tool_calls"},
+            additional_kwargs={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+        )
+
+
+@pytest.fixture(params=["langchain", "llama_index"])
+def driver(
+    request: pytest.FixtureRequest, build_cache: Callable[..., Any], redis_url: str
+) -> Driver:
+    return Driver(request.param, build_cache, redis_url)
+
+
+@pytest.fixture
+def make_cache(driver: Driver) -> Callable[..., Any]:
+    return driver.make_cache
+
+
+@pytest.fixture
+def gen(driver: Driver) -> Callable[[str], Any]:
+    return driver.gen
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
@@ -33,7 +109,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
     return condition()
 
 
-def test_miss_then_hit(make_cache: Callable[..., RedisLLMCache]) -> None:
+def test_miss_then_hit(make_cache: Callable[..., Any], gen: Callable[[str], Any]) -> None:
     cache = make_cache()
     assert cache.lookup("q", LLM) is None
     cache.update("q", LLM, gen("a"))
@@ -44,7 +120,7 @@ def test_miss_then_hit(make_cache: Callable[..., RedisLLMCache]) -> None:
 
 
 async def test_async_miss_then_hit(
-    make_cache: Callable[..., RedisLLMCache], async_cleanup: list[RedisLLMCache]
+    make_cache: Callable[..., Any], gen: Callable[[str], Any], async_cleanup: list[RedisLLMCache]
 ) -> None:
     cache = make_cache()
     async_cleanup.append(cache)
@@ -54,7 +130,9 @@ async def test_async_miss_then_hit(
     assert cache.lookup("q", LLM) == gen("a")  # sync and async see the same entries
 
 
-def test_partition_by_llm_string_and_tenant(make_cache: Callable[..., RedisLLMCache]) -> None:
+def test_partition_by_llm_string_and_tenant(
+    make_cache: Callable[..., Any], gen: Callable[[str], Any]
+) -> None:
     acme, globex = make_cache(tenant="acme"), make_cache(tenant="globex")
     acme.update("q", LLM, gen("acme answer"))
     assert globex.lookup("q", LLM) is None
@@ -65,7 +143,7 @@ def test_partition_by_llm_string_and_tenant(make_cache: Callable[..., RedisLLMCa
 
 
 def test_ttl_is_set_with_the_write(
-    make_cache: Callable[..., RedisLLMCache], redis_client: redis.Redis
+    make_cache: Callable[..., Any], gen: Callable[[str], Any], redis_client: redis.Redis
 ) -> None:
     # 3 s: long enough that the entry is still there when its TTL is read on a
     # loaded machine, short enough to wait for its expiry (polled).
@@ -77,7 +155,7 @@ def test_ttl_is_set_with_the_write(
 
 
 def test_sliding_ttl_renews_on_hit(
-    make_cache: Callable[..., RedisLLMCache], redis_client: redis.Redis
+    make_cache: Callable[..., Any], gen: Callable[[str], Any], redis_client: redis.Redis
 ) -> None:
     cache = make_cache(ttl=60, sliding_ttl=True)
     cache.update("q", LLM, gen("a"))
@@ -95,7 +173,9 @@ def test_sliding_ttl_renews_on_hit(
     assert redis_client.pttl(fixed_key) <= 10_000
 
 
-def test_max_entries_evicts_least_recently_used(make_cache: Callable[..., RedisLLMCache]) -> None:
+def test_max_entries_evicts_least_recently_used(
+    make_cache: Callable[..., Any], gen: Callable[[str], Any]
+) -> None:
     cache = make_cache(max_entries=3)
     for name in "abc":
         cache.update(name, LLM, gen(name))
@@ -109,7 +189,9 @@ def test_max_entries_evicts_least_recently_used(make_cache: Callable[..., RedisL
     assert cache.stats()["evictions"] == 1
 
 
-def test_clear_removes_only_this_namespace(make_cache: Callable[..., RedisLLMCache]) -> None:
+def test_clear_removes_only_this_namespace(
+    make_cache: Callable[..., Any], gen: Callable[[str], Any]
+) -> None:
     mine, neighbour = make_cache(), make_cache(namespace=make_cache().settings.namespace + "x")
     mine.update("q", LLM, gen("a"))
     neighbour.update("q", LLM, gen("b"))
@@ -118,7 +200,9 @@ def test_clear_removes_only_this_namespace(make_cache: Callable[..., RedisLLMCac
     assert neighbour.lookup("q", LLM) == gen("b")
 
 
-def test_clear_by_tenant_and_by_llm_string(make_cache: Callable[..., RedisLLMCache]) -> None:
+def test_clear_by_tenant_and_by_llm_string(
+    make_cache: Callable[..., Any], gen: Callable[[str], Any]
+) -> None:
     acme, globex = make_cache(tenant="acme"), make_cache(tenant="globex")
     for cache in (acme, globex):
         cache.update("q", "model-a", gen("a"))
@@ -136,7 +220,7 @@ def test_clear_by_tenant_and_by_llm_string(make_cache: Callable[..., RedisLLMCac
 
 @pytest.mark.parametrize("special", ["*", "?", "[a-z]", "\\", "a*b"])
 def test_glob_characters_never_widen_a_clear(
-    make_cache: Callable[..., RedisLLMCache], namespace: str, special: str
+    make_cache: Callable[..., Any], gen: Callable[[str], Any], namespace: str, special: str
 ) -> None:
     # Namespace "<ns>*" must not clear "<ns>abc"; prompts and tenants with glob
     # characters are hashed, so they cannot reach a pattern at all.
@@ -153,7 +237,10 @@ def test_glob_characters_never_widen_a_clear(
 
 
 def test_clear_leaves_foreign_keys_alone(
-    make_cache: Callable[..., RedisLLMCache], redis_client: redis.Redis, namespace: str
+    make_cache: Callable[..., Any],
+    gen: Callable[[str], Any],
+    redis_client: redis.Redis,
+    namespace: str,
 ) -> None:
     cache = make_cache()
     cache.update("q", LLM, gen("a"))
@@ -173,7 +260,10 @@ def test_clear_leaves_foreign_keys_alone(
     ids=["garbage", "truncated", "header-only", "empty", "pickle", "other-version"],
 )  # fmt: skip
 def test_corrupt_or_foreign_values_are_misses_counted_and_removed(
-    make_cache: Callable[..., RedisLLMCache], redis_client: redis.Redis, planted: bytes
+    make_cache: Callable[..., Any],
+    gen: Callable[[str], Any],
+    redis_client: redis.Redis,
+    planted: bytes,
 ) -> None:
     cache = make_cache()
     key = cache.core.exact.key("q", LLM)
@@ -188,7 +278,10 @@ def test_corrupt_or_foreign_values_are_misses_counted_and_removed(
 
 @pytest.mark.parametrize("max_entries", [None, 10])
 def test_wrong_redis_type_at_our_key_is_a_counted_miss_and_removed(
-    make_cache: Callable[..., RedisLLMCache], redis_client: redis.Redis, max_entries: int | None
+    make_cache: Callable[..., Any],
+    gen: Callable[[str], Any],
+    redis_client: redis.Redis,
+    max_entries: int | None,
 ) -> None:
     cache = make_cache(max_entries=max_entries)
     key = cache.core.exact.key("q", LLM)
@@ -201,32 +294,29 @@ def test_wrong_redis_type_at_our_key_is_a_counted_miss_and_removed(
     assert cache.lookup("q", LLM) == gen("good")
 
 
-def test_skipped_writes_are_counted(make_cache: Callable[..., RedisLLMCache]) -> None:
+def test_skipped_writes_are_counted(
+    make_cache: Callable[..., Any], gen: Callable[[str], Any], driver: Driver
+) -> None:
     cache = make_cache(max_entry_bytes=100)
     cache.update("q", LLM, gen("x" * 200))
-    cache.update("q2", LLM, [Generation(text="t", generation_info={"pair": (1, 2)})])
+    cache.update("q2", LLM, driver.unfaithful())
     cache.update("q3", LLM, [])
     assert cache.lookup("q", LLM) is None and cache.lookup("q2", LLM) is None
     assert cache.stats()["skipped_by_reason"] == {"too_large": 1, "unsupported_value": 2}
 
 
 def test_chat_generations_with_tool_calls_round_trip(
-    make_cache: Callable[..., RedisLLMCache],
+    make_cache: Callable[..., Any], driver: Driver
 ) -> None:
     cache = make_cache(fresh_message_ids=False)
-    message = AIMessage(
-        content="",
-        tool_calls=[{"name": "lookup", "args": {"q": "x"}, "id": "call_9"}],
-        usage_metadata={"input_tokens": 3, "output_tokens": 4, "total_tokens": 7},
-        response_metadata={"finish_reason": "tool_calls"},
-        id="run-1",
-    )
-    value = [ChatGeneration(message=message, generation_info={"n": 1}), Generation(text="2nd")]
+    value = driver.with_tool_calls()
     cache.update("q", LLM, value)
     assert cache.lookup("q", LLM) == value
 
 
-def test_concurrent_threads_and_tasks(make_cache: Callable[..., RedisLLMCache]) -> None:
+def test_concurrent_threads_and_tasks(
+    make_cache: Callable[..., Any], gen: Callable[[str], Any]
+) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     cache = make_cache()
@@ -254,7 +344,8 @@ def test_concurrent_threads_and_tasks(make_cache: Callable[..., RedisLLMCache]) 
 
 
 def test_bad_arguments_fail_open_as_counted_internal_errors(
-    make_cache: Callable[..., RedisLLMCache],
+    make_cache: Callable[..., Any],
+    gen: Callable[[str], Any],
 ) -> None:
     cache = make_cache()
     assert cache.lookup(None, LLM) is None  # type: ignore[arg-type]

@@ -216,6 +216,10 @@ class CachedLLM(FunctionCallingLLM):
         return self.inner.metadata
 
     @property
+    def settings(self) -> CacheSettings:
+        return self._cache.settings
+
+    @property
     def core(self) -> ResponseCache[LlamaResponse]:
         """The framework-free cache this adapter delegates to."""
         return self._cache
@@ -289,14 +293,34 @@ class CachedLLM(FunctionCallingLLM):
         )
         return found
 
+    def lookup(self, prompt: str, llm_string: str, *, method: str = "lookup") -> Any:
+        """The answer stored under a prompt key and :meth:`partition` (``None``: a
+        miss), as a call of ``method`` would get it."""
+        return self._served(method, self._cache.lookup(prompt, llm_string))
+
+    async def alookup(self, prompt: str, llm_string: str, *, method: str = "alookup") -> Any:
+        """Async :meth:`lookup`."""
+        return self._served(method, await self._cache.alookup(prompt, llm_string))
+
+    def update(self, prompt: str, llm_string: str, response: LlamaResponse) -> bool:
+        """Store an answer (as :func:`~.codec.as_stored` makes it); ``False`` if it
+        was skipped (failure, too large, would not come back equal)."""
+        stored = as_stored(response) if isinstance(response, _RESPONSES) else response
+        return self._cache.update(prompt, llm_string, stored)
+
+    async def aupdate(self, prompt: str, llm_string: str, response: LlamaResponse) -> bool:
+        """Async :meth:`update`."""
+        stored = as_stored(response) if isinstance(response, _RESPONSES) else response
+        return await self._cache.aupdate(prompt, llm_string, stored)
+
     def _call(self, method: str, key: tuple[str, str] | None, compute: Callable[[], R]) -> R:
         if key is None:
             return compute()
-        found = self._served(method, self._cache.lookup(*key))
+        found = self.lookup(*key, method=method)
         if found is not None:
-            return found  # type: ignore[return-value]
+            return found  # type: ignore[no-any-return]
         response = compute()
-        self._cache.update(*key, as_stored(response))
+        self.update(*key, response)
         return response
 
     async def _acall(
@@ -304,19 +328,19 @@ class CachedLLM(FunctionCallingLLM):
     ) -> R:
         if key is None:
             return await compute()
-        found = self._served(method, await self._cache.alookup(*key))
+        found = await self.alookup(*key, method=method)
         if found is not None:
-            return found  # type: ignore[return-value]
+            return found  # type: ignore[no-any-return]
         response = await compute()
-        await self._cache.aupdate(*key, as_stored(response))
+        await self.aupdate(*key, response)
         return response
 
     def _lookup(self, method: str, key: tuple[str, str] | None) -> list[Any] | None:
-        found = self._served(method, self._cache.lookup(*key)) if key is not None else None
+        found = self.lookup(*key, method=method) if key is not None else None
         return replay(found, self.replay_chunk_chars) if found is not None else None
 
     async def _alookup(self, method: str, key: tuple[str, str] | None) -> list[Any] | None:
-        found = self._served(method, await self._cache.alookup(*key)) if key is not None else None
+        found = await self.alookup(*key, method=method) if key is not None else None
         return replay(found, self.replay_chunk_chars) if found is not None else None
 
     def _recorded(self, key: tuple[str, str] | None, stream: Iterator[R]) -> Iterator[R]:
@@ -328,7 +352,7 @@ class CachedLLM(FunctionCallingLLM):
         # after its last chunk: nothing partial is ever stored.
         complete = completed(chunks)
         if key is not None and complete is not None:
-            self._cache.update(*key, complete)
+            self.update(*key, complete)
 
     async def _arecorded(
         self, key: tuple[str, str] | None, stream: AsyncIterator[R]
@@ -339,7 +363,7 @@ class CachedLLM(FunctionCallingLLM):
             yield chunk
         complete = completed(chunks)
         if key is not None and complete is not None:
-            await self._cache.aupdate(*key, complete)
+            await self.aupdate(*key, complete)
 
     # -- the LLM interface -------------------------------------------------------------------
 
@@ -480,6 +504,7 @@ _DEFAULTS = {
     if parameter.default is not inspect.Parameter.empty
 }
 _SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_RESPONSES = (ChatResponse, CompletionResponse)
 
 
 def _rebuild(

@@ -224,7 +224,9 @@ def test_metadata_and_prompt_settings_are_the_inner_llms(
 
 
 def test_tool_calls_round_trip_and_bypass_the_semantic_tier(
-    make_llm: Callable[..., CachedLLM], embedder: LocalEmbedder
+    make_llm: Callable[..., CachedLLM],
+    embedder: LocalEmbedder,
+    cache_events: list[LLMCacheEvent],
 ) -> None:
     llm = make_llm(ToolCallingLLM(), embedder=embedder, semantic_threshold=0.5)
 
@@ -249,6 +251,9 @@ def test_tool_calls_round_trip_and_bypass_the_semantic_tier(
     llm.chat([ChatMessage(role="user", content="How tall is the Eiffel tower ?")])
     assert llm.inner.calls == 3
     assert llm.stats()["hits_semantic"] == 1
+    semantic = cache_events[-1]
+    assert (semantic.method, semantic.hit, semantic.tier) == ("chat", True, "semantic")
+    assert semantic.similarity is not None and semantic.similarity > 0.5
 
 
 def test_responses_round_trip_faithfully(make_llm: Callable[..., CachedLLM]) -> None:
@@ -301,8 +306,7 @@ def test_pickles(make_llm: Callable[..., CachedLLM]) -> None:
     answer = llm.complete("q").text
     copy = pickle.loads(pickle.dumps(llm))
     try:
-        assert copy.settings == llm.settings if hasattr(copy, "settings") else True
-        assert copy.core.settings == llm.core.settings
+        assert copy.settings == llm.settings and copy.settings.tenant == "acme"
         assert copy.complete("q").text == answer
         assert copy.inner.calls == ["q"] and copy.stats()["hits"] == 1
     finally:
