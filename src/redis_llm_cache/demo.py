@@ -12,9 +12,11 @@ by the embedding model), and some questions are *near-misses* -- close in wordin
 to an answered question but asking something else ("reset my router" after "reset
 my password"), which must go to the LLM. Then one answer is streamed through
 :class:`~redis_llm_cache.langchain.CachedStreamingChatModel`, and a small help
-center is ingested twice with LlamaIndex through :class:`CachedEmbedding`: the
-second ingest is served from Redis. The table at the end is computed from what
-happened, not from expectations: every count is what the run observed.
+center is ingested twice with LlamaIndex through :class:`CachedEmbedding` and
+asked the same questions twice through a query engine on :class:`CachedLLM`: the
+second ingest and the second pass of questions are served from Redis. The table
+at the end is computed from what happened, not from expectations: every count is
+what the run observed.
 """
 
 from __future__ import annotations
@@ -93,6 +95,13 @@ SIMULATED_ANSWERS = {
     "怎么修改我的手机号？": "在“账户设置 > 安全”中点击“更换手机号”，并用短信验证码确认。",
 }
 
+#: Asked twice of the ingested help center through a LlamaIndex query engine.
+RAG_QUESTIONS = (
+    "How long is the password reset link valid?",
+    "Which countries do you ship to?",
+    "退款多久到账？",
+)
+
 #: A small help center (English and Chinese) for the RAG ingest.
 HELP_CENTER = {
     "account": "Passwords. To reset your password, open Settings, choose Security and "
@@ -163,6 +172,49 @@ def simulated_chat_model_class() -> type[BaseChatModel]:
     return SimulatedChatModel
 
 
+@functools.cache
+def simulated_llama_index_llm_class() -> type[Any]:
+    """A LlamaIndex ``LLM`` that sleeps like a hosted model, then answers with the
+    first sentence of the context it was given (defined on first use, as
+    :func:`simulated_chat_model_class` is); counts its calls."""
+    with requires_extra("llama-index", feature="the demo's LlamaIndex part"):
+        from llama_index.core.bridge.pydantic import Field
+        from llama_index.core.llms import (
+            CompletionResponse,
+            CompletionResponseGen,
+            CustomLLM,
+            LLMMetadata,
+        )
+
+    class SimulatedLlamaIndexLLM(CustomLLM):
+        latency_s: tuple[float, float] = LLM_LATENCY_S
+        # State, not a setting: left out of the model's dump (and so of the cache key).
+        calls: int = Field(default=0, exclude=True)
+
+        @property
+        def metadata(self) -> LLMMetadata:
+            return LLMMetadata(model_name="simulated")
+
+        def complete(self, prompt: str, formatted: bool = False, **kw: Any) -> CompletionResponse:
+            self.calls += 1
+            time.sleep(random.uniform(*self.latency_s))
+            context = prompt.split("---------------------")[1] if "-----" in prompt else prompt
+            first = context.strip().split(". ")[0].split("。")[0]
+            usage = {"prompt_tokens": len(prompt) // 4, "completion_tokens": 60}
+            return CompletionResponse(
+                text=f"(simulated, from the help center) {first}.",
+                raw={"model": "simulated", "usage": usage},
+            )
+
+        def stream_complete(
+            self, prompt: str, formatted: bool = False, **kw: Any
+        ) -> CompletionResponseGen:
+            yield self.complete(prompt, formatted=formatted, **kw)
+
+    SimulatedLlamaIndexLLM.__qualname__ = "SimulatedLlamaIndexLLM"
+    return SimulatedLlamaIndexLLM
+
+
 def __getattr__(name: str) -> Any:
     # ``from redis_llm_cache.demo import SimulatedChatModel`` builds the class.
     if name == "SimulatedChatModel":
@@ -194,6 +246,14 @@ class Ingest:
 
 
 @dataclass
+class RagQueries:
+    seconds: float
+    questions: int
+    llm_calls: int
+    from_cache: int
+
+
+@dataclass
 class DemoReport:
     llm: str
     turns: list[Turn]
@@ -205,6 +265,7 @@ class DemoReport:
     lookup_ms: dict[str, float]
     cache_errors: int
     threshold: float
+    rag_queries: list[RagQueries] = field(default_factory=list)
 
     def of_kind(self, kind: Kind) -> list[Turn]:
         return [turn for turn in self.turns if turn.kind == kind]
@@ -281,16 +342,16 @@ def ask(chat: BaseChatModel, cache: RedisLLMCache, question: str, kind: Kind) ->
     )
 
 
-def ingest_twice(redis_url: str, say: Callable[[str], None]) -> list[Ingest]:
+def ingest_twice(redis_url: str, say: Callable[[str], None]) -> tuple[list[Ingest], Any]:
     """Build a LlamaIndex vector index of :data:`HELP_CENTER` twice, each time with
-    a new ``CachedEmbedding`` (as a re-run of an ingest script would); nothing
-    (and says so) when LlamaIndex is not installed."""
+    a new ``CachedEmbedding`` (as a re-run of an ingest script would): what each run
+    did, and the second index. Nothing (and says so) when LlamaIndex is not installed."""
     try:
         from llama_index.core import Document, VectorStoreIndex
         from llama_index.core.node_parser import SentenceSplitter
     except ImportError:
         say("  LlamaIndex is not installed (pip install 'redis-llm-cache[llama-index]'): skipped.")
-        return []
+        return [], None
 
     from .llama_index import CachedEmbedding, EmbedderEmbedding
 
@@ -319,7 +380,38 @@ def ingest_twice(redis_url: str, say: Callable[[str], None]) -> list[Ingest]:
             f"the model, {run.from_cache} from Redis, {seconds * 1000:.0f} ms"
         )
         runs.append(run)
-        embedding.close()
+        embedding.close()  # the index's queries reconnect
+    return runs, index
+
+
+def query_twice(
+    index: Any, redis_url: str, say: Callable[[str], None], latency_s: tuple[float, float]
+) -> list[RagQueries]:
+    """Ask :data:`RAG_QUESTIONS` of ``index`` through a query engine whose LLM is a
+    ``CachedLLM``, twice (each time a new one, as a restarted app would have)."""
+    from .llama_index import CachedLLM
+
+    inner = simulated_llama_index_llm_class()(latency_s=latency_s)
+    runs = []
+    for attempt in ("first", "second"):
+        llm = CachedLLM(inner, redis_url=redis_url, namespace="demo-rag-llm", timeout=1.0)
+        engine = index.as_query_engine(llm=llm)
+        calls_before = inner.calls
+        started = time.perf_counter()
+        for question in RAG_QUESTIONS:
+            engine.query(question)
+        run = RagQueries(
+            seconds=time.perf_counter() - started,
+            questions=len(RAG_QUESTIONS),
+            llm_calls=inner.calls - calls_before,
+            from_cache=llm.stats()["hits"],
+        )
+        say(
+            f"  {attempt} pass: {run.questions} questions, {run.llm_calls} LLM calls, "
+            f"{run.from_cache} answered from Redis, {run.seconds * 1000:.0f} ms"
+        )
+        runs.append(run)
+        llm.close()
     return runs
 
 
@@ -373,7 +465,11 @@ def run_demo(
         cache.close()
 
         say("\nA RAG app ingests its help center with LlamaIndex, twice (a re-run):")
-        ingests = ingest_twice(server.url, say)
+        ingests, index = ingest_twice(server.url, say)
+        rag_queries = []
+        if index is not None:
+            say("It answers questions with a LlamaIndex query engine on CachedLLM, twice:")
+            rag_queries = query_twice(index, server.url, say, latency_s)
 
     return DemoReport(
         llm=llm,
@@ -386,6 +482,7 @@ def run_demo(
         lookup_ms=stats["lookup_ms"],
         cache_errors=stats["errors"],
         threshold=stats["semantic"]["threshold"],
+        rag_queries=rag_queries,
     )
 
 
@@ -491,6 +588,20 @@ def table(report: DemoReport) -> list[str]:
                 "RAG ingest, 2nd",
                 f"{second.embedded_by_model} embedded in {_calls(second.model_batches)}, "
                 f"{second.from_cache} from Redis, {second.seconds * 1000:.0f} ms",
+            ),
+        ]
+    if report.rag_queries:
+        first_pass, second_pass = report.rag_queries
+        rows += [
+            (
+                "RAG queries, 1st",
+                f"{first_pass.questions} questions, {first_pass.llm_calls} LLM calls, "
+                f"{first_pass.seconds * 1000:.0f} ms",
+            ),
+            (
+                "RAG queries, 2nd",
+                f"{second_pass.llm_calls} LLM calls, {second_pass.from_cache} from Redis, "
+                f"{second_pass.seconds * 1000:.0f} ms",
             ),
         ]
     width = max(len(name) for name, _ in rows)

@@ -12,6 +12,7 @@ import pytest
 
 from redis_llm_cache.demo import (
     LLM_LATENCY_S,
+    RAG_QUESTIONS,
     SESSION,
     STREAMED_QUESTION,
     SimulatedChatModel,
@@ -98,6 +99,14 @@ def test_demo_runs_and_its_table_shows_what_happened() -> None:
     assert re.fullmatch(
         rf"0 embedded in 0 model calls, {first_ingest[2]} from Redis, \d+ ms",
         rows["RAG ingest, 2nd"],
+    )
+    # The RAG app's questions, asked again through a query engine on CachedLLM, are
+    # answered from Redis: no LLM call.
+    first_pass = re.fullmatch(r"(\d+) questions, (\d+) LLM calls, \d+ ms", rows["RAG queries, 1st"])
+    assert first_pass is not None and first_pass[1] == str(len(RAG_QUESTIONS))
+    assert int(first_pass[2]) >= len(RAG_QUESTIONS)
+    assert re.fullmatch(
+        rf"0 LLM calls, {first_pass[2]} from Redis, \d+ ms", rows["RAG queries, 2nd"]
     )
     # The progress lines name the near-miss that must not be served the password answer.
     assert re.search(r"\[LLM  \].*How do I reset my router\?", output)
