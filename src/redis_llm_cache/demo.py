@@ -174,8 +174,8 @@ def simulated_chat_model_class() -> type[BaseChatModel]:
 
 @functools.cache
 def simulated_llama_index_llm_class() -> type[Any]:
-    """A LlamaIndex ``LLM`` that sleeps like a hosted model, then answers with the
-    first sentence of the context it was given (defined on first use, as
+    """A LlamaIndex ``LLM`` that sleeps like a hosted model, then answers as
+    :func:`_simulated_answer` says (defined on first use, as
     :func:`simulated_chat_model_class` is); counts its calls."""
     with requires_extra("llama-index", feature="the demo's LlamaIndex part"):
         from llama_index.core.bridge.pydantic import Field
@@ -198,12 +198,9 @@ def simulated_llama_index_llm_class() -> type[Any]:
         def complete(self, prompt: str, formatted: bool = False, **kw: Any) -> CompletionResponse:
             self.calls += 1
             time.sleep(random.uniform(*self.latency_s))
-            context = prompt.split("---------------------")[1] if "-----" in prompt else prompt
-            first = context.strip().split(". ")[0].split("。")[0]
             usage = {"prompt_tokens": len(prompt) // 4, "completion_tokens": 60}
             return CompletionResponse(
-                text=f"(simulated, from the help center) {first}.",
-                raw={"model": "simulated", "usage": usage},
+                text=_simulated_answer(prompt), raw={"model": "simulated", "usage": usage}
             )
 
         def stream_complete(
@@ -213,6 +210,21 @@ def simulated_llama_index_llm_class() -> type[Any]:
 
     SimulatedLlamaIndexLLM.__qualname__ = "SimulatedLlamaIndexLLM"
     return SimulatedLlamaIndexLLM
+
+
+def _simulated_answer(prompt: str) -> str:
+    """A question-answering prompt (LlamaIndex's template: context between dashed
+    lines) is answered with the first sentence of its context; a chat (LlamaIndex's
+    ``user:`` lines) from :data:`SIMULATED_ANSWERS`."""
+    parts = prompt.split("---------------------")
+    if len(parts) >= 3:
+        first = parts[1].strip().split(". ")[0].split("。")[0]
+        return f"(simulated, from the help center) {first}."
+    asked = [
+        line[len("user:") :].strip() for line in prompt.splitlines() if line.startswith("user:")
+    ]
+    question = asked[-1] if asked else prompt.strip()
+    return SIMULATED_ANSWERS.get(question, f"(simulated answer to: {question})")
 
 
 def __getattr__(name: str) -> Any:

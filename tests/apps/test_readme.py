@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 from langchain_core.globals import get_llm_cache, set_llm_cache
+from llama_index.core import Settings
 
 from redis_llm_cache.embeddings import EmbeddingCache
 from redis_llm_cache.langchain import RedisLLMCache
 from redis_llm_cache.langchain.embeddings import CachedEmbeddings
-from redis_llm_cache.llama_index import CachedEmbedding
+from redis_llm_cache.llama_index import CachedEmbedding, CachedLLM
 from redis_llm_cache.redis.embedded import EmbeddedRedis
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -82,6 +83,7 @@ def _closeables(namespace: dict[str, Any]) -> Iterator[Any]:
     and the cache behind a service app."""
     yield from namespace.values()
     yield get_llm_cache()
+    yield Settings._llm  # LlamaIndex's global LLM (the private field: no default built)
     app_state = getattr(namespace.get("app"), "state", None)
     yield getattr(app_state, "cache", None)
 
@@ -94,7 +96,9 @@ def _close_what_blocks_opened(namespace: dict[str, Any]) -> None:
         closed.add(id(thing))
         if isinstance(thing, EmbeddedRedis):
             thing.stop()
-        elif isinstance(thing, (RedisLLMCache, EmbeddingCache, CachedEmbeddings, CachedEmbedding)):
+        elif isinstance(
+            thing, (RedisLLMCache, EmbeddingCache, CachedEmbeddings, CachedEmbedding, CachedLLM)
+        ):
             thing.close()
 
 
@@ -104,19 +108,17 @@ def readme_environment(
 ) -> Iterator[dict[str, Any]]:
     """A fresh namespace for one block, ``REDIS_URL`` at a private Redis, and
     LangChain's and LlamaIndex's globals restored afterwards."""
-    from llama_index.core import Settings
-
     monkeypatch.setenv("REDIS_URL", private_redis.url)
     # The private field: the public getter would resolve (and build) a default
     # OpenAI model when none is set.
-    embed_model_before = Settings._embed_model
+    embed_model_before, llm_before = Settings._embed_model, Settings._llm
     namespace: dict[str, Any] = {"__name__": "__readme__"}
     try:
         yield namespace
     finally:
         _close_what_blocks_opened(namespace)
         set_llm_cache(None)
-        Settings._embed_model = embed_model_before
+        Settings._embed_model, Settings._llm = embed_model_before, llm_before
 
 
 @pytest.mark.parametrize(
