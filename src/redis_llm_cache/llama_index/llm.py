@@ -236,10 +236,12 @@ class CachedLLM(FunctionCallingLLM):
         """
         inner = self.inner
         cls = type(inner)
+        try:
+            dumped = inner.model_dump()
+        except Exception as exc:  # a field whose serializer fails: no key to file it under
+            raise TypeError(f"{cls.__name__}'s settings do not dump: {exc}") from exc
         settings = {
-            name: value
-            for name, value in inner.model_dump().items()
-            if not _SECRET_NAME.search(name.lower())
+            name: value for name, value in dumped.items() if not _SECRET_NAME.search(name.lower())
         }
         described = {
             "llm": f"{cls.__module__}.{cls.__qualname__}",

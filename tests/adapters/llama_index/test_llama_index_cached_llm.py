@@ -5,6 +5,7 @@ pickling and the partition of every setting."""
 from __future__ import annotations
 
 import asyncio
+import json
 import pickle
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
     CompletionResponse,
+    ImageBlock,
     MessageRole,
     TextBlock,
 )
@@ -31,9 +33,12 @@ from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.tools import FunctionTool
 from pydantic import BaseModel
 
-from redis_llm_cache import ConfigurationError, LocalEmbedder
+from redis_llm_cache import BackendError, ConfigurationError, LocalEmbedder
+from redis_llm_cache.core.semantic.tier import SemanticQuery
 from redis_llm_cache.llama_index import CachedEmbedding, CachedLLM, LLMCacheEvent
 from redis_llm_cache.llama_index.codec import ResponseCodec
+from redis_llm_cache.llama_index.llm import semantic_query
+from redis_llm_cache.redis.embedded import EmbeddedRedis
 from support.llama_models import CountingEmbedding, CountingLLM, ToolCallingLLM
 
 
@@ -393,3 +398,48 @@ def test_codec_refuses_what_it_cannot_store() -> None:
     codec = ResponseCodec()
     body = codec.encode(CompletionResponse(text="t", raw={"model": "m"}))
     assert codec.decode(body, tier=None) == CompletionResponse(text="t", raw={"model": "m"})
+
+
+async def test_redis_down_the_inner_llm_answers_every_call(private_redis: EmbeddedRedis) -> None:
+    llm = CachedLLM(ToolCallingLLM(), private_redis.url, timeout=0.5, connect_timeout=0.5)
+    messages = [ChatMessage(role="user", content="hi")]
+    assert llm.chat(messages).message.content == "answer 1"
+    private_redis.shutdown()
+    assert llm.chat(messages).message.content == "answer 2"
+    assert [chunk.delta for chunk in llm.stream_chat(messages)][-1] is not None
+    assert (await llm.achat(messages)).message.content == "answer 4"
+    assert llm.inner.calls == 4
+    assert llm.stats()["errors"] >= 1
+    strict = CachedLLM(ToolCallingLLM(), private_redis.url, timeout=0.5, fail_open=False)
+    with pytest.raises(BackendError):
+        strict.chat(messages)
+    assert strict.inner.calls == 0
+    await llm.aclose()
+    llm.close()
+    strict.close()
+
+
+def user(text: str) -> dict[str, Any]:
+    return ChatMessage(role="user", content=text).model_dump(mode="json")
+
+
+@pytest.mark.parametrize(
+    ("scope", "context"),
+    [("conversation", ["system", "user", "assistant"]), ("system", ["system"]), ("none", [])],
+)
+def test_semantic_query_scopes_as_the_langchain_cache(scope: Any, context: list[str]) -> None:
+    history = [
+        ChatMessage(role="system", content="be brief").model_dump(mode="json"),
+        user("earlier"),
+        ChatMessage(role="assistant", content="answer").model_dump(mode="json"),
+    ]
+    prompt = json.dumps({"chat": [*history, user("How tall is it?")]})
+    query = semantic_query(prompt, scope)
+    assert query is not None and query.text == "How tall is it?"
+    assert [m["role"] for m in json.loads(query.context or "[]")] == context
+    # Only a question the user asked, in text, is compared.
+    assert semantic_query(json.dumps({"chat": history}), scope) is None
+    image = ChatMessage(role="user", blocks=[ImageBlock(url="https://example.com/a.png")])
+    assert semantic_query(json.dumps({"chat": [image.model_dump(mode="json")]}), scope) is None
+    completion = semantic_query(json.dumps({"complete": "2+2?", "formatted": True}), scope)
+    assert completion == SemanticQuery(text="2+2?", context="formatted")
