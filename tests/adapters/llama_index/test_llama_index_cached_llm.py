@@ -443,3 +443,18 @@ def test_semantic_query_scopes_as_the_langchain_cache(scope: Any, context: list[
     assert semantic_query(json.dumps({"chat": [image.model_dump(mode="json")]}), scope) is None
     completion = semantic_query(json.dumps({"complete": "2+2?", "formatted": True}), scope)
     assert completion == SemanticQuery(text="2+2?", context="formatted")
+
+
+async def test_async_completion_streams(make_llm: Callable[..., CachedLLM]) -> None:
+    llm = make_llm(replay_chunk_chars=6)
+    prompt = "name three shades of the items please"
+    abandoned = await llm.astream_complete(prompt)
+    await abandoned.__anext__()  # one chunk, then dropped: nothing stored
+    await abandoned.aclose()
+    streamed = [chunk async for chunk in await llm.astream_complete(prompt)]
+    assert len(llm.inner.calls) == 2
+    replayed = [chunk async for chunk in await llm.astream_complete(prompt)]
+    assert len(llm.inner.calls) == 2 and len(replayed) > len(streamed)
+    assert replayed[-1].text == streamed[-1].text == (await llm.acomplete(prompt)).text
+    assert "".join(chunk.delta or "" for chunk in replayed) == streamed[-1].text
+    await llm.aclose()
