@@ -34,11 +34,12 @@ import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
+from .background import Background, call_with_timeout
 from .config import ConnectionSettings
 from .core.drivers import run_async, run_local, run_sync
 from .core.embedding.store import RedisUnavailable
 from .core.guard import FailureGuard
-from .core.ops import Call, Embed, Judge, Pipeline, Request, Sleep
+from .core.ops import Call, Detach, Embed, Judge, Pipeline, Request, Sleep
 from .core.stats import CacheStats
 from .errors import BackendError
 from .redis.errors import BACKEND_ERRORS
@@ -139,6 +140,8 @@ class Runtime:
         # counted apart and does not trip the breaker); per request it reaches the
         # caller as it is (the embedding cache has no answer without the model).
         self._mark_embedder_errors = failures == "miss"
+        #: Detached operations (a judge labelling an explored candidate).
+        self.background = Background()
 
     @property
     def breaker_open(self) -> bool:
@@ -222,7 +225,15 @@ class Runtime:
             time.sleep(step.seconds)
             return None
         if kind is Judge:
-            return step.judge(step.query, step.candidate)
+            if step.timeout is None:
+                return step.judge(step.query, step.candidate)
+            return call_with_timeout(step.judge, step.query, step.candidate, timeout=step.timeout)
+        if kind is Detach:
+            operation, during = step.operation, step.during
+            accepted = self.background.submit(lambda: self.run(operation, during=during))
+            if not accepted:
+                operation.close()
+            return accepted
         raise TypeError(f"not a step: {step!r}")
 
     def _aexecute(
@@ -239,8 +250,19 @@ class Runtime:
         if kind is Sleep:
             return asyncio.sleep(step.seconds)
         if kind is Judge:
-            return _ajudge(step)
+            if step.timeout is None:
+                return _ajudge(step)
+            return asyncio.wait_for(_ajudge(step), step.timeout)
+        if kind is Detach:
+            return self._adetach(step)
         raise TypeError(f"not a step: {step!r}")
+
+    async def _adetach(self, step: Detach) -> bool:
+        operation, during = step.operation, step.during
+        accepted = self.background.spawn(lambda: self.arun(operation, during=during))
+        if not accepted:
+            operation.close()
+        return accepted
 
     async def _aembed(self, step: Embed) -> Any:
         embedder = self._embedder()
