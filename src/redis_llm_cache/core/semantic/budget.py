@@ -68,10 +68,17 @@ FEATURE_CENTER = 3.0  # about similarity 0.95
 #: The prior of the global belief: boundary at similarity 1.0, broad.
 PRIOR_SLOPE = 2.0
 PRIOR_MEAN = (-PRIOR_SLOPE * (-math.log(FEATURE_FLOOR) - FEATURE_CENTER), PRIOR_SLOPE)
-PRIOR_SD = (4.0, 4.0)
+PRIOR_SD = (8.0, 4.0)
 #: Covariance factor from a level's belief to the prior of the level below it:
 #: an entry's line may lie elsewhere than its partition's.
 WIDEN = 4.0
+
+#: The least curvature one label adds to the belief (its weight ``p(1 - p)`` at
+#: ``p = 0.98``; 0.05 let the replay bench overshoot a 1 % budget). Without it,
+#: labels that all agree -- the usual case at one entry -- would never narrow
+#: the belief: at separable data the Laplace curvature vanishes (vCache looks
+#: variances up in a table for that case).
+MIN_LABEL_WEIGHT = 0.02
 
 #: Observations kept per entry, per partition and per embedder (the newest).
 ENTRY_OBSERVATIONS = 32
@@ -259,7 +266,8 @@ def fit(observations: Sequence[Observation], start: Belief, *, steps: int = 25) 
         if float(np.max(np.abs(step))) < 1e-6:
             break
     p = 1.0 / (1.0 + np.exp(-np.clip(x @ theta, -35.0, 35.0)))
-    hessian = (x.T * (p * (1.0 - p))) @ x + prior_precision
+    weight = np.maximum(p * (1.0 - p), MIN_LABEL_WEIGHT)
+    hessian = (x.T * weight) @ x + prior_precision
     return Belief(theta, np.linalg.inv(hessian), len(observations))
 
 
