@@ -24,8 +24,8 @@ Policies, each on the same stream:
 - ``always-judge``: every candidate above the gate is judged inline.
 
 Run: ``python bench/budget_replay.py --data <dir> [--lookups 10000] [--json out.json]``.
-Rates are per semantic lookup (lookups that were not exact hits); judge calls
-are per 100 lookups of any kind.
+``hit``, ``wrong`` and ``prec`` are per semantic lookup (lookups that were not
+exact hits); judge calls and LLM calls (misses) are per 100 lookups of any kind.
 """
 
 from __future__ import annotations
@@ -114,12 +114,14 @@ class Tally:
     hits: int = 0
     wrong: int = 0
     judge_calls: int = 0
+    llm_calls: int = 0
     windows: list[dict[str, float]] = field(default_factory=list)
     _w: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
 
     def add(self, *, exact: bool, hit: bool, wrong: bool, judged: int) -> None:
         self.lookups += 1
         self.judge_calls += judged
+        self.llm_calls += not hit
         self._w[3] += judged
         if not exact:
             self.semantic += 1
@@ -149,6 +151,9 @@ class Tally:
             "wrong_rate": self.wrong / n,
             "precision": (self.hits - self.wrong) / self.hits if self.hits else None,
             "judge_per_100": 100 * self.judge_calls / max(self.lookups, 1),
+            # Over every lookup (exact hits included): what the app pays and gets wrong.
+            "llm_calls_per_100": 100 * self.llm_calls / max(self.lookups, 1),
+            "wrong_per_100_lookups": 100 * self.wrong / max(self.lookups, 1),
             "judge_per_100_after_2000": float(np.mean(after)) if after else None,
             "windows": self.windows,
         }
@@ -270,7 +275,7 @@ def always_judge_policy(stream: Stream, judge_error: float, seed: int) -> Decide
     return choose
 
 
-ROW = "{:<30} {:>8} {:>8} {:>8} {:>10} {:>12}"
+ROW = "{:<30} {:>8} {:>8} {:>8} {:>10} {:>12} {:>9}"
 
 
 def show(label: str, s: dict[str, Any]) -> None:
@@ -278,7 +283,7 @@ def show(label: str, s: dict[str, Any]) -> None:
     late = s["judge_per_100_after_2000"]
     late_text = "-" if late is None else f"{late:.1f}"
     cells = (f"{s['hit_rate']:.3f}", f"{s['wrong_rate']:.4f}", prec, f"{s['judge_per_100']:.1f}")
-    print(ROW.format(label, *cells, late_text))
+    print(ROW.format(label, *cells, late_text, f"{s['llm_calls_per_100']:.1f}"))
 
 
 def main() -> None:
@@ -304,7 +309,8 @@ def main() -> None:
                 for t in np.round(np.arange(0.86, 1.0001, 0.005), 3)
             }
             print(f"\n{name}: {len(stream.texts)} texts, {len(set(stream.cluster))} clusters")
-            print(ROW.format("policy", "hit", "wrong", "prec", "judge/100", "judge/100>2k"))
+            head = ("policy", "hit", "wrong", "prec", "judge/100", "judge/100>2k", "llm/100")
+            print(ROW.format(*head))
 
             show("defaults (0.96 + verifier)", defaults)
             for judge_error in args.judge_errors:

@@ -53,7 +53,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..keys import ENTRY_HEX, entry_id, escape_glob, scope_digest, semantic_prefix
+from ..keys import entry_id, observation_patterns, observation_prefix, scope_digest
 from ..ops import Command, Pipeline, RedisOperation
 from ..replies import raise_if_error, text
 from ..scan import scan_each, unlink_batch
@@ -389,8 +389,6 @@ class Account:
 
 # -- where observations live -------------------------------------------------------------
 
-OBSERVATIONS = "obs"  # ``obs:<model16>:e:<entry64>``, ``...:p:<partition>``, ``...:g``
-
 
 class BudgetKeys:
     """Keys of the observation lists of one namespace and one embedder.
@@ -402,7 +400,8 @@ class BudgetKeys:
     """
 
     def __init__(self, namespace: str, identity_key: str) -> None:
-        self.prefix = f"{semantic_prefix(namespace)}{OBSERVATIONS}:"
+        self.namespace = namespace
+        self.prefix = observation_prefix(namespace)
         self.model_prefix = f"{self.prefix}{scope_digest('embedder', identity_key)}:"
 
     def entry(self, exact_key: str) -> str:
@@ -418,9 +417,7 @@ class BudgetKeys:
     def patterns(self) -> tuple[str, ...]:
         """``SCAN MATCH`` patterns of every observation list of the namespace
         (any embedder)."""
-        p = escape_glob(self.prefix)
-        model = "?" * 16
-        return (f"{p}{model}:e:{'?' * ENTRY_HEX}", f"{p}{model}:p:*", f"{p}{model}:g")
+        return tuple(observation_patterns(self.namespace).values())
 
 
 def _push(key: str, value: str, keep: int, ttl_ms: int | None) -> tuple[Command, ...]:
