@@ -19,8 +19,8 @@ Policies, each on the same stream:
 - ``defaults``: today's defaults (calibrated threshold 0.96 and the shipped
   ``PairVerifier``);
 - ``static``: the nearest candidate at or above one threshold; the threshold is
-  chosen per set *with hindsight* (the most hits at a realized wrong-hit rate no
-  higher than the budget's);
+  chosen per set *with hindsight*: the most hits at a realized wrong-hit rate no
+  higher than the budget's, and the most at one no higher than ``delta``;
 - ``always-judge``: every candidate above the gate is judged inline.
 
 Run: ``python bench/budget_replay.py --data <dir> [--lookups 10000] [--json out.json]``.
@@ -330,8 +330,11 @@ def main() -> None:
                     show(f"budget d={delta:.2f} err={judge_error:.2f}", summary)
                     if best is not None:
                         show(f"  static t={best_t} (hindsight)", best)
-                    else:
-                        print("  static: no threshold this low in wrong hits")
+                    delta_t, at_delta = max(
+                        ((t, s) for t, s in statics.items() if s["wrong_rate"] <= delta),
+                        key=lambda item: item[1]["hit_rate"],
+                    )
+                    show(f"  static t={delta_t} (<= d, hindsight)", at_delta)
                     boundary = budget.stats.snapshot(delta)["boundary_by_partition"]
                     results.append(
                         {
@@ -341,6 +344,8 @@ def main() -> None:
                             "budget": summary,
                             "static_threshold": best_t,
                             "static": best,
+                            "static_threshold_at_delta": delta_t,
+                            "static_at_delta": at_delta,
                             "always_judge": always.summary(),
                             "defaults": defaults,
                             "boundary": boundary.get(PARTITION),

@@ -31,7 +31,6 @@ class Background:
         self._pending = 0
         self._pool: ThreadPoolExecutor | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._closed = False
 
     @property
     def pending(self) -> int:
@@ -40,7 +39,7 @@ class Background:
 
     def _admit(self) -> bool:
         with self._lock:
-            if self._closed or self._pending >= self._max_pending:
+            if self._pending >= self._max_pending:
                 return False
             self._pending += 1
             return True
@@ -50,7 +49,7 @@ class Background:
             self._pending -= 1
 
     def submit(self, work: Callable[[], Any]) -> bool:
-        """Run ``work`` on a worker thread; ``False`` (not run) when full or closed."""
+        """Run ``work`` on a worker thread; ``False`` (not run) when full."""
         if not self._admit():
             return False
         with self._lock:
@@ -58,22 +57,18 @@ class Background:
                 self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="rlc-background")
             pool = self._pool
 
-        def run() -> None:
-            try:
-                work()
-            finally:
-                self._done()
-
         try:
-            pool.submit(run)
+            future = pool.submit(work)
         except RuntimeError:  # shut down meanwhile
             self._done()
             return False
+        # Also called for work a close() cancels before it ran.
+        future.add_done_callback(lambda _: self._done())
         return True
 
     def spawn(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> bool:
         """Run the coroutine ``make()`` builds as a task of the running loop;
-        ``False`` (never built) when full or closed."""
+        ``False`` (never built) when full."""
         if not self._admit():
             return False
         task = asyncio.get_running_loop().create_task(make())
@@ -89,10 +84,11 @@ class Background:
         return True
 
     def close(self) -> None:
-        """Stop taking work; queued sync work is dropped, running work finishes
-        (each judge is bounded in time) without blocking the caller."""
+        """Stop the worker threads: queued sync work is dropped, running work
+        finishes (each judge is bounded in time) without blocking the caller. A
+        cache used again after ``close()`` starts new workers, as it opens a new
+        Redis client."""
         with self._lock:
-            self._closed = True
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
