@@ -226,13 +226,13 @@ def budget_policy(
             decision = budget.decide(belief, sim, verdict, part)
             if decision.action == "miss":
                 continue
-            if decision.action == "serve":
+            if decision.action == "serve" and not decision.audit:
                 return c, 0
             truth = stream.cluster[c] == stream.cluster[q]
             said = truth if judge_rng.random() >= judge_error else not truth
             obs = Observation(sim, said, verdict.score, verdict.veto is not None)
             run_sync(budget.record(key(c), PARTITION, obs, level_ttl_ms=None), execute)
-            return None, 1
+            return (c if decision.action == "serve" else None), 1
         return None, 0
 
     return choose, budget

@@ -113,15 +113,20 @@ def test_judge_labels_until_the_paraphrase_is_served_and_every_process_shares_it
         settled(first)
     # Explored (answered as misses) while the judge's labels accumulated, then served.
     assert served_at is not None and served_at >= 1
-    assert judge.calls == served_at
-    calls = judge.calls
-    assert first.lookup(chat(PARAPHRASE), LLM) == answer("password")
     settled(first)
-    assert judge.calls == calls  # evidence enough: the judge is not asked any more
+    explored = budget_of(first)["explored"]
+    assert explored == served_at
+    # A served pair is audited now and then (a share of serves), no more.
+    assert judge.calls - explored in (0, 1)
+    before = judge.calls
+    for _ in range(10):
+        assert first.lookup(chat(PARAPHRASE), LLM) == answer("password")
+        settled(first)
+    assert judge.calls - before < 10  # evidence enough: most serves ask no judge
     stats = budget_of(first)
-    assert stats["judge_calls"] == calls and stats["observations"] == calls
-    assert stats["served"] == 2 and stats["explored"] == calls
-    assert stats["judge_said_same"] == calls
+    assert stats["judge_calls"] == judge.calls == stats["observations"]
+    assert stats["served"] == 11 and stats["explored"] == explored
+    assert stats["judge_said_same"] == judge.calls
     boundaries = stats["boundary_by_partition"]
     assert len(boundaries) == 1
 
@@ -130,16 +135,16 @@ def test_judge_labels_until_the_paraphrase_is_served_and_every_process_shares_it
     assert semantic is not None and semantic.budget is not None
     exact_key = first.core.exact.key(chat(QUESTION), LLM)
     entry_list = semantic.budget.keys.entry(exact_key)
-    assert plain.llen(entry_list) == calls
+    assert plain.llen(entry_list) == judge.calls
     assert 0 < plain.pttl(entry_list) <= plain.pttl(exact_key) + 1000
 
-    # Another cache instance (another process) reads the same labels.
+    # Another cache instance (another process) reads the same labels: served at once.
     other_judge = CountingJudge()
     second = make(error_budget=0.05, judge=other_judge)
     assert second.lookup(chat(PARAPHRASE), LLM) == answer("password")
     settled(second)
-    assert other_judge.calls == 0
-    assert budget_of(second)["served"] == 1
+    assert budget_of(second)["served"] == 1 and budget_of(second)["explored"] == 0
+    assert other_judge.calls <= 1  # at most an audit
 
 
 def test_a_near_miss_is_learned_as_different(

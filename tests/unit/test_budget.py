@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from redis_llm_cache.config import SemanticSettings
 from redis_llm_cache.core.semantic.budget import (
+    AUDIT_SERVED,
     Account,
     BudgetKeys,
     Observation,
@@ -114,6 +116,17 @@ def test_decide_serves_clear_paraphrases_and_misses_clear_others() -> None:
     # At the boundary the judge is asked -- less often the more is known there.
     assert decision(0.93, draw=0.0) == "explore"
     assert decision(0.93, draw=0.999) == "miss"
+
+
+def test_a_share_of_serves_is_audited_by_the_judge() -> None:
+    belief = fit(synthetic(0.93, 400, 5), prior())
+    common: dict[str, Any] = {"bar": 0.9, "affordable": 1.0}
+    audited = decide(belief, 0.99, None, has_judge=True, draw=AUDIT_SERVED / 2, **common)
+    assert audited.action == "serve" and audited.audit
+    plain = decide(belief, 0.99, None, has_judge=True, draw=AUDIT_SERVED * 2, **common)
+    assert plain.action == "serve" and not plain.audit
+    no_judge = decide(belief, 0.99, None, has_judge=False, draw=0.0, **common)
+    assert no_judge.action == "serve" and not no_judge.audit
 
 
 def test_a_veto_is_a_miss_without_a_judge_call() -> None:

@@ -23,7 +23,7 @@ The model (our own design, after the published idea of vCache, arXiv 2502.03771)
   an upper bound ``U`` of ``P(same)``. It is **served** when ``L`` clears a bar
   and the account (:class:`Account`) can pay its expected error ``1 - L``: the
   account holds the sum of ``1 - L`` over served candidates at or below
-  ``delta`` per lookup, and moves the bar so that the budget goes to the best
+  ``delta`` per lookup (over a moving window), and moves the bar so that the budget goes to the best
   candidates (vCache serves at random with probability ``delta / (1 - L)``
   instead; on our streams that spent the budget on poor candidates).
   Otherwise it is **explored** (answered as a miss; the judge's verdict is
@@ -31,9 +31,13 @@ The model (our own design, after the published idea of vCache, arXiv 2502.03771)
   sharpens, or **missed** -- when even ``U`` is below the bar, without a judge
   but for a small share still explored so the belief keeps learning there.
 - A candidate the verifier vetoes (``Verdict.veto``) is a miss and never judged.
-- Without a judge only labels and reports teach it, and random serves (the
-  budget spent on uncertain candidates) are off: a candidate is served only when
-  the belief alone vouches for it (``delta / (1 - alpha) >= 1``).
+- Without a judge only labels and reports teach it: a candidate is served only
+  when the belief vouches for it (``L`` clears the bar); nothing is explored.
+- The guarantee is relative to the model and to the labels: a judge that errs
+  on a share ``e`` of its calls teaches a wrong line (expect up to ``delta + e``),
+  and the Laplace approximation is only an approximation (see
+  :data:`MIN_LABEL_WEIGHT`). A partition's labels also count in its embedder's
+  belief, so they weigh a little more than once there.
 
 Observations are stored in Redis so every process learns from every other: a
 bounded list per entry (expiring with the entry's answer), per partition and per
@@ -93,6 +97,8 @@ DEFAULT_GATE = 0.85
 LOWER_Z = 1.2816
 #: z of the upper bound: below the bar even at this bound is a clear miss.
 UPPER_Z = 2.0
+#: Share of served candidates the judge also labels (in the background).
+AUDIT_SERVED = 0.2
 #: Share of clear misses still explored, so the belief keeps learning there.
 EXPLORE_CLEAR_MISSES = 0.02
 #: An uncertain candidate (its bounds straddle the bar) is explored with
@@ -288,6 +294,7 @@ class Decision:
         reason: Why a miss is a miss: ``"veto"``, ``"clear"`` (even the upper
             bound is below the bar), ``"uncertain"`` (not explored this time),
             ``"budget"`` (the account is spent) or ``"no_judge"``.
+        audit: For a serve: also have the judge label the pair in the background.
     """
 
     action: Action
@@ -295,6 +302,7 @@ class Decision:
     p_same: float
     level: str
     reason: str | None = None
+    audit: bool = False
 
 
 def bounds(belief: Belief, similarity: float) -> tuple[float, float, float]:
@@ -333,7 +341,10 @@ def decide(
         return Decision("miss", lower, p_same, level, "veto")
     if lower >= bar:
         if 1.0 - lower <= affordable:
-            return Decision("serve", lower, p_same, level)
+            # A served pair is served again each time its question comes back:
+            # auditing a share of serves catches the wrong ones the belief missed.
+            audit = has_judge and draw < AUDIT_SERVED
+            return Decision("serve", lower, p_same, level, audit=audit)
         return Decision("miss", lower, p_same, level, "budget")
     if not has_judge:
         return Decision("miss", lower, p_same, level, "no_judge")
@@ -352,8 +363,9 @@ class Account:
     A served candidate costs ``1 - lower`` (its lower bound of ``P(same)``). The
     bar moves with the moving average of that cost: down (more hits) while
     lookups spend less than ``delta``, up while they spend more; and a serve is
-    refused outright when the total would pass ``delta * lookups + SLACK``. This
-    spends the budget on the best candidates instead of at random.
+    refused outright when the last :data:`HORIZON` lookups would spend more than
+    ``delta`` each (plus :data:`SLACK`). This spends the budget on the best
+    candidates instead of at random, and steadily rather than all at once.
     """
 
     def __init__(self, delta: float) -> None:
@@ -378,8 +390,11 @@ class Account:
             self._bar_logit = min(max(self._bar_logit + step, low), high)
 
     def affordable(self) -> float:
+        """What a serve may cost now: the budget of the last :data:`HORIZON`
+        lookups less what they spent (a quiet past does not pay for a burst of
+        doubtful serves later), plus :data:`SLACK`."""
         with self._lock:
-            return self.delta * self.lookups + SLACK - self.spent
+            return (self.delta - self._average) * HORIZON + SLACK
 
     def charge(self, cost: float) -> None:
         with self._lock:

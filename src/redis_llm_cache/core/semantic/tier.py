@@ -346,6 +346,8 @@ class SemanticTier(Generic[T]):
                     # Answered as a miss; the judge labels the pair in the background.
                     yield from self._explore(query.text, candidate, verdict, partition)
                     break
+                if decision.audit:  # served, and labelled in the background
+                    yield from self._explore(query.text, candidate, verdict, partition)
             details: dict[str, Any] = {
                 "similarity": round(candidate.similarity, 4),
                 "matched_prompt": candidate.text,
