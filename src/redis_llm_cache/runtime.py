@@ -7,8 +7,9 @@ holds the only code that executes them:
   ``core.drivers``, which imports nothing: the embedders, the cluster connector and
   a verifier's direct sync call drive their own steps with them too);
 - :class:`Runtime`, which executes each step kind -- Redis calls and pipelines on
-  the connector, ``Embed`` on the embedder, ``Sleep``, ``Judge`` -- the sync way
-  or the async way;
+  the connector, ``Embed`` on the embedder, ``Sleep``, ``Judge``, ``Detach`` (an
+  operation run in the background, :mod:`.background`) -- the sync way or the
+  async way;
 - :class:`FailurePolicy`, the fail-open policy and its circuit breaker: while the
   breaker is open a call is skipped; an exception is counted (a Redis failure, an
   internal defect, or the embedder failing) and either the caller fails open or
