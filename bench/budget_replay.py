@@ -202,7 +202,14 @@ def redis_executor(client: redis.Redis) -> Callable[[Any], Any]:
 
 
 def budget_policy(
-    stream: Stream, client: redis.Redis, delta: float, judge_error: float, seed: int, name: str
+    stream: Stream,
+    client: redis.Redis,
+    delta: float,
+    judge_error: float,
+    seed: int,
+    name: str,
+    *,
+    inline: bool = False,
 ) -> tuple[Decide, ErrorBudget]:
     budget = ErrorBudget(
         delta=delta, namespace=f"bench:{name}:{delta}:{judge_error}", identity_key=name,
@@ -232,7 +239,9 @@ def budget_policy(
             said = truth if judge_rng.random() >= judge_error else not truth
             obs = Observation(sim, said, verdict.score, verdict.veto is not None)
             run_sync(budget.record(key(c), PARTITION, obs, level_ttl_ms=None), execute)
-            return (c if decision.action == "serve" else None), 1
+            # judge_inline: what the judge calls the same is served at once.
+            served = decision.action == "serve" or (inline and said)
+            return (c if served else None), 1
         return None, 0
 
     return choose, budget
@@ -296,6 +305,9 @@ def main() -> None:
     parser.add_argument("--judge-errors", nargs="+", type=float, default=[0.0, 0.05, 0.10])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--inline", action="store_true", help="judge_inline=True: serve what the judge calls same"
+    )
     args = parser.parse_args()
 
     results: list[dict[str, Any]] = []
@@ -318,7 +330,7 @@ def main() -> None:
                 show(f"always-judge err={judge_error:.2f}", always.summary())
                 for delta in args.deltas:
                     choose, budget = budget_policy(
-                        stream, client, delta, judge_error, args.seed, name
+                        stream, client, delta, judge_error, args.seed, name, inline=args.inline
                     )
                     summary = replay(stream, DEFAULT_GATE, choose).summary()
                     allowed = max(summary["wrong_rate"], 1e-9)

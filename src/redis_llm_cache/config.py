@@ -384,8 +384,13 @@ class SemanticSettings:
             ``(query, candidate) -> bool | float`` (e.g. ``ChatModelJudge``). ``None``:
             the judge of a ``JudgedVerifier`` given as ``verifier``, if any; without
             one only labels and reports teach the budget.
-        judge_timeout: Seconds a background judge may take; a later answer is
-            dropped and counted.
+        judge_timeout: Seconds a judge may take; a later answer is dropped and
+            counted.
+        judge_inline: Ask the judge *during* the lookup about a candidate the
+            budget would explore, and serve it when the judge says "same" (more
+            hits; the lookup waits for the judge, at most ``judge_timeout``).
+            Default ``False``: explored candidates are misses, judged in the
+            background.
     """
 
     threshold: float | None = None
@@ -398,6 +403,7 @@ class SemanticSettings:
     error_budget: float | None = None
     judge: Callable[[str, str], Any] | None = None
     judge_timeout: float = 10.0
+    judge_inline: bool = False
 
     def __post_init__(self) -> None:
         resolve_verifier(self.verifier)  # validates; the tier builds its own
@@ -405,6 +411,8 @@ class SemanticSettings:
         if self.judge is not None and not callable(self.judge):
             raise ConfigurationError("judge must be callable (query, candidate) -> bool | float")
         validate_positive("judge_timeout", self.judge_timeout, allow_none=False)
+        if not isinstance(self.judge_inline, bool):
+            raise ConfigurationError(f"judge_inline must be a bool, got {self.judge_inline!r}")
         resolve_rules(self.bypass)
         object.__setattr__(self, "bypass", tuple(self.bypass))
         if self.threshold is not None:

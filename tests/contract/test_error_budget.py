@@ -165,6 +165,24 @@ def test_a_near_miss_is_learned_as_different(
     assert labels and all(label.endswith(b",0") for label in labels)
 
 
+def test_an_inline_judge_serves_what_it_calls_the_same(
+    make: Callable[..., RedisLLMCache], plain: redis.Redis
+) -> None:
+    judge = CountingJudge()
+    cache = answered(make, judge=judge, judge_inline=True)
+    # Nothing learned yet: the budget would explore; inline, the judge decides now.
+    assert cache.lookup(chat(PARAPHRASE), LLM) == answer("password")
+    assert cache.lookup(chat(NEAR_MISS), LLM) is None
+    settled(cache)
+    assert judge.calls == 2
+    stats = budget_of(cache)
+    assert stats["judged_inline_served"] == 1 and stats["observations"] == 2
+    semantic = cache.core._semantic
+    assert semantic is not None and semantic.budget is not None
+    entry_list = semantic.budget.keys.entry(cache.core.exact.key(chat(QUESTION), LLM))
+    assert sorted(label[-1:] for label in plain.lrange(entry_list, 0, -1)) == [b"0", b"1"]
+
+
 def test_a_failing_judge_is_counted_and_never_breaks_the_lookup(
     make: Callable[..., RedisLLMCache],
 ) -> None:

@@ -503,6 +503,8 @@ class BudgetStats:
             "judge_timeouts": counts.get("judge_timeouts", 0),
             "judge_dropped": counts.get("judge_dropped", 0),
             "judge_said_same": counts.get("judge_same", 0),
+            # With judge_inline: explored candidates served because the judge said same.
+            "judged_inline_served": counts.get("judged_inline_served", 0),
             "observations": counts.get("observations", 0),
             "labels": counts.get("labels", 0),
             "judge_ms_p50": judge_ms[len(judge_ms) // 2] if judge_ms else None,

@@ -342,10 +342,20 @@ class SemanticTier(Generic[T]):
                 )
                 if decision.action == "miss":
                     continue
-                if decision.action == "explore":
+                if decision.action == "explore" and not self.settings.judge_inline:
                     # Answered as a miss; the judge labels the pair in the background.
                     yield from self._explore(query.text, candidate, verdict, partition)
                     break
+                if decision.action == "explore":
+                    # judge_inline: the judge decides now (bounded); its label is
+                    # stored in the background.
+                    same = yield from self._judge(query.text, candidate)
+                    if same is not None:
+                        labelling = self._record(candidate, verdict, partition, same)
+                        yield Detach(labelling, "budget_record")
+                    if not same:
+                        break
+                    self.budget.stats.count("judged_inline_served")
                 if decision.audit:  # served, and labelled in the background
                     yield from self._explore(query.text, candidate, verdict, partition)
             details: dict[str, Any] = {
@@ -381,8 +391,14 @@ class SemanticTier(Generic[T]):
     def _judge_and_record(
         self, text: str, candidate: Candidate, verdict: Verdict | None, partition: str
     ) -> Operation[None]:
-        """Ask the judge about an explored pair (bounded in time) and store its
-        label; a judge that fails or is late costs only the label (counted)."""
+        """Ask the judge about an explored pair and store its label (run detached)."""
+        same = yield from self._judge(text, candidate)
+        if same is not None:
+            yield from self._record(candidate, verdict, partition, same)
+
+    def _judge(self, text: str, candidate: Candidate) -> Operation[bool | None]:
+        """The judge's verdict on a pair, bounded by ``judge_timeout``; ``None`` when
+        it fails or is late (counted, warned about once: it costs only the label)."""
         assert self.budget is not None
         started = time.perf_counter()
         try:
@@ -398,11 +414,11 @@ class SemanticTier(Generic[T]):
                     type(exc).__name__,
                     left_out(left_out_before),
                 )
-            return
+            return None
         self.budget.stats.judged((time.perf_counter() - started) * 1000)
         if same:
             self.budget.stats.count("judge_same")
-        yield from self._record(candidate, verdict, partition, same)
+        return same
 
     def _record(
         self, candidate: Candidate, verdict: Verdict | None, partition: str, same: bool
