@@ -247,6 +247,16 @@ class ResponseCache(Generic[T]):
         matched = yield from semantic.report_wrong_hit(llm_string, query)
         return matched is not None
 
+    def _label_op(self, prompt: str, llm_string: str, same: bool) -> Operation[bool]:
+        if self.embedder is None:
+            return False
+        query = self._semantic_query(prompt)
+        semantic = yield from self._semantic_tier()
+        if query is None or not semantic.eligible(query):
+            return False
+        matched = yield from semantic.label(llm_string, query, same)
+        return matched is not None
+
     # -- public API: each x / ax pair is one statement over the runtime ---------------------
 
     def lookup(self, prompt: str, llm_string: str) -> T | None:
@@ -342,6 +352,20 @@ class ResponseCache(Generic[T]):
         op = self._report_wrong_hit_op(prompt, llm_string)
         return await self.runtime.arun(op, during="report_wrong_hit", fallback=False)
 
+    def label_semantic(self, prompt: str, llm_string: str, same: bool) -> bool:
+        """Feedback for the error budget: whether the stored question nearest to
+        ``prompt`` (in its partition, not vetoed by the verifier) wants the same
+        answer. The label is stored like a judge's (shared by every process) and
+        moves the learned boundary. Returns ``False`` without an error budget, when
+        no stored question is near, or on failure (counted, fail-open)."""
+        op = self._label_op(prompt, llm_string, same)
+        return self.runtime.run(op, during="label_semantic", fallback=False)
+
+    async def alabel_semantic(self, prompt: str, llm_string: str, same: bool) -> bool:
+        """Async :meth:`label_semantic`."""
+        op = self._label_op(prompt, llm_string, same)
+        return await self.runtime.arun(op, during="label_semantic", fallback=False)
+
     def stats(self) -> StatsSnapshot:
         """Counters and lookup latency (ms) of this object since it was built; with
         the semantic tier, its threshold, index strategy and recent semantic hits
@@ -374,11 +398,14 @@ class ResponseCache(Generic[T]):
         return StatsSnapshot.from_mapping(snapshot)
 
     def close(self) -> None:
-        """Close the sync Redis client this object created."""
+        """Stop background judging and close the sync Redis client this object created."""
+        self.runtime.background.close()
         self.connector.close()
 
     async def aclose(self) -> None:
-        """Close the asyncio Redis client this object created for the running loop."""
+        """Cancel this loop's background judging and close the asyncio Redis client
+        this object created for the running loop."""
+        await self.runtime.background.aclose()
         await self.connector.aclose()
 
 

@@ -11,9 +11,9 @@ the checks they run, public so that code building settings from its own input
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .core.semantic.eligibility import DEFAULT_BYPASS, BypassRule, resolve_rules
@@ -195,6 +195,20 @@ def validate_threshold(value: float) -> float:
     return float(value)
 
 
+def validate_error_budget(value: object) -> float | None:
+    """An error budget: ``None`` or a number strictly between 0 and 1 (a share of
+    lookups); raises ``ConfigurationError`` otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"error_budget must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or not 0.0 < value < 1.0:
+        raise ConfigurationError(
+            f"error_budget is a share of lookups, 0 < error_budget < 1, got {value!r}"
+        )
+    return float(value)
+
+
 def validate_strategy(strategy: object) -> Strategy:
     """``strategy`` if it names a vector index strategy (see :data:`STRATEGIES`)."""
     if strategy not in STRATEGIES:
@@ -358,6 +372,25 @@ class SemanticSettings:
             built-in names ``"personal"``, ``"time_sensitive"``, ``"tool_calling"``
             (all three by default, see :mod:`redis_llm_cache.core.semantic.eligibility`) or
             callables ``(text, llm_string) -> bool``. ``()`` turns bypassing off.
+        error_budget: The share of semantic lookups allowed to serve a wrong
+            answer, ``0 < delta < 1`` (e.g. ``0.02``). ``None`` (default): the
+            threshold and the verifier decide, as described above. Set, the tier
+            learns per entry, partition and embedder where paraphrases end, from
+            ``judge`` verdicts, ``report_wrong_hit`` and labels, and serves,
+            misses or explores each candidate to keep the expected rate at
+            ``delta`` (:mod:`redis_llm_cache.core.semantic.budget`). ``threshold``
+            is then only the lowest similarity searched (default 0.85).
+        judge: Labels explored candidates in the background: any callable
+            ``(query, candidate) -> bool | float`` (e.g. ``ChatModelJudge``). ``None``:
+            the judge of a ``JudgedVerifier`` given as ``verifier``, if any; without
+            one only labels and reports teach the budget.
+        judge_timeout: Seconds a judge may take; a later answer is dropped and
+            counted.
+        judge_inline: Ask the judge *during* the lookup about a candidate the
+            budget would explore, and serve it when the judge says "same" (more
+            hits; the lookup waits for the judge, at most ``judge_timeout``).
+            Default ``False``: explored candidates are misses, judged in the
+            background.
     """
 
     threshold: float | None = None
@@ -367,9 +400,19 @@ class SemanticSettings:
     max_text_chars: int = 2000
     verifier: str | Verifier | None = "default"
     bypass: Sequence[str | BypassRule] = DEFAULT_BYPASS
+    error_budget: float | None = None
+    judge: Callable[[str, str], Any] | None = None
+    judge_timeout: float = 10.0
+    judge_inline: bool = False
 
     def __post_init__(self) -> None:
         resolve_verifier(self.verifier)  # validates; the tier builds its own
+        validate_error_budget(self.error_budget)
+        if self.judge is not None and not callable(self.judge):
+            raise ConfigurationError("judge must be callable (query, candidate) -> bool | float")
+        validate_positive("judge_timeout", self.judge_timeout, allow_none=False)
+        if not isinstance(self.judge_inline, bool):
+            raise ConfigurationError(f"judge_inline must be a bool, got {self.judge_inline!r}")
         resolve_rules(self.bypass)
         object.__setattr__(self, "bypass", tuple(self.bypass))
         if self.threshold is not None:
@@ -450,8 +493,9 @@ def llm_cache_settings(
     Args:
         arguments: The constructor's arguments by name: ``settings``, ``semantic``
             (prepared objects or ``None``), :data:`LLM_CACHE_ARGUMENTS`,
-            ``semantic_threshold``, ``semantic_strategy``, ``semantic_verifier``
-            and ``semantic_context`` (validated here, see :data:`ContextScope`).
+            ``semantic_threshold``, ``semantic_strategy``, ``semantic_verifier``,
+            ``semantic_error_budget``, ``semantic_judge`` and ``semantic_context``
+            (validated here, see :data:`ContextScope`).
         more_settings: Further ``CacheSettings`` given as keyword arguments.
         defaults: The constructor's defaults (see :func:`refuse_settings_mix`).
 
@@ -467,7 +511,13 @@ def llm_cache_settings(
         refuse_settings_mix("settings", cache_values, defaults)
     semantic_values = {
         name: arguments[name]
-        for name in ("semantic_threshold", "semantic_strategy", "semantic_verifier")
+        for name in (
+            "semantic_threshold",
+            "semantic_strategy",
+            "semantic_verifier",
+            "semantic_error_budget",
+            "semantic_judge",
+        )
     }
     semantic = arguments["semantic"]
     if semantic is None:
@@ -475,6 +525,8 @@ def llm_cache_settings(
             threshold=semantic_values["semantic_threshold"],  # type: ignore[arg-type]
             strategy=semantic_values["semantic_strategy"],  # type: ignore[arg-type]
             verifier=semantic_values["semantic_verifier"],  # type: ignore[arg-type]
+            error_budget=semantic_values["semantic_error_budget"],  # type: ignore[arg-type]
+            judge=semantic_values["semantic_judge"],  # type: ignore[arg-type]
         )
     else:
         refuse_settings_mix("semantic", semantic_values, defaults)

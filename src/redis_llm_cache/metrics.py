@@ -339,6 +339,7 @@ class _Families:
                     "semantic_events", "Other counters of the semantic tier.",
                     {**base, "event": event}, count,
                 )  # fmt: skip
+            self._budget(base, semantic.budget)
             threshold = semantic.threshold
             if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
                 self.gauge(
@@ -354,6 +355,38 @@ class _Families:
                 )  # fmt: skip
         by_model = _mapping(stats.provider_cache.get("by_model"))
         self.provider(name, stats, by_model, prices, base=base)
+
+    def _budget(self, base: dict[str, str], budget: Mapping[str, Any]) -> None:
+        """The error budget's judge calls, observations, learned boundaries and
+        estimated wrong-hit rate (nothing without a budget)."""
+        if not budget:
+            return
+        for name in ("judge_calls", "judge_errors", "judge_timeouts", "judge_dropped",
+                     "observations", "labels", "served", "explored"):  # fmt: skip
+            self.counter(
+                f"budget_{name}", "Error budget: " + name.replace("_", " ") + ".",
+                base, budget.get(name, 0),
+            )  # fmt: skip
+        for reason, count in _mapping(budget.get("missed")).items():
+            self.counter(
+                "budget_missed", "Error budget: candidates missed, by reason.",
+                {**base, "reason": reason}, count,
+            )  # fmt: skip
+        self.gauge("budget_delta", "Error budget: the chosen wrong-hit rate.", base,
+                   budget.get("delta") or 0.0)  # fmt: skip
+        estimate = budget.get("estimated_wrong_hit_rate")
+        if isinstance(estimate, (int, float)):
+            self.gauge(
+                "budget_estimated_wrong_hit_rate",
+                "Error budget: expected wrong hits per lookup, by the learned belief.",
+                base, estimate,
+            )  # fmt: skip
+        for partition, boundary in _mapping(budget.get("boundary_by_partition")).items():
+            if isinstance(boundary, (int, float)):
+                self.gauge(
+                    "budget_boundary", "Error budget: learned similarity where P(same) = 0.5.",
+                    {**base, "partition": partition}, boundary,
+                )  # fmt: skip
 
     def provider(
         self,

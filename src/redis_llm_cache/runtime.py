@@ -7,8 +7,9 @@ holds the only code that executes them:
   ``core.drivers``, which imports nothing: the embedders, the cluster connector and
   a verifier's direct sync call drive their own steps with them too);
 - :class:`Runtime`, which executes each step kind -- Redis calls and pipelines on
-  the connector, ``Embed`` on the embedder, ``Sleep``, ``Judge`` -- the sync way
-  or the async way;
+  the connector, ``Embed`` on the embedder, ``Sleep``, ``Judge``, ``Detach`` (an
+  operation run in the background, :mod:`.background`) -- the sync way or the
+  async way;
 - :class:`FailurePolicy`, the fail-open policy and its circuit breaker: while the
   breaker is open a call is skipped; an exception is counted (a Redis failure, an
   internal defect, or the embedder failing) and either the caller fails open or
@@ -34,11 +35,12 @@ import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
+from .background import Background, call_with_timeout
 from .config import ConnectionSettings
 from .core.drivers import run_async, run_local, run_sync
 from .core.embedding.store import RedisUnavailable
 from .core.guard import FailureGuard
-from .core.ops import Call, Embed, Judge, Pipeline, Request, Sleep
+from .core.ops import Call, Detach, Embed, Judge, Pipeline, Request, Sleep
 from .core.stats import CacheStats
 from .errors import BackendError
 from .redis.errors import BACKEND_ERRORS
@@ -139,6 +141,8 @@ class Runtime:
         # counted apart and does not trip the breaker); per request it reaches the
         # caller as it is (the embedding cache has no answer without the model).
         self._mark_embedder_errors = failures == "miss"
+        #: Detached operations (a judge labelling an explored candidate).
+        self.background = Background()
 
     @property
     def breaker_open(self) -> bool:
@@ -222,7 +226,15 @@ class Runtime:
             time.sleep(step.seconds)
             return None
         if kind is Judge:
-            return step.judge(step.query, step.candidate)
+            if step.timeout is None:
+                return step.judge(step.query, step.candidate)
+            return call_with_timeout(step.judge, step.query, step.candidate, timeout=step.timeout)
+        if kind is Detach:
+            operation, during = step.operation, step.during
+            accepted = self.background.submit(lambda: self.run(operation, during=during))
+            if not accepted:
+                operation.close()
+            return accepted
         raise TypeError(f"not a step: {step!r}")
 
     def _aexecute(
@@ -239,8 +251,19 @@ class Runtime:
         if kind is Sleep:
             return asyncio.sleep(step.seconds)
         if kind is Judge:
-            return _ajudge(step)
+            if step.timeout is None:
+                return _ajudge(step)
+            return asyncio.wait_for(_ajudge(step), step.timeout)
+        if kind is Detach:
+            return self._adetach(step)
         raise TypeError(f"not a step: {step!r}")
+
+    async def _adetach(self, step: Detach) -> bool:
+        operation, during = step.operation, step.during
+        accepted = self.background.spawn(lambda: self.arun(operation, during=during))
+        if not accepted:
+            operation.close()
+        return accepted
 
     async def _aembed(self, step: Embed) -> Any:
         embedder = self._embedder()

@@ -186,6 +186,41 @@ def test_other_counters_are_exported_as_events() -> None:
     assert value(scrape, "redis_llm_cache_semantic_threshold", strategy="search") == 0.9
 
 
+def test_error_budget_is_exported() -> None:
+    class WithBudget:
+        """What a cache with an error budget reports (shape of ``stats()``)."""
+
+        def stats(self) -> dict[str, Any]:
+            return {
+                "namespace": "n",
+                "semantic": {
+                    "threshold": 0.85,
+                    "strategy": "vectorset",
+                    "budget": {
+                        "delta": 0.02,
+                        "judge_calls": 7,
+                        "observations": 6,
+                        "served": 4,
+                        "missed": {"veto": 1, "clear": 9},
+                        "estimated_wrong_hit_rate": 0.004,
+                        "boundary_by_partition": {"p1": 0.97, "p2": None},
+                    },
+                },
+            }
+
+    metrics = CacheMetrics()
+    metrics.register(WithBudget(), name="b")
+    scrape = samples(metrics.prometheus_text())
+    assert value(scrape, "redis_llm_cache_budget_judge_calls_total") == 7
+    assert value(scrape, "redis_llm_cache_budget_observations_total") == 6
+    assert value(scrape, "redis_llm_cache_budget_missed_total", reason="clear") == 9
+    assert value(scrape, "redis_llm_cache_budget_delta") == 0.02
+    assert value(scrape, "redis_llm_cache_budget_estimated_wrong_hit_rate") == 0.004
+    assert value(scrape, "redis_llm_cache_budget_boundary", partition="p1") == 0.97
+    boundaries = [labels for name, labels in scrape if name == "redis_llm_cache_budget_boundary"]
+    assert len(boundaries) == 1  # a partition without a learned boundary has no sample
+
+
 def test_registration_and_prices_are_validated(used_cache: RedisLLMCache) -> None:
     metrics = CacheMetrics()
     metrics.register(used_cache, name="x")

@@ -20,6 +20,7 @@ def test_there_are_notebooks() -> None:
         "02_embedding_cache_llamaindex.ipynb",
         "03_threshold_tuning.ipynb",
         "04_llm_cache_llamaindex.ipynb",
+        "05_error_budget.ipynb",
     ]
 
 

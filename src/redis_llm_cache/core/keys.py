@@ -19,7 +19,7 @@ An exact-tier entry key looks like::
 
 Semantic-tier keys (the vector index of each strategy, and per-entry usage) all
 start with :func:`semantic_prefix`, ``<namespace>:sem:v1:``, followed by one of
-the key kinds named below (``h``, ``idx``, ``c``, ``vs``, ``vsk``, ``usage``);
+the key kinds named below (``h``, ``idx``, ``c``, ``vs``, ``vsk``, ``usage``, ``obs``);
 the strategies build their keys from these names and the inventory its scan
 patterns, so the two cannot drift apart. Two digests recur in them:
 
@@ -227,6 +227,8 @@ class EmbeddingKeys:
 
 #: Hex characters of an index digest (64 bits: only separates indexes of one namespace).
 INDEX_HEX = 16
+#: Hex characters of a partition id (128 bits; ``index.base.partition_id``).
+PARTITION_HEX = 32
 
 # What a semantic-tier key holds: the segment after :func:`semantic_prefix`.
 SEARCH_INDEX = "idx"  # search: the RediSearch index name, ``idx:<index16>``
@@ -238,6 +240,9 @@ CLIENT_JOURNAL = "log"  # ... the change journal (a stream)
 VECTOR_SET = "vs"  # vectorset: one set per partition, ``vs:<index16>:<partition32>``
 VECTOR_SET_POINTER = "vsk"  # vectorset: entry -> partition, ``vsk:<index16>:<entry64>``
 USAGE = "usage"  # any strategy: per-entry usage hash, ``usage:<entry64>``
+# The error budget's observation lists (any strategy), ``obs:<model16>:`` then
+# ``e:<entry64>`` (one entry), ``p:<partition32>`` (one partition) or ``g`` (all).
+OBSERVATIONS = "obs"
 
 _HEX64 = re.compile(rf"[0-9a-f]{{{ENTRY_HEX}}}")
 
@@ -265,3 +270,19 @@ def entry_id(exact_key: str) -> str:
     if _HEX64.fullmatch(last):
         return last
     return hashlib.sha256(encode_parts(KEY_VERSION, "entry", exact_key)).hexdigest()
+
+
+def observation_prefix(namespace: str) -> str:
+    """Prefix of the error budget's observation lists of ``namespace``."""
+    return f"{semantic_prefix(namespace)}{OBSERVATIONS}:"
+
+
+def observation_patterns(namespace: str) -> dict[str, str]:
+    """``SCAN MATCH`` patterns of the error budget's lists of ``namespace``, any
+    embedder, by kind: per entry, per partition, per embedder (fixed-width)."""
+    p, model = escape_glob(observation_prefix(namespace)), "?" * SCOPE_HEX
+    return {
+        "budget_entry_labels": f"{p}{model}:e:{'?' * ENTRY_HEX}",
+        "budget_partition_labels": f"{p}{model}:p:{'?' * PARTITION_HEX}",
+        "budget_embedder_labels": f"{p}{model}:g",
+    }

@@ -68,11 +68,26 @@ class Judge(NamedTuple):
     judge: Callable[[str, str], Any]
     query: str
     candidate: str
+    #: Seconds the answer may take; past it a ``TimeoutError`` is thrown into the
+    #: operation (the sync driver then leaves the call running in its own
+    #: thread). ``None``: unbounded.
+    timeout: float | None = None
+
+
+class Detach(NamedTuple):
+    """Run ``operation`` off the critical path: the sync driver hands it to a
+    small pool of worker threads, the async driver to a task of the running
+    loop (both bounded in number, closed with the cache). The reply is ``True``
+    if it was accepted, ``False`` if too many were already pending (it is then
+    closed, never run). ``during`` names it in counted failures."""
+
+    operation: Generator[Any, Any, Any]
+    during: str
 
 
 Request = Call | Pipeline
 #: Any step a cache operation may yield.
-Step = Call | Pipeline | Embed | Sleep | Judge
+Step = Call | Pipeline | Embed | Sleep | Judge | Detach
 #: A cache operation (Redis work, embeddings, pauses, judges).
 Operation = Generator[Step, Any, T]
 #: An operation that only talks to Redis (runs on any Redis executor).

@@ -327,6 +327,13 @@ class SemanticStatsSnapshot(StatsView):
         verified ... uncalibrated_searches: Decisions of the second stage, feedback
             and searches under an uncalibrated threshold; ``bypassed`` by rule;
             ``verifier_ms_p50`` and ``judge_ms`` latencies.
+        budget: With ``error_budget`` set: ``delta``, ``lookups``, ``served``,
+            ``explored``, ``missed`` (by reason), ``judge_calls``, ``judge_errors``,
+            ``judge_timeouts``, ``judge_dropped``, ``judge_said_same``,
+            ``observations`` recorded, ``labels``, ``judge_ms_p50``,
+            ``estimated_wrong_hit_rate`` (the belief's expected wrong answers per
+            lookup) and ``boundary_by_partition`` (learned similarity where
+            P(same) = 0.5); empty without a budget.
         extra: Other counters (by name).
     """
 
@@ -350,6 +357,7 @@ class SemanticStatsSnapshot(StatsView):
     bypassed: dict[str, int] = field(default_factory=dict)
     verifier_ms_p50: float | None = None
     judge_ms: dict[str, Any] = field(default_factory=dict)
+    budget: dict[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -60,6 +60,12 @@ class RedisLLMCache(BaseCache):
             ``"default"`` (numbers, negation, word order; shipped weights), ``None``
             (the threshold alone decides) or a ``Verifier`` such as
             ``JudgedVerifier(judge=ChatModelJudge(your_chat_model))``.
+        semantic_error_budget: Share of semantic lookups allowed to serve a wrong
+            answer (``0 < delta < 1``); the tier then learns where paraphrases end
+            from ``semantic_judge``, :meth:`report_wrong_hit` and
+            :meth:`label_semantic` (README, "Error budget"). ``None``: off.
+        semantic_judge: Labels explored candidates in the background (a callable
+            ``(query, candidate) -> bool | float``, e.g. ``ChatModelJudge(model)``).
         semantic: A prepared ``SemanticSettings`` (threshold, strategy, the second-stage
             ``verifier`` -- default ``"default"`` -- and ``bypass`` rules for
             personal, time-sensitive and tool-calling prompts); then
@@ -97,6 +103,8 @@ class RedisLLMCache(BaseCache):
         semantic_strategy: Strategy = "auto",
         semantic_context: ContextScope = "conversation",
         semantic_verifier: Any = "default",
+        semantic_error_budget: float | None = None,
+        semantic_judge: Any = None,
         semantic: SemanticSettings | None = None,
         settings: CacheSettings | None = None,
         **more_settings: Any,
@@ -155,6 +163,15 @@ class RedisLLMCache(BaseCache):
     async def areport_wrong_hit(self, prompt: str, llm_string: str) -> bool:
         """Async :meth:`report_wrong_hit`."""
         return await self._cache.areport_wrong_hit(prompt, llm_string)
+
+    def label_semantic(self, prompt: str, llm_string: str, same: bool) -> bool:
+        """Feedback for the error budget: whether the stored question nearest to
+        ``prompt`` wants the same answer. See :meth:`ResponseCache.label_semantic`."""
+        return self._cache.label_semantic(prompt, llm_string, same)
+
+    async def alabel_semantic(self, prompt: str, llm_string: str, same: bool) -> bool:
+        """Async :meth:`label_semantic`."""
+        return await self._cache.alabel_semantic(prompt, llm_string, same)
 
     def stats(self) -> StatsSnapshot:
         """Hits, misses, errors, evictions and lookup latency of this object."""

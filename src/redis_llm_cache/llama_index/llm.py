@@ -118,8 +118,9 @@ class CachedLLM(FunctionCallingLLM):
             to each hit (semantic hits also carry ``similarity`` and ``matched_prompt``).
         redis_url, redis_client, async_redis_client, namespace, tenant, ttl,
             sliding_ttl, max_entries, timeout, fail_open, semantic_threshold,
-            semantic_strategy, semantic_context, semantic_verifier, semantic,
-            settings: As in :class:`~redis_llm_cache.langchain.RedisLLMCache`.
+            semantic_strategy, semantic_context, semantic_verifier,
+            semantic_error_budget, semantic_judge, semantic, settings: As in
+            :class:`~redis_llm_cache.langchain.RedisLLMCache`.
         embedder: Turns on the semantic tier: a core ``Embedder``
             (``redis_llm_cache.embedders.LocalEmbedder()``) or a LlamaIndex
             ``BaseEmbedding`` (name it with ``embedder_model=`` if it has no
@@ -161,6 +162,8 @@ class CachedLLM(FunctionCallingLLM):
         semantic_strategy: Strategy = "auto",
         semantic_context: ContextScope = "conversation",
         semantic_verifier: Any = "default",
+        semantic_error_budget: float | None = None,
+        semantic_judge: Any = None,
         semantic: SemanticSettings | None = None,
         settings: CacheSettings | None = None,
         **more_settings: Any,

@@ -31,10 +31,8 @@ from ...config import DEFAULT_DTYPES
 from ...errors import ConfigurationError
 from ..embedding.embedder import Matrix
 from ..keys import KEY_VERSION, encode_parts
+from ..keys import PARTITION_HEX as PARTITION_HEX
 from ..ops import Command, Operation
-
-#: Hex characters of a partition id (128 bits).
-PARTITION_HEX = 32
 
 
 def partition_id(tenant: str, llm_string: str, context: str) -> str:

@@ -37,6 +37,7 @@ from ..keys import (
     KeySpace,
     embedding_prefix,
     escape_glob,
+    observation_patterns,
     semantic_prefix,
     usage_prefix,
 )
@@ -63,6 +64,8 @@ def _semantic_patterns(namespace: str) -> dict[str, str]:
         "vectorset_sets": f"{p}{VECTOR_SET}:{_ANY_INDEX}:{'?' * PARTITION_HEX}",
         "vectorset_pointers": f"{p}{VECTOR_SET_POINTER}:{_ANY_INDEX}:{_ANY_ENTRY}",
         "usage": f"{p}{USAGE}:{_ANY_ENTRY}",
+        # The error budget's labels: per entry, per partition, per embedder.
+        **observation_patterns(namespace),
     }
 
 

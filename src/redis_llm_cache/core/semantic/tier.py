@@ -39,13 +39,14 @@ from ..index.base import Candidate, IndexEntry, VectorIndex, partition_id
 from ..index.common import replace_hash
 from ..index.foreign import ForeignIndex, foreign_indexes
 from ..keys import ENTRY_HEX, entry_id, escape_glob, usage_prefix
-from ..ops import Call, Command, Embed, Operation, Pipeline
+from ..ops import Call, Command, Detach, Embed, Judge, Operation, Pipeline
 from ..replies import int_map
 from ..scan import scan_each, unlink_batch
 from ..stats import CacheStats
+from .budget import DEFAULT_GATE, Belief, ErrorBudget, Observation
 from .eligibility import bypass_reason, resolve_rules
 from .thresholds import default_threshold
-from .verify import CandidatePair, Verdict, resolve_verifier
+from .verify import CandidatePair, JudgedVerifier, Verdict, Verifier, resolve_verifier
 
 T = TypeVar("T")
 
@@ -195,6 +196,27 @@ class SemanticTier(Generic[T]):
         self._bypass = resolve_rules(settings.bypass)
         self._decisions = _Decisions()
         self._verifier_log = LogLimiter()
+        #: Lowest similarity searched (the threshold, unless an error budget decides).
+        self.gate = self.threshold
+        #: The error budget (``None``: the threshold and the verifier decide).
+        self.budget: ErrorBudget | None = None
+        self.judge: Any = None
+        # With a budget the verifier only scores and vetoes: a JudgedVerifier's
+        # judge labels explored candidates in the background instead of blocking.
+        self._scorer: Verifier | None = self.verifier
+        if settings.error_budget is not None:
+            if isinstance(self.verifier, JudgedVerifier):
+                self._scorer = self.verifier.base
+            self.judge = settings.judge or getattr(self.verifier, "judge", None)
+            if settings.threshold is None:
+                self.gate = DEFAULT_GATE
+            self.budget = ErrorBudget(
+                delta=settings.error_budget,
+                namespace=cache_settings.namespace,
+                identity_key=identity.canonical(),
+                has_judge=self.judge is not None,
+            )
+            self._judge_log = LogLimiter()
         # Per-entry usage (created, hits, last hit): one small hash per answered
         # question, beside the index, with the answer's TTL. Any strategy.
         self._usage_prefix = usage_prefix(cache_settings.namespace)
@@ -281,22 +303,61 @@ class SemanticTier(Generic[T]):
                 )
         return hit
 
-    def _find(self, llm_string: str, query: SemanticQuery) -> Operation[SemanticHit[T] | None]:
+    def _find(
+        self, llm_string: str, query: SemanticQuery, *, feedback: bool = False
+    ) -> Operation[SemanticHit[T] | None]:
+        """The candidate that answers ``query``. With a budget, ``feedback`` picks the
+        nearest candidate no verifier vetoes (what a report or a label is about)
+        instead of deciding."""
         yield from self._prepare()
         vector = yield from self._vector(query.text)
         partition = partition_id(self._tenant, llm_string, query.context)
         candidates = yield from self.index.search(
-            vector, partition, k=self.settings.candidates, min_similarity=self.threshold
+            vector, partition, k=self.settings.candidates, min_similarity=self.gate
         )
-        if not self.calibrated:
+        if not self.calibrated and self.budget is None:
             # Warned about once per process; counted on every search it decides.
             self._decisions.count("uncalibrated_searches")
+        beliefs: list[Belief] = []
+        partition_belief: Belief | None = None
+        if self.budget is not None and not feedback:
+            self.budget.begin()
+            if candidates:
+                keys = [c.exact_key for c in candidates]
+                partition_belief, beliefs = yield from self.budget.read(partition, keys)
         stale: list[str] = []
         hit: SemanticHit[T] | None = None
-        for candidate in candidates:
+        for position, candidate in enumerate(candidates):
             verdict = yield from self._verify(query.text, vector, candidate)
-            if verdict is not None and not verdict.accept:
-                continue
+            if self.budget is None:
+                if verdict is not None and not verdict.accept:
+                    continue
+            elif feedback:
+                if verdict is not None and verdict.veto is not None:
+                    continue
+            else:
+                assert partition_belief is not None
+                decision = self.budget.decide(
+                    beliefs[position], candidate.similarity, verdict, partition_belief
+                )
+                if decision.action == "miss":
+                    continue
+                if decision.action == "explore" and not self.settings.judge_inline:
+                    # Answered as a miss; the judge labels the pair in the background.
+                    yield from self._explore(query.text, candidate, verdict, partition)
+                    break
+                if decision.action == "explore":
+                    # judge_inline: the judge decides now (bounded); its label is
+                    # stored in the background.
+                    same = yield from self._judge(query.text, candidate)
+                    if same is not None:
+                        labelling = self._record(candidate, verdict, partition, same)
+                        yield Detach(labelling, "budget_record")
+                    if not same:
+                        break
+                    self.budget.stats.count("judged_inline_served")
+                if decision.audit:  # served, and labelled in the background
+                    yield from self._explore(query.text, candidate, verdict, partition)
             details: dict[str, Any] = {
                 "similarity": round(candidate.similarity, 4),
                 "matched_prompt": candidate.text,
@@ -314,21 +375,94 @@ class SemanticTier(Generic[T]):
             yield from self.index.remove(stale)
         return hit
 
+    # -- the error budget's labels ----------------------------------------------------------
+
+    def _explore(
+        self, text: str, candidate: Candidate, verdict: Verdict | None, partition: str
+    ) -> Operation[None]:
+        assert self.budget is not None
+        if self.judge is None:
+            return
+        labelling = self._judge_and_record(text, candidate, verdict, partition)
+        accepted = yield Detach(labelling, "budget_judge")
+        if not accepted:  # too many judges pending: this label is not learned
+            self.budget.stats.count("judge_dropped")
+
+    def _judge_and_record(
+        self, text: str, candidate: Candidate, verdict: Verdict | None, partition: str
+    ) -> Operation[None]:
+        """Ask the judge about an explored pair and store its label (run detached)."""
+        same = yield from self._judge(text, candidate)
+        if same is not None:
+            yield from self._record(candidate, verdict, partition, same)
+
+    def _judge(self, text: str, candidate: Candidate) -> Operation[bool | None]:
+        """The judge's verdict on a pair, bounded by ``judge_timeout``; ``None`` when
+        it fails or is late (counted, warned about once: it costs only the label)."""
+        assert self.budget is not None
+        started = time.perf_counter()
+        try:
+            answer = yield Judge(self.judge, text, candidate.text, self.settings.judge_timeout)
+            same = bool(answer) if isinstance(answer, bool) else float(answer) >= 0.5
+        except Exception as exc:
+            kind = "judge_timeouts" if isinstance(exc, TimeoutError) else "judge_errors"
+            self.budget.stats.count(kind)
+            left_out_before = self._judge_log.admit(type(exc).__name__)
+            if left_out_before is not None:  # the first of its kind, then rate-limited
+                logger.warning(
+                    "redis-llm-cache: the error budget's judge failed (%s); no label recorded%s",
+                    type(exc).__name__,
+                    left_out(left_out_before),
+                )
+            return None
+        self.budget.stats.judged((time.perf_counter() - started) * 1000)
+        if same:
+            self.budget.stats.count("judge_same")
+        return same
+
+    def _record(
+        self, candidate: Candidate, verdict: Verdict | None, partition: str, same: bool
+    ) -> Operation[None]:
+        assert self.budget is not None
+        observation = Observation(
+            similarity=candidate.similarity,
+            same=same,
+            score=None if verdict is None else verdict.score,
+            veto=verdict is not None and verdict.veto is not None,
+        )
+        yield from self.budget.record(
+            candidate.exact_key, partition, observation, level_ttl_ms=self._ttl_ms
+        )
+
+    def label(self, llm_string: str, query: SemanticQuery, same: bool) -> Operation[str | None]:
+        """Record whether the stored question nearest to ``query`` (that no verifier
+        vetoes) wants the same answer; returns that question, ``None`` without one
+        (or without an error budget: nothing learns from labels then)."""
+        if self.budget is None:
+            return None
+        hit = yield from self._find(llm_string, query, feedback=True)
+        if hit is None:
+            return None
+        partition = partition_id(self._tenant, llm_string, query.context)
+        yield from self._record(hit.candidate, hit.verdict, partition, same)
+        self.budget.stats.count("labels")
+        return hit.candidate.text
+
     def _verify(self, text: str, vector: Matrix, candidate: Candidate) -> Operation[Verdict | None]:
         """The verifier's verdict (``None`` without a verifier); a verifier that
         raises rejects the candidate and is counted. A verifier with a judge
         (``verdict_op``) asks it with a ``Judge`` step, awaited on the async path."""
-        if self.verifier is None:
+        if self._scorer is None:
             return None
         pair = CandidatePair(text, candidate.text, candidate.similarity, vector)
         started = time.perf_counter()
         verdict: Verdict
         try:
-            verdict_op = getattr(self.verifier, "verdict_op", None)
+            verdict_op = getattr(self._scorer, "verdict_op", None)
             if verdict_op is not None:
                 verdict = yield from verdict_op(pair)
             else:
-                verdict = self.verifier.verify(pair)
+                verdict = self._scorer.verify(pair)
         except Exception as exc:
             self._decisions.count("verifier_errors")
             left_out_before = self._verifier_log.admit(type(exc).__name__)
@@ -347,9 +481,12 @@ class SemanticTier(Generic[T]):
         paraphrase: it leaves the vector index (its answer still serves its own
         exact prompt) and its usage hash counts ``wrong_hits``. Returns the matched
         prompt, or ``None`` when no entry answers ``query`` semantically."""
-        hit = yield from self._find(llm_string, query)
+        hit = yield from self._find(llm_string, query, feedback=True)
         if hit is None:
             return None
+        if self.budget is not None:  # a wrong hit is a label too
+            partition = partition_id(self._tenant, llm_string, query.context)
+            yield from self._record(hit.candidate, hit.verdict, partition, False)
         yield from self.index.remove([hit.candidate.exact_key])
         usage = self.usage_key(hit.candidate.exact_key)
         yield Pipeline((("HINCRBY", usage, "wrong_hits", 1),))
@@ -357,8 +494,12 @@ class SemanticTier(Generic[T]):
         return hit.candidate.text
 
     def decisions(self) -> dict[str, Any]:
-        """Verifier, bypass and feedback counters, and judge latency (this process)."""
-        return self._decisions.snapshot()
+        """Verifier, bypass and feedback counters, judge latency and -- with an
+        error budget -- what it decided and learned (this process)."""
+        out = self._decisions.snapshot()
+        if self.budget is not None:
+            out["budget"] = self.budget.stats.snapshot(self.budget.delta, self.budget.account.bar)
+        return out
 
     def add(self, exact_key: str, llm_string: str, query: SemanticQuery) -> Operation[None]:
         """Index ``query`` as answered by the value under ``exact_key`` (not done for a
@@ -388,4 +529,6 @@ class SemanticTier(Generic[T]):
     def clear(self) -> Operation[int]:
         removed: int = yield from self.index.clear()
         yield from scan_each(escape_glob(self._usage_prefix) + "?" * ENTRY_HEX, unlink_batch)
+        if self.budget is not None:
+            yield from self.budget.clear()
         return removed
