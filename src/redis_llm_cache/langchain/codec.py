@@ -43,21 +43,9 @@ from typing import Any
 import langchain_core
 import orjson
 import pydantic
+from langchain_core import messages
 from langchain_core.load import dumpd, load
-from langchain_core.messages import (
-    AIMessage,
-    AIMessageChunk,
-    ChatMessage,
-    ChatMessageChunk,
-    FunctionMessage,
-    FunctionMessageChunk,
-    HumanMessage,
-    HumanMessageChunk,
-    SystemMessage,
-    SystemMessageChunk,
-    ToolMessage,
-    ToolMessageChunk,
-)
+from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
 
 from ..core.stats import TokenUsage
@@ -73,18 +61,18 @@ ALLOWED_CLASSES = (
     GenerationChunk,
     ChatGeneration,
     ChatGenerationChunk,
-    AIMessage,
-    AIMessageChunk,
-    HumanMessage,
-    HumanMessageChunk,
-    SystemMessage,
-    SystemMessageChunk,
-    ToolMessage,
-    ToolMessageChunk,
-    ChatMessage,
-    ChatMessageChunk,
-    FunctionMessage,
-    FunctionMessageChunk,
+    messages.AIMessage,
+    messages.AIMessageChunk,
+    messages.HumanMessage,
+    messages.HumanMessageChunk,
+    messages.SystemMessage,
+    messages.SystemMessageChunk,
+    messages.ToolMessage,
+    messages.ToolMessageChunk,
+    messages.ChatMessage,
+    messages.ChatMessageChunk,
+    messages.FunctionMessage,
+    messages.FunctionMessageChunk,
 )
 
 _AI_FIELDS = frozenset(AIMessage.model_fields)
