@@ -59,8 +59,8 @@ from ._base import (
     BatchOperation,
     BatchStep,
     EmbedBatch,
+    HttpEmbedder,
     check_texts,
-    embed_all,
     positive_int,
 )
 
@@ -94,7 +94,7 @@ def _identity_model(model: str) -> str:
     return model[: -len(":latest")] if model.endswith(":latest") else model
 
 
-class OllamaEmbedder:
+class OllamaEmbedder(HttpEmbedder["ollama.Client"]):
     """Embeds texts with a model served by Ollama; raises ``EmbeddingInputError``
     (a ``ValueError``) naming an input Ollama cannot embed, ``ModelNotFoundError``
     if the model is not pulled, ``EmbedderError`` if Ollama stays busy,
@@ -156,12 +156,7 @@ class OllamaEmbedder:
         # The client library is used at the first embed; a missing one is a
         # setting to fix now, not a failure of every later call.
         check_extra("ollama", "ollama", feature="OllamaEmbedder")
-        if not isinstance(model, str) or not model:
-            raise ConfigurationError("model must be a non-empty string")
-        if native_dimensions is not None:
-            positive_int("native_dimensions", native_dimensions)
-        if dimensions is not None:
-            positive_int("dimensions", dimensions)
+        self.check_common(model, native_dimensions, dimensions)
         if num_ctx is not None:
             positive_int("num_ctx", num_ctx)
         known = native_dimensions or KNOWN_DIMENSIONS.get(_identity_model(model).lower())
@@ -203,7 +198,7 @@ class OllamaEmbedder:
         )
         self._random = random.Random()
         self._lock = threading.Lock()
-        self._client: ollama.Client | None = None
+        self._client = None
         self._async_client = self._new_async_client()
 
     # ------------------------------------------------------------ public API
@@ -250,19 +245,10 @@ class OllamaEmbedder:
 
         return await run_async(self._operation(texts, ollama.ResponseError), execute)
 
-    def close(self) -> None:
-        """Close the sync HTTP client (a later call opens a new one)."""
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            # ollama < 0.6.2 clients have no close(); they keep their httpx client as _client.
-            close = getattr(client, "close", None) or client._client.close
-            close()
-
-    async def aclose(self) -> None:
-        """Close the running loop's async HTTP client (a later call opens a new
-        one); the client of a loop that shut down was closed with it."""
-        await self._async_client.aclose()
+    def _close_client(self, client: ollama.Client) -> None:
+        # ollama < 0.6.2 clients have no close(); they keep their httpx client as _client.
+        close = getattr(client, "close", None) or client._client.close
+        close()
 
     # -- pickling: settings travel, clients and the lock are rebuilt --------------------
     # (LlamaIndex's IngestionPipeline(num_workers=...) pickles the embed model into
@@ -298,14 +284,7 @@ class OllamaEmbedder:
         def request(batch: Sequence[str]) -> BatchOperation[Sequence[Any]]:
             return self._request(batch, response_error)
 
-        return embed_all(
-            texts,
-            request,
-            dimensions=self._dimensions,
-            max_count=self._max_batch_size,
-            max_chars=self._max_batch_chars,
-            who=f"Ollama model {self._model!r}",
-        )
+        return self._embed_all(texts, request, f"Ollama model {self._model!r}")
 
     def _request(
         self, texts: Sequence[str], response_error: type[Exception]

@@ -31,8 +31,8 @@ from ._base import (
     BatchOperation,
     BatchStep,
     EmbedBatch,
+    HttpEmbedder,
     check_texts,
-    embed_all,
     positive_int,
 )
 
@@ -49,7 +49,7 @@ KNOWN_DIMENSIONS: Mapping[str, int] = {
 _INPUT_PROBLEM = re.compile(r"context length|maximum.*tokens|too long", re.IGNORECASE)
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(HttpEmbedder["openai.OpenAI"]):
     """Embeds texts with an OpenAI(-compatible) embeddings endpoint; raises
     ``EmbeddingInputError`` (a ``ValueError``) naming an input the server
     refuses as too long or returns a broken vector for, ``ModelNotFoundError``
@@ -103,12 +103,7 @@ class OpenAIEmbedder:
         # The client library is used at the first embed; a missing one is a
         # setting to fix now, not a failure of every later call.
         check_extra("openai", "openai", feature="OpenAIEmbedder")
-        if not isinstance(model, str) or not model:
-            raise ConfigurationError("model must be a non-empty string")
-        if native_dimensions is not None:
-            positive_int("native_dimensions", native_dimensions)
-        if dimensions is not None:
-            positive_int("dimensions", dimensions)
+        self.check_common(model, native_dimensions, dimensions)
         known = native_dimensions or KNOWN_DIMENSIONS.get(model)
         if dimensions is None and known is None:
             raise ConfigurationError(
@@ -150,7 +145,7 @@ class OpenAIEmbedder:
             provider="openai", model=model, dimensions=self._dimensions, options=options
         )
         self._lock = threading.Lock()
-        self._client: openai.OpenAI | None = None
+        self._client = None
         self._async_client: PerLoopClient[openai.AsyncOpenAI] = PerLoopClient(
             self._new_async_client, _close_async_client
         )
@@ -192,18 +187,6 @@ class OpenAIEmbedder:
 
         return await run_async(self._operation(texts, openai), execute)
 
-    def close(self) -> None:
-        """Close the sync HTTP client (a later call opens a new one)."""
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    async def aclose(self) -> None:
-        """Close the running loop's async HTTP client (a later call opens a new
-        one); the client of a loop that shut down was closed with it."""
-        await self._async_client.aclose()
-
     async def _new_async_client(self) -> openai.AsyncOpenAI:
         import openai
 
@@ -242,14 +225,7 @@ class OpenAIEmbedder:
             data = sorted(response.data, key=lambda item: item.index)
             return [_decode(item.embedding) for item in data]
 
-        return embed_all(
-            texts,
-            request,
-            dimensions=self._dimensions,
-            max_count=self._max_batch_size,
-            max_chars=self._max_batch_chars,
-            who=f"model {self._model!r} at {where}",
-        )
+        return self._embed_all(texts, request, f"model {self._model!r} at {where}")
 
     def _request_fields(self, role: str) -> dict[str, Any]:
         if role not in ("query", "document"):
