@@ -136,7 +136,7 @@ class ExactTier(Generic[T]):
         if type(reply) is not bytes or not reply.startswith(MAGIC):
             return None
         try:
-            value, usage = self._decode_hit(reply[_MAGIC_LEN:], tier=TIER, details=None)
+            value, usage = self._decode_hit(reply[_MAGIC_LEN:], tier=TIER)
         except CorruptEntryError:
             return None
         return value, TIER, usage

@@ -18,15 +18,18 @@ than the context), splits it in halves until the bad text is alone, then raises
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
 
 from .._per_loop import PerLoopClient
-from ..core.embedding.embedder import Matrix, VectorsError, check_vectors
+from ..core.drivers import run_async, run_sync
+from ..core.embedding.embedder import Matrix, Role, VectorsError, check_vectors
 from ..core.embedding.embedder import check_texts as check_texts
 from ..core.ops import Sleep
 from ..errors import ConfigurationError, EmbedderError, EmbeddingInputError
@@ -168,9 +171,14 @@ def positive_int(name: str, value: object) -> int:
 # ---------------------------------------------------------------- HTTP embedders
 class HttpEmbedder(Generic[C]):
     """What the HTTP embedders (Ollama, OpenAI) share: the checks of their common
-    settings, closing their clients -- a sync client ``C`` made at first use under
-    ``_lock``, and one async client per event loop -- and the operation over
-    batches of a call."""
+    settings, ``embed`` / ``aembed`` driving the embedder's one operation over its
+    clients -- a sync client ``C`` made at first use under ``_lock``, and one async
+    client per event loop -- and closing them.
+
+    An embedder supplies :meth:`_operation` (the batches of one call, with its retries
+    and error mapping), :meth:`_request_fields` (what a request sends besides the
+    texts), :meth:`_send` (one request on either client) and :meth:`_sync_client`.
+    """
 
     _model: str
     _dimensions: int
@@ -190,6 +198,51 @@ class HttpEmbedder(Generic[C]):
             positive_int("native_dimensions", native_dimensions)
         if dimensions is not None:
             positive_int("dimensions", dimensions)
+
+    def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
+        """Embed ``texts`` (errors: see the class docstring)."""
+        fields = self._request_fields(role)
+        check_texts(texts)
+        client = self._sync_client()
+
+        def execute(step: BatchStep) -> Any:
+            if isinstance(step, Sleep):
+                time.sleep(step.seconds)
+                return None
+            return self._send(client, step.texts, fields)
+
+        return run_sync(self._operation(texts), execute)
+
+    # aembed must stay beside embed: the same steps, but the replies are awaited
+    # (a sync function cannot await them).
+    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
+        """Async :meth:`embed` on the embedder's async client (same errors)."""
+        fields = self._request_fields(role)
+        check_texts(texts)
+        client = await self._async_client.get()
+
+        async def execute(step: BatchStep) -> Any:
+            if isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
+                return None
+            return await self._send(client, step.texts, fields)
+
+        return await run_async(self._operation(texts), execute)
+
+    def _operation(self, texts: Sequence[str]) -> BatchOperation[Matrix]:
+        raise NotImplementedError
+
+    def _request_fields(self, role: str) -> dict[str, Any]:
+        """What a request sends besides the texts; ``ValueError`` for an unknown role."""
+        raise NotImplementedError
+
+    def _send(self, client: Any, texts: Sequence[str], fields: dict[str, Any]) -> Any:
+        """One request on ``client``, sync or async (the async client's call returns
+        what ``aembed`` awaits)."""
+        raise NotImplementedError
+
+    def _sync_client(self) -> C:
+        raise NotImplementedError
 
     def close(self) -> None:
         """Close the sync HTTP client (a later call opens a new one)."""

@@ -38,31 +38,20 @@ polluting the cache.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
 import re
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._extras import check_extra
 from .._per_loop import PerLoopClient
-from ..core.drivers import run_async, run_sync
-from ..core.embedding.embedder import EmbedderIdentity, Matrix, Role
+from ..core.embedding.embedder import EmbedderIdentity, Matrix
 from ..core.ops import Sleep
 from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
-from ._base import (
-    BadBatch,
-    BatchOperation,
-    BatchStep,
-    EmbedBatch,
-    HttpEmbedder,
-    check_texts,
-    positive_int,
-)
+from ._base import BadBatch, BatchOperation, EmbedBatch, HttpEmbedder, positive_int
 
 if TYPE_CHECKING:
     import ollama
@@ -213,38 +202,6 @@ class OllamaEmbedder(HttpEmbedder["ollama.Client"]):
         """The Ollama address requests go to."""
         return self._host
 
-    def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
-        """Embed ``texts`` (errors: see the class docstring)."""
-        import ollama
-
-        _check_role(role)
-        check_texts(texts)
-        client = self._sync_client()
-
-        def execute(step: BatchStep) -> Any:
-            if isinstance(step, Sleep):
-                time.sleep(step.seconds)
-                return None
-            return client.embed(input=list(step.texts), **self._request_fields())
-
-        return run_sync(self._operation(texts, ollama.ResponseError), execute)
-
-    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
-        """Async :meth:`embed` on ``ollama.AsyncClient`` (same errors)."""
-        import ollama
-
-        _check_role(role)
-        check_texts(texts)
-        client = await self._async_client.get()
-
-        async def execute(step: BatchStep) -> Any:
-            if isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
-                return None
-            return await client.embed(input=list(step.texts), **self._request_fields())
-
-        return await run_async(self._operation(texts, ollama.ResponseError), execute)
-
     def _close_client(self, client: ollama.Client) -> None:
         # ollama < 0.6.2 clients have no close(); they keep their httpx client as _client.
         close = getattr(client, "close", None) or client._client.close
@@ -278,11 +235,11 @@ class OllamaEmbedder(HttpEmbedder["ollama.Client"]):
         )
 
     # ------------------------------------------------------------ the operation (once)
-    def _operation(
-        self, texts: Sequence[str], response_error: type[Exception]
-    ) -> BatchOperation[Matrix]:
+    def _operation(self, texts: Sequence[str]) -> BatchOperation[Matrix]:
+        import ollama
+
         def request(batch: Sequence[str]) -> BatchOperation[Sequence[Any]]:
-            return self._request(batch, response_error)
+            return self._request(batch, ollama.ResponseError)
 
         return self._embed_all(texts, request, f"Ollama model {self._model!r}")
 
@@ -348,7 +305,9 @@ class OllamaEmbedder(HttpEmbedder["ollama.Client"]):
         )
         return delay
 
-    def _request_fields(self) -> dict[str, Any]:
+    def _request_fields(self, role: str) -> dict[str, Any]:
+        if role not in ("query", "document"):
+            raise ValueError(f"role must be 'query' or 'document', got {role!r}")
         fields: dict[str, Any] = {"model": self._model, "truncate": self._truncate}
         if self._num_ctx is not None:
             fields["options"] = {"num_ctx": self._num_ctx}
@@ -359,6 +318,9 @@ class OllamaEmbedder(HttpEmbedder["ollama.Client"]):
         return fields
 
     # ------------------------------------------------------------ clients
+    def _send(self, client: Any, texts: Sequence[str], fields: dict[str, Any]) -> Any:
+        return client.embed(input=list(texts), **fields)
+
     def _sync_client(self) -> ollama.Client:
         import ollama
 
@@ -382,11 +344,6 @@ async def _close_async_client(client: ollama.AsyncClient) -> None:
     # As in close(): older ollama clients have no close().
     close = getattr(client, "close", None) or client._client.aclose
     await close()
-
-
-def _check_role(role: str) -> None:
-    if role not in ("query", "document"):
-        raise ValueError(f"role must be 'query' or 'document', got {role!r}")
 
 
 __all__ = ["KNOWN_DIMENSIONS", "OllamaEmbedder"]

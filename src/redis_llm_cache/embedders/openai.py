@@ -23,18 +23,9 @@ import numpy as np
 
 from .._extras import check_extra
 from .._per_loop import PerLoopClient
-from ..core.drivers import run_async, run_sync
-from ..core.embedding.embedder import EmbedderIdentity, Matrix, Role
+from ..core.embedding.embedder import EmbedderIdentity, Matrix
 from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
-from ._base import (
-    BadBatch,
-    BatchOperation,
-    BatchStep,
-    EmbedBatch,
-    HttpEmbedder,
-    check_texts,
-    positive_int,
-)
+from ._base import BadBatch, BatchOperation, EmbedBatch, HttpEmbedder, positive_int
 
 if TYPE_CHECKING:
     import openai
@@ -156,36 +147,17 @@ class OpenAIEmbedder(HttpEmbedder["openai.OpenAI"]):
         ``input_types`` as options when set."""
         return self._identity
 
-    def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
-        """Embed ``texts`` (errors: see the class docstring)."""
+    def _sync_client(self) -> openai.OpenAI:
         import openai
 
-        fields = self._request_fields(role)
-        check_texts(texts)
         with self._lock:
             if self._client is None:
                 self._client = openai.OpenAI(**self._client_args())
-            client = self._client
+            return self._client
 
-        def execute(step: BatchStep) -> Any:
-            assert isinstance(step, EmbedBatch)  # no sleeps: the client retries
-            return client.embeddings.create(input=list(step.texts), **fields)
-
-        return run_sync(self._operation(texts, openai), execute)
-
-    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
-        """Async :meth:`embed` on ``openai.AsyncOpenAI`` (same errors)."""
-        import openai
-
-        fields = self._request_fields(role)
-        check_texts(texts)
-        client = await self._async_client.get()
-
-        async def execute(step: BatchStep) -> Any:
-            assert isinstance(step, EmbedBatch)
-            return await client.embeddings.create(input=list(step.texts), **fields)
-
-        return await run_async(self._operation(texts, openai), execute)
+    def _send(self, client: Any, texts: Sequence[str], fields: dict[str, Any]) -> Any:
+        # No Sleep steps reach here: the client itself retries.
+        return client.embeddings.create(input=list(texts), **fields)
 
     async def _new_async_client(self) -> openai.AsyncOpenAI:
         import openai
@@ -196,7 +168,9 @@ class OpenAIEmbedder(HttpEmbedder["openai.OpenAI"]):
         return f"OpenAIEmbedder(model={self._model!r}, base_url={self._base_url!r})"
 
     # ------------------------------------------------------------ the operation (once)
-    def _operation(self, texts: Sequence[str], openai_module: Any) -> BatchOperation[Matrix]:
+    def _operation(self, texts: Sequence[str]) -> BatchOperation[Matrix]:
+        import openai as openai_module
+
         where = self._base_url or "OpenAI"
 
         def request(batch: Sequence[str]) -> BatchOperation[Sequence[Any]]:
