@@ -21,7 +21,7 @@ from .core.embedding.embedder import Embedder, EmbedderIdentity, is_embedder, kn
 from .core.exact import TIER as EXACT_TIER
 from .core.exact import ExactTier
 from .core.index.base import make_index
-from .core.ops import Operation, embedder_identity
+from .core.ops import NOT_SENT, Operation, Shortcut, embedder_identity
 from .core.semantic.tier import TIER as SEMANTIC_TIER
 from .core.semantic.tier import SemanticQuery, SemanticSettings, SemanticTier
 from .core.stampede import Stampede
@@ -98,6 +98,9 @@ class ResponseCache(Generic[T]):
             )
         self.embedder = embedder
         self.runtime = Runtime(self.connector, self.settings, self.stats_counter, embedder=embedder)
+        # A lookup's usual course, an exact hit, is one GET and decoding: the runtime
+        # runs it without the operation's generators (everything else runs them).
+        self._lookup = Shortcut(self.exact.lookup_request, self.exact.hit, self._lookup_op)
         # How a prompt becomes the text to compare (and its context); adapters know
         # their framework's prompt format. Called only after an exact miss.
         self._semantic_query = semantic_query or (lambda prompt: SemanticQuery(text=prompt))
@@ -160,16 +163,17 @@ class ResponseCache(Generic[T]):
 
     # -- operations spanning the tiers -------------------------------------------------------
 
-    def _lookup_op(self, prompt: str, llm_string: str) -> Operation[Found[T]]:
+    def _lookup_op(
+        self, prompt: str, llm_string: str, reply: Any = NOT_SENT
+    ) -> Operation[Found[T]]:
         """The exact tier; on a miss the semantic tier (with an embedder); on a full
-        miss the stampede lease (or the wait for the caller holding it).
-
-        An exact hit -- the hot path -- runs this generator and the tier's ``read``,
-        nothing nested deeper (each level costs every request a ``send`` through it)."""
+        miss the stampede lease (or the wait for the caller holding it). ``reply``:
+        what the exact read already got (see :class:`~.core.ops.Shortcut`; an exact
+        hit does not get here)."""
         # Inside the operation: even a bad argument surfaces where the fail-open
         # policy handles it.
         key = self.exact.key(prompt, llm_string)
-        found = yield from self.exact.read_hit(key, tier=EXACT_TIER)
+        found = yield from self.exact.read_hit(key, tier=EXACT_TIER, reply=reply)
         if found is not None:
             return found[0], EXACT_TIER, found[1]
         if self.embedder is not None:
@@ -263,14 +267,14 @@ class ResponseCache(Generic[T]):
         """The stored value (exact, else -- with an embedder -- the answer to a
         paraphrase), or ``None`` on a miss, a corrupt entry or a failure."""
         started = time.perf_counter()
-        found = self.runtime.run(self._lookup_op(prompt, llm_string), **_LOOKUP)
+        found = self.runtime.run_shortcut(self._lookup, (prompt, llm_string), **_LOOKUP)
         return self._record(started, found)
 
     async def alookup(self, prompt: str, llm_string: str) -> T | None:
         """Async :meth:`lookup` on ``redis.asyncio`` (no thread pool); the embedder's
         ``aembed`` and the judge's async call -- the event loop is never blocked."""
         started = time.perf_counter()
-        found = await self.runtime.arun(self._lookup_op(prompt, llm_string), **_LOOKUP)
+        found = await self.runtime.arun_shortcut(self._lookup, (prompt, llm_string), **_LOOKUP)
         return self._record(started, found)
 
     def update(self, prompt: str, llm_string: str, value: T) -> bool:

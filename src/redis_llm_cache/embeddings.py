@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import refuse_settings_mix
 from .core.embedding.embedder import EmbedderIdentity, Matrix, Role
@@ -202,3 +202,37 @@ class EmbeddingCache:
     async def aclose(self) -> None:
         """Close the asyncio Redis client this object created for the running loop."""
         await self.runtime.connector.aclose()
+
+
+class EmbeddingCacheAdapter:
+    """What the LangChain and LlamaIndex embedding adapters pass as it is to the
+    :class:`EmbeddingCache` they hold (as ``_cache``): a base class of both, listed
+    before the framework's class so these methods are the ones called."""
+
+    if TYPE_CHECKING:
+        _cache: EmbeddingCache
+
+    @property
+    def core(self) -> EmbeddingCache:
+        """The framework-free cache this adapter delegates to."""
+        return self._cache
+
+    def stats(self) -> EmbeddingStatsSnapshot:
+        """Hits (memory / Redis), misses, texts embedded, batches sent, errors."""
+        return self._cache.stats()
+
+    def clear(self, *, all_models: bool = False) -> int:
+        """Remove this model's cached vectors; raises ``BackendError`` if Redis fails."""
+        return self._cache.clear(all_models=all_models)
+
+    async def aclear(self, *, all_models: bool = False) -> int:
+        """Async :meth:`clear`."""
+        return await self._cache.aclear(all_models=all_models)
+
+    def close(self) -> None:
+        """Close the Redis clients' sync client (see :meth:`EmbeddingCache.close`)."""
+        self._cache.close()
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`: the running loop's client."""
+        await self._cache.aclose()

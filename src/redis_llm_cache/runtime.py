@@ -40,7 +40,7 @@ from .config import ConnectionSettings
 from .core.drivers import run_async, run_local, run_sync
 from .core.embedding.store import RedisUnavailable
 from .core.guard import FailureGuard
-from .core.ops import Call, Detach, Embed, Judge, Pipeline, Request, Sleep
+from .core.ops import NOT_SENT, Call, Detach, Embed, Judge, Pipeline, Request, Shortcut, Sleep
 from .core.stats import CacheStats
 from .errors import BackendError
 from .redis.errors import BACKEND_ERRORS
@@ -209,6 +209,62 @@ class Runtime:
         if self.failures == "thrown":
             return await run_async(op, self._aguarded_executor(during, fail_open))
         return await run_async(op, self._aexecute)
+
+    def run_shortcut(
+        self, shortcut: Shortcut[R], args: tuple[Any, ...], *, during: str, fallback: R
+    ) -> R:
+        """:meth:`run` of ``shortcut.op(*args)`` at the ``"miss"`` grain, its usual
+        course (see :class:`~.core.ops.Shortcut`) run without a generator: the same
+        policy -- breaker, failures counted, fail-open -- around all of it."""
+        if self.failures != "miss":
+            return self.run(shortcut.op(*args, NOT_SENT), during=during, fallback=fallback)
+        if not self.policy.admit(during):
+            return fallback
+        try:
+            request = shortcut.request(*args)
+            reply = NOT_SENT
+            result = None
+            if request is not None:
+                try:
+                    reply = self.connector.execute(request)
+                except Exception as exc:  # the operation decides, as if raised at its yield
+                    reply = exc
+                result = shortcut.finish(reply)
+            if result is None:
+                result = run_sync(shortcut.op(*args, reply), self._execute)
+        except Exception as exc:  # a defect or a failing embedder must not break the app
+            self.policy.failed(exc, during=during)
+            return fallback
+        self.policy.succeeded()
+        return result
+
+    # The async twin of run_shortcut, as arun is of run: the same calls around an
+    # awaited request and the awaiting driver (a sync function cannot await them).
+    async def arun_shortcut(
+        self, shortcut: Shortcut[R], args: tuple[Any, ...], *, during: str, fallback: R
+    ) -> R:
+        """Async :meth:`run_shortcut`."""
+        if self.failures != "miss":
+            return await self.arun(shortcut.op(*args, NOT_SENT), during=during, fallback=fallback)
+        if not self.policy.admit(during):
+            return fallback
+        try:
+            request = shortcut.request(*args)
+            reply = NOT_SENT
+            result = None
+            if request is not None:
+                try:
+                    reply = await self.connector.aexecute(request)
+                except Exception as exc:  # the operation decides, as if raised at its yield
+                    reply = exc
+                result = shortcut.finish(reply)
+            if result is None:
+                result = await run_async(shortcut.op(*args, reply), self._aexecute)
+        except Exception as exc:  # a defect or a failing embedder must not break the app
+            self.policy.failed(exc, during=during)
+            return fallback
+        self.policy.succeeded()
+        return result
 
     # -- executing one step (sync and async: each step kind has both, by nature) --------------
 

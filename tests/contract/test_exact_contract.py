@@ -294,6 +294,32 @@ def test_wrong_redis_type_at_our_key_is_a_counted_miss_and_removed(
     assert cache.lookup("q", LLM) == gen("good")
 
 
+@pytest.mark.parametrize("planted", ["corrupt", "wrong-type"])
+async def test_async_lookup_of_a_bad_entry_is_a_counted_miss_and_removed(
+    make_cache: Callable[..., Any],
+    gen: Callable[[str], Any],
+    redis_client: redis.Redis,
+    async_cleanup: list[Any],
+    planted: str,
+) -> None:
+    # A hit is read without the operation's generators; anything else the read
+    # gets (here with a sliding TTL: GETEX) is handed to the operation.
+    cache = make_cache(ttl=60, sliding_ttl=True)
+    async_cleanup.append(cache)
+    key = cache.core.exact.key("q", LLM)
+    if planted == "corrupt":
+        redis_client.set(key, MAGIC + b'{"g": [')
+    else:
+        redis_client.rpush(key, b"x")
+    assert await cache.alookup("q", LLM) is None
+    assert redis_client.exists(key) == 0
+    stats = cache.stats()
+    assert (stats["corrupt_removed"], stats["misses"], stats["errors"]) == (1, 1, 0)
+    await cache.aupdate("q", LLM, gen("good"))
+    assert await cache.alookup("q", LLM) == gen("good")
+    assert cache.stats()["hits_exact"] == 1
+
+
 def test_skipped_writes_are_counted(
     make_cache: Callable[..., Any], gen: Callable[[str], Any], driver: Driver
 ) -> None:

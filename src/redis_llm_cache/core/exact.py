@@ -18,9 +18,9 @@ from typing import Any, Generic, TypeVar
 
 from ..config import CacheSettings
 from ..errors import CorruptEntryError, UnsupportedValueError
-from .codec import ValueCodec, frame, unframe
+from .codec import MAGIC, ValueCodec, frame, unframe
 from .keys import KeySpace
-from .ops import Call, Operation, Pipeline, RedisOperation
+from .ops import NOT_SENT, Call, Operation, Pipeline, RedisOperation
 from .replies import is_wrong_type, popped_members, raise_if_error
 from .scan import scan_each, unlink_batch
 from .stats import CacheStats, TokenUsage
@@ -52,6 +52,7 @@ return 0
 
 
 _make_tuple = tuple.__new__
+_MAGIC_LEN = len(MAGIC)
 
 
 def _not_text(prompt: object, llm_string: object) -> TypeError:
@@ -116,20 +117,52 @@ class ExactTier(Generic[T]):
         value = self.codec.decode(body, tier=tier, details=details)
         return value, (self._usage_of(value) if self._usage_of is not None else None)
 
+    def lookup_request(self, prompt: str, llm_string: str) -> Call | None:
+        """The one command a lookup sends when one is all it needs; its reply goes to
+        :meth:`hit` (``None`` with ``max_entries``: a hit also refreshes recency)."""
+        settings = self.settings
+        if settings.max_entries is not None:
+            return None
+        key = self.key(prompt, llm_string)
+        read = ("GETEX", key, "PX", settings.ttl_ms) if settings.sliding_ttl else ("GET", key)
+        # ``Call(read)`` without the NamedTuple's Python-level ``__new__``: one frame
+        # less on every hit.
+        return _make_tuple(Call, (read,))
+
+    def hit(self, reply: Any) -> tuple[T, str, TokenUsage | None] | None:
+        """``(value, "exact", usage)`` decoded from the reply to :meth:`lookup_request`,
+        or ``None`` when the reply is not a sound entry (a miss, a failure, a value not
+        ours or corrupt): :meth:`read_hit` given the same reply deals with those."""
+        if type(reply) is not bytes or not reply.startswith(MAGIC):
+            return None
+        try:
+            value, usage = self._decode_hit(reply[_MAGIC_LEN:], tier=TIER)
+        except CorruptEntryError:
+            return None
+        return value, TIER, usage
+
     def read_hit(
-        self, key: str, *, tier: str, details: dict[str, Any] | None = None
+        self,
+        key: str,
+        *,
+        tier: str,
+        details: dict[str, Any] | None = None,
+        reply: Any = NOT_SENT,
     ) -> Operation[tuple[T, TokenUsage | None] | None]:
         """:meth:`read`, with the tokens the stored answer cost when it was made
-        (``None``: unknown): ``(value, usage)``, or ``None`` on a miss."""
+        (``None``: unknown): ``(value, usage)``, or ``None`` on a miss. ``reply``:
+        the reply (or the exception) :meth:`lookup_request`'s command already got."""
         settings = self.settings
         read: tuple[Any, ...] = (
             ("GETEX", key, "PX", settings.ttl_ms) if settings.sliding_ttl else ("GET", key)
         )
         try:
-            if settings.max_entries is None:
-                # ``Call(read)`` without the NamedTuple's Python-level ``__new__``:
-                # one frame less on every hit.
-                raw = yield _make_tuple(Call, (read,))
+            if reply is not NOT_SENT:
+                if isinstance(reply, Exception):
+                    raise reply
+                raw = reply
+            elif settings.max_entries is None:
+                raw = yield Call(read)
             else:
                 # Refresh recency in the same round trip; XX: never re-add a removed key.
                 replies = yield Pipeline((read, ("ZADD", self.keys.lru_key, "XX", _now_ms(), key)))

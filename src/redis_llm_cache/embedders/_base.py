@@ -18,13 +18,18 @@ than the context), splits it in halves until the bad text is alone, then raises
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
 
-from ..core.embedding.embedder import Matrix, VectorsError, check_vectors
+from .._per_loop import PerLoopClient
+from ..core.drivers import run_async, run_sync
+from ..core.embedding.embedder import Matrix, Role, VectorsError, check_vectors
 from ..core.embedding.embedder import check_texts as check_texts
 from ..core.ops import Sleep
 from ..errors import ConfigurationError, EmbedderError, EmbeddingInputError
@@ -32,6 +37,7 @@ from ..errors import ConfigurationError, EmbedderError, EmbeddingInputError
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+C = TypeVar("C")  # an HTTP embedder's sync client
 
 
 # ---------------------------------------------------------------- errors
@@ -160,3 +166,111 @@ def positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{name} must be a positive int, got {value!r}")
     return value
+
+
+# ---------------------------------------------------------------- HTTP embedders
+class HttpEmbedder(Generic[C]):
+    """What the HTTP embedders (Ollama, OpenAI) share: the checks of their common
+    settings, ``embed`` / ``aembed`` driving the embedder's one operation over its
+    clients -- a sync client ``C`` made at first use under ``_lock``, and one async
+    client per event loop -- and closing them.
+
+    An embedder supplies :meth:`_operation` (the batches of one call, with its retries
+    and error mapping), :meth:`_request_fields` (what a request sends besides the
+    texts), :meth:`_send` (one request on either client) and :meth:`_sync_client`.
+    """
+
+    _model: str
+    _dimensions: int
+    _max_batch_size: int
+    _max_batch_chars: int
+    _lock: threading.Lock
+    _client: C | None
+    _async_client: PerLoopClient[Any]
+
+    @staticmethod
+    def check_common(model: object, native_dimensions: object, dimensions: object) -> None:
+        """``ConfigurationError`` unless ``model`` is a non-empty string and the
+        vector lengths given are positive ints."""
+        if not isinstance(model, str) or not model:
+            raise ConfigurationError("model must be a non-empty string")
+        if native_dimensions is not None:
+            positive_int("native_dimensions", native_dimensions)
+        if dimensions is not None:
+            positive_int("dimensions", dimensions)
+
+    def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
+        """Embed ``texts`` (errors: see the class docstring)."""
+        fields = self._request_fields(role)
+        check_texts(texts)
+        client = self._sync_client()
+
+        def execute(step: BatchStep) -> Any:
+            if isinstance(step, Sleep):
+                time.sleep(step.seconds)
+                return None
+            return self._send(client, step.texts, fields)
+
+        return run_sync(self._operation(texts), execute)
+
+    # aembed must stay beside embed: the same steps, but the replies are awaited
+    # (a sync function cannot await them).
+    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
+        """Async :meth:`embed` on the embedder's async client (same errors)."""
+        fields = self._request_fields(role)
+        check_texts(texts)
+        client = await self._async_client.get()
+
+        async def execute(step: BatchStep) -> Any:
+            if isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
+                return None
+            return await self._send(client, step.texts, fields)
+
+        return await run_async(self._operation(texts), execute)
+
+    def _operation(self, texts: Sequence[str]) -> BatchOperation[Matrix]:
+        raise NotImplementedError
+
+    def _request_fields(self, role: str) -> dict[str, Any]:
+        """What a request sends besides the texts; ``ValueError`` for an unknown role."""
+        raise NotImplementedError
+
+    def _send(self, client: Any, texts: Sequence[str], fields: dict[str, Any]) -> Any:
+        """One request on ``client``, sync or async (the async client's call returns
+        what ``aembed`` awaits)."""
+        raise NotImplementedError
+
+    def _sync_client(self) -> C:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the sync HTTP client (a later call opens a new one)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            self._close_client(client)
+
+    def _close_client(self, client: C) -> None:
+        client.close()  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        """Close the running loop's async HTTP client (a later call opens a new
+        one); the client of a loop that shut down was closed with it."""
+        await self._async_client.aclose()
+
+    def _embed_all(
+        self,
+        texts: Sequence[str],
+        request: Callable[[Sequence[str]], BatchOperation[Sequence[Any]]],
+        who: str,
+    ) -> BatchOperation[Matrix]:
+        """:func:`embed_all` with this embedder's vector length and batch caps."""
+        return embed_all(
+            texts,
+            request,
+            dimensions=self._dimensions,
+            max_count=self._max_batch_size,
+            max_chars=self._max_batch_chars,
+            who=who,
+        )

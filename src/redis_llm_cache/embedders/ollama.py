@@ -38,31 +38,20 @@ polluting the cache.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
 import re
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._extras import check_extra
 from .._per_loop import PerLoopClient
-from ..core.drivers import run_async, run_sync
-from ..core.embedding.embedder import EmbedderIdentity, Matrix, Role
+from ..core.embedding.embedder import EmbedderIdentity, Matrix
 from ..core.ops import Sleep
 from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
-from ._base import (
-    BadBatch,
-    BatchOperation,
-    BatchStep,
-    EmbedBatch,
-    check_texts,
-    embed_all,
-    positive_int,
-)
+from ._base import BadBatch, BatchOperation, EmbedBatch, HttpEmbedder, positive_int
 
 if TYPE_CHECKING:
     import ollama
@@ -94,7 +83,7 @@ def _identity_model(model: str) -> str:
     return model[: -len(":latest")] if model.endswith(":latest") else model
 
 
-class OllamaEmbedder:
+class OllamaEmbedder(HttpEmbedder["ollama.Client"]):
     """Embeds texts with a model served by Ollama; raises ``EmbeddingInputError``
     (a ``ValueError``) naming an input Ollama cannot embed, ``ModelNotFoundError``
     if the model is not pulled, ``EmbedderError`` if Ollama stays busy,
@@ -156,12 +145,7 @@ class OllamaEmbedder:
         # The client library is used at the first embed; a missing one is a
         # setting to fix now, not a failure of every later call.
         check_extra("ollama", "ollama", feature="OllamaEmbedder")
-        if not isinstance(model, str) or not model:
-            raise ConfigurationError("model must be a non-empty string")
-        if native_dimensions is not None:
-            positive_int("native_dimensions", native_dimensions)
-        if dimensions is not None:
-            positive_int("dimensions", dimensions)
+        self.check_common(model, native_dimensions, dimensions)
         if num_ctx is not None:
             positive_int("num_ctx", num_ctx)
         known = native_dimensions or KNOWN_DIMENSIONS.get(_identity_model(model).lower())
@@ -203,7 +187,7 @@ class OllamaEmbedder:
         )
         self._random = random.Random()
         self._lock = threading.Lock()
-        self._client: ollama.Client | None = None
+        self._client = None
         self._async_client = self._new_async_client()
 
     # ------------------------------------------------------------ public API
@@ -218,51 +202,10 @@ class OllamaEmbedder:
         """The Ollama address requests go to."""
         return self._host
 
-    def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
-        """Embed ``texts`` (errors: see the class docstring)."""
-        import ollama
-
-        _check_role(role)
-        check_texts(texts)
-        client = self._sync_client()
-
-        def execute(step: BatchStep) -> Any:
-            if isinstance(step, Sleep):
-                time.sleep(step.seconds)
-                return None
-            return client.embed(input=list(step.texts), **self._request_fields())
-
-        return run_sync(self._operation(texts, ollama.ResponseError), execute)
-
-    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
-        """Async :meth:`embed` on ``ollama.AsyncClient`` (same errors)."""
-        import ollama
-
-        _check_role(role)
-        check_texts(texts)
-        client = await self._async_client.get()
-
-        async def execute(step: BatchStep) -> Any:
-            if isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
-                return None
-            return await client.embed(input=list(step.texts), **self._request_fields())
-
-        return await run_async(self._operation(texts, ollama.ResponseError), execute)
-
-    def close(self) -> None:
-        """Close the sync HTTP client (a later call opens a new one)."""
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            # ollama < 0.6.2 clients have no close(); they keep their httpx client as _client.
-            close = getattr(client, "close", None) or client._client.close
-            close()
-
-    async def aclose(self) -> None:
-        """Close the running loop's async HTTP client (a later call opens a new
-        one); the client of a loop that shut down was closed with it."""
-        await self._async_client.aclose()
+    def _close_client(self, client: ollama.Client) -> None:
+        # ollama < 0.6.2 clients have no close(); they keep their httpx client as _client.
+        close = getattr(client, "close", None) or client._client.close
+        close()
 
     # -- pickling: settings travel, clients and the lock are rebuilt --------------------
     # (LlamaIndex's IngestionPipeline(num_workers=...) pickles the embed model into
@@ -292,20 +235,13 @@ class OllamaEmbedder:
         )
 
     # ------------------------------------------------------------ the operation (once)
-    def _operation(
-        self, texts: Sequence[str], response_error: type[Exception]
-    ) -> BatchOperation[Matrix]:
-        def request(batch: Sequence[str]) -> BatchOperation[Sequence[Any]]:
-            return self._request(batch, response_error)
+    def _operation(self, texts: Sequence[str]) -> BatchOperation[Matrix]:
+        import ollama
 
-        return embed_all(
-            texts,
-            request,
-            dimensions=self._dimensions,
-            max_count=self._max_batch_size,
-            max_chars=self._max_batch_chars,
-            who=f"Ollama model {self._model!r}",
-        )
+        def request(batch: Sequence[str]) -> BatchOperation[Sequence[Any]]:
+            return self._request(batch, ollama.ResponseError)
+
+        return self._embed_all(texts, request, f"Ollama model {self._model!r}")
 
     def _request(
         self, texts: Sequence[str], response_error: type[Exception]
@@ -369,7 +305,9 @@ class OllamaEmbedder:
         )
         return delay
 
-    def _request_fields(self) -> dict[str, Any]:
+    def _request_fields(self, role: str) -> dict[str, Any]:
+        if role not in ("query", "document"):
+            raise ValueError(f"role must be 'query' or 'document', got {role!r}")
         fields: dict[str, Any] = {"model": self._model, "truncate": self._truncate}
         if self._num_ctx is not None:
             fields["options"] = {"num_ctx": self._num_ctx}
@@ -380,6 +318,9 @@ class OllamaEmbedder:
         return fields
 
     # ------------------------------------------------------------ clients
+    def _send(self, client: Any, texts: Sequence[str], fields: dict[str, Any]) -> Any:
+        return client.embed(input=list(texts), **fields)
+
     def _sync_client(self) -> ollama.Client:
         import ollama
 
@@ -403,11 +344,6 @@ async def _close_async_client(client: ollama.AsyncClient) -> None:
     # As in close(): older ollama clients have no close().
     close = getattr(client, "close", None) or client._client.aclose
     await close()
-
-
-def _check_role(role: str) -> None:
-    if role not in ("query", "document"):
-        raise ValueError(f"role must be 'query' or 'document', got {role!r}")
 
 
 __all__ = ["KNOWN_DIMENSIONS", "OllamaEmbedder"]

@@ -23,18 +23,9 @@ import numpy as np
 
 from .._extras import check_extra
 from .._per_loop import PerLoopClient
-from ..core.drivers import run_async, run_sync
-from ..core.embedding.embedder import EmbedderIdentity, Matrix, Role
+from ..core.embedding.embedder import EmbedderIdentity, Matrix
 from ..errors import ConfigurationError, EmbedderError, ModelNotFoundError
-from ._base import (
-    BadBatch,
-    BatchOperation,
-    BatchStep,
-    EmbedBatch,
-    check_texts,
-    embed_all,
-    positive_int,
-)
+from ._base import BadBatch, BatchOperation, EmbedBatch, HttpEmbedder, positive_int
 
 if TYPE_CHECKING:
     import openai
@@ -49,7 +40,7 @@ KNOWN_DIMENSIONS: Mapping[str, int] = {
 _INPUT_PROBLEM = re.compile(r"context length|maximum.*tokens|too long", re.IGNORECASE)
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(HttpEmbedder["openai.OpenAI"]):
     """Embeds texts with an OpenAI(-compatible) embeddings endpoint; raises
     ``EmbeddingInputError`` (a ``ValueError``) naming an input the server
     refuses as too long or returns a broken vector for, ``ModelNotFoundError``
@@ -103,12 +94,7 @@ class OpenAIEmbedder:
         # The client library is used at the first embed; a missing one is a
         # setting to fix now, not a failure of every later call.
         check_extra("openai", "openai", feature="OpenAIEmbedder")
-        if not isinstance(model, str) or not model:
-            raise ConfigurationError("model must be a non-empty string")
-        if native_dimensions is not None:
-            positive_int("native_dimensions", native_dimensions)
-        if dimensions is not None:
-            positive_int("dimensions", dimensions)
+        self.check_common(model, native_dimensions, dimensions)
         known = native_dimensions or KNOWN_DIMENSIONS.get(model)
         if dimensions is None and known is None:
             raise ConfigurationError(
@@ -150,7 +136,7 @@ class OpenAIEmbedder:
             provider="openai", model=model, dimensions=self._dimensions, options=options
         )
         self._lock = threading.Lock()
-        self._client: openai.OpenAI | None = None
+        self._client = None
         self._async_client: PerLoopClient[openai.AsyncOpenAI] = PerLoopClient(
             self._new_async_client, _close_async_client
         )
@@ -161,48 +147,17 @@ class OpenAIEmbedder:
         ``input_types`` as options when set."""
         return self._identity
 
-    def embed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
-        """Embed ``texts`` (errors: see the class docstring)."""
+    def _sync_client(self) -> openai.OpenAI:
         import openai
 
-        fields = self._request_fields(role)
-        check_texts(texts)
         with self._lock:
             if self._client is None:
                 self._client = openai.OpenAI(**self._client_args())
-            client = self._client
+            return self._client
 
-        def execute(step: BatchStep) -> Any:
-            assert isinstance(step, EmbedBatch)  # no sleeps: the client retries
-            return client.embeddings.create(input=list(step.texts), **fields)
-
-        return run_sync(self._operation(texts, openai), execute)
-
-    async def aembed(self, texts: Sequence[str], *, role: Role = "document") -> Matrix:
-        """Async :meth:`embed` on ``openai.AsyncOpenAI`` (same errors)."""
-        import openai
-
-        fields = self._request_fields(role)
-        check_texts(texts)
-        client = await self._async_client.get()
-
-        async def execute(step: BatchStep) -> Any:
-            assert isinstance(step, EmbedBatch)
-            return await client.embeddings.create(input=list(step.texts), **fields)
-
-        return await run_async(self._operation(texts, openai), execute)
-
-    def close(self) -> None:
-        """Close the sync HTTP client (a later call opens a new one)."""
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    async def aclose(self) -> None:
-        """Close the running loop's async HTTP client (a later call opens a new
-        one); the client of a loop that shut down was closed with it."""
-        await self._async_client.aclose()
+    def _send(self, client: Any, texts: Sequence[str], fields: dict[str, Any]) -> Any:
+        # No Sleep steps reach here: the client itself retries.
+        return client.embeddings.create(input=list(texts), **fields)
 
     async def _new_async_client(self) -> openai.AsyncOpenAI:
         import openai
@@ -213,7 +168,9 @@ class OpenAIEmbedder:
         return f"OpenAIEmbedder(model={self._model!r}, base_url={self._base_url!r})"
 
     # ------------------------------------------------------------ the operation (once)
-    def _operation(self, texts: Sequence[str], openai_module: Any) -> BatchOperation[Matrix]:
+    def _operation(self, texts: Sequence[str]) -> BatchOperation[Matrix]:
+        import openai as openai_module
+
         where = self._base_url or "OpenAI"
 
         def request(batch: Sequence[str]) -> BatchOperation[Sequence[Any]]:
@@ -242,14 +199,7 @@ class OpenAIEmbedder:
             data = sorted(response.data, key=lambda item: item.index)
             return [_decode(item.embedding) for item in data]
 
-        return embed_all(
-            texts,
-            request,
-            dimensions=self._dimensions,
-            max_count=self._max_batch_size,
-            max_chars=self._max_batch_chars,
-            who=f"model {self._model!r} at {where}",
-        )
+        return self._embed_all(texts, request, f"model {self._model!r} at {where}")
 
     def _request_fields(self, role: str) -> dict[str, Any]:
         if role not in ("query", "document"):

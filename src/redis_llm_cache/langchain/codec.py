@@ -43,21 +43,9 @@ from typing import Any
 import langchain_core
 import orjson
 import pydantic
+from langchain_core import messages
 from langchain_core.load import dumpd, load
-from langchain_core.messages import (
-    AIMessage,
-    AIMessageChunk,
-    ChatMessage,
-    ChatMessageChunk,
-    FunctionMessage,
-    FunctionMessageChunk,
-    HumanMessage,
-    HumanMessageChunk,
-    SystemMessage,
-    SystemMessageChunk,
-    ToolMessage,
-    ToolMessageChunk,
-)
+from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
 
 from ..core.stats import TokenUsage
@@ -73,18 +61,18 @@ ALLOWED_CLASSES = (
     GenerationChunk,
     ChatGeneration,
     ChatGenerationChunk,
-    AIMessage,
-    AIMessageChunk,
-    HumanMessage,
-    HumanMessageChunk,
-    SystemMessage,
-    SystemMessageChunk,
-    ToolMessage,
-    ToolMessageChunk,
-    ChatMessage,
-    ChatMessageChunk,
-    FunctionMessage,
-    FunctionMessageChunk,
+    messages.AIMessage,
+    messages.AIMessageChunk,
+    messages.HumanMessage,
+    messages.HumanMessageChunk,
+    messages.SystemMessage,
+    messages.SystemMessageChunk,
+    messages.ToolMessage,
+    messages.ToolMessageChunk,
+    messages.ChatMessage,
+    messages.ChatMessageChunk,
+    messages.FunctionMessage,
+    messages.FunctionMessageChunk,
 )
 
 _AI_FIELDS = frozenset(AIMessage.model_fields)
@@ -133,29 +121,31 @@ def _slot_setters(cls: type[Any]) -> tuple[Callable[[Any, Any], None], ...]:
     return tuple(setter(name) for name in names)
 
 
-_SLOT_SETTERS = {cls: _slot_setters(cls) for cls in (AIMessage, ChatGeneration, Generation)}
-_new = object.__new__
+def _builder(
+    cls: type[Any], field_names: frozenset[str]
+) -> Callable[[dict[str, Any], dict[str, Any] | None], Any]:
+    """A function building a ``cls`` from already-valid values of all of
+    ``field_names`` (and the extra fields, or ``None``), skipping validation: what
+    ``BaseModel.model_construct`` does, without its per-field default handling
+    (every field is present) and with the slot setters looked up once."""
+    set_dict, set_fields_set, set_extra, set_private = _slot_setters(cls)
+    new = object.__new__
+
+    def build(fields: dict[str, Any], extra: dict[str, Any] | None) -> Any:
+        obj = new(cls)
+        set_dict(obj, fields)
+        # Each model gets its own set: pydantic adds to it when a field is assigned.
+        set_fields_set(obj, set(field_names))
+        set_extra(obj, extra)
+        set_private(obj, None)
+        return obj
+
+    return build
 
 
-def _construct(
-    cls: type[Any],
-    fields: dict[str, Any],
-    extra: dict[str, Any] | None = None,
-    field_names: frozenset[str] | None = None,
-) -> Any:
-    """Build a pydantic model from already-valid field values, skipping validation
-    (what ``BaseModel.model_construct`` does, without its per-field default handling,
-    since every field is present). ``cls``: one of the keys of ``_SLOT_SETTERS``;
-    ``field_names``: the keys of ``fields`` when the caller knows them (copying a
-    prepared set is cheaper than building one from the dict)."""
-    set_dict, set_fields_set, set_extra, set_private = _SLOT_SETTERS[cls]
-    obj = _new(cls)
-    set_dict(obj, fields)
-    # Each model gets its own set: pydantic adds to it when a field is assigned.
-    set_fields_set(obj, set(fields if field_names is None else field_names))
-    set_extra(obj, extra)
-    set_private(obj, None)
-    return obj
+_build_ai_message = _builder(AIMessage, _AI_FIELDS)
+_build_chat_generation = _builder(ChatGeneration, _CHAT_GENERATION_FIELDS)
+_build_generation = _builder(Generation, _GENERATION_FIELDS)
 
 
 _STR_OR_NONE = (str, type(None))
@@ -299,6 +289,8 @@ class GenerationCodec:
             raise
         except Exception as exc:  # any shape problem in stored data is corruption
             raise CorruptEntryError(f"undecodable entry: {type(exc).__name__}: {exc}") from exc
+        if stored_usage is None:  # stored as unknown (a plain Generation's usual case)
+            return generations, None
         if stored_usage is _NOT_STORED:
             return generations, generations_usage(generations)
         return generations, _checked_usage(stored_usage)
@@ -323,16 +315,14 @@ class GenerationCodec:
                 and (info is None or type(info) is dict)
                 and (extra is None or type(extra) is dict)
             ):
-                return _construct(  # type: ignore[no-any-return]
-                    ChatGeneration,
+                return _build_chat_generation(  # type: ignore[no-any-return]
                     {
                         "text": text,
                         "generation_info": info,
                         "type": _CHAT_GENERATION_TYPE,
-                        "message": _construct(AIMessage, fields, extra, _AI_FIELDS),
+                        "message": _build_ai_message(fields, extra),
                     },
                     None,
-                    _CHAT_GENERATION_FIELDS,
                 )
             message = AIMessage.model_validate({**fields, **(extra or {})})
             return ChatGeneration(message=message, generation_info=info)
@@ -341,11 +331,8 @@ class GenerationCodec:
             if mark is not None:
                 info = {**(info or {}), "cache": dict(mark)}
             if trusted and type(text) is str and (info is None or type(info) is dict):
-                return _construct(  # type: ignore[no-any-return]
-                    Generation,
-                    {"text": text, "generation_info": info, "type": _GENERATION_TYPE},
-                    None,
-                    _GENERATION_FIELDS,
+                return _build_generation(  # type: ignore[no-any-return]
+                    {"text": text, "generation_info": info, "type": _GENERATION_TYPE}, None
                 )
             return Generation(text=text, generation_info=info)
         if kind == "lc":
@@ -439,18 +426,18 @@ def _direct_construction_agrees() -> bool:
         generation_info={"finish_reason": "stop"},
     )
     fields = dict(sample.message.__dict__)
-    direct = _construct(
-        ChatGeneration,
+    direct = _build_chat_generation(
         {
             "text": sample.text,
             "generation_info": sample.generation_info,
             "type": _CHAT_GENERATION_TYPE,
-            "message": _construct(AIMessage, fields),
+            "message": _build_ai_message(fields, None),
         },
+        None,
     )
     plain = Generation(text="ok", generation_info={"a": 1})
-    direct_plain = _construct(
-        Generation, {"text": "ok", "generation_info": {"a": 1}, "type": _GENERATION_TYPE}
+    direct_plain = _build_generation(
+        {"text": "ok", "generation_info": {"a": 1}, "type": _GENERATION_TYPE}, None
     )
     return bool(
         _ai_message_shape_ok(fields)

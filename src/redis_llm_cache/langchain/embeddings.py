@@ -8,16 +8,17 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from .. import Embedder, EmbeddingCache, EmbeddingStatsSnapshot
+from .. import Embedder, EmbeddingCache
 from ..config import EmbeddingSettings
 from ..core.embedding.embedder import Matrix, is_embedder
 from ..core.embedding.store import SupportsEmbed
+from ..embeddings import EmbeddingCacheAdapter
 from ..errors import ConfigurationError
 from ..redis.connection import AsyncClient, SyncClient
 from .embedder import LangChainEmbedder
 
 
-class CachedEmbeddings(Embeddings):
+class CachedEmbeddings(EmbeddingCacheAdapter, Embeddings):
     """LangChain ``Embeddings`` that embed each text once and serve it from Redis.
 
     On a miss the text is embedded by ``inner`` (only the misses of a call, in
@@ -92,11 +93,6 @@ class CachedEmbeddings(Embeddings):
             **setting_values,
         )
 
-    @property
-    def core(self) -> EmbeddingCache:
-        """The framework-free cache this adapter delegates to."""
-        return self._cache
-
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         rows: list[list[float]] = self._cache.embed(texts, role="document").tolist()
         return rows
@@ -122,24 +118,6 @@ class CachedEmbeddings(Embeddings):
     async def aembed_documents_array(self, texts: Sequence[str]) -> Matrix:
         """Async :meth:`embed_documents_array`."""
         return await self._cache.aembed(texts, role="document")
-
-    def stats(self) -> EmbeddingStatsSnapshot:
-        """Hits (memory / Redis), misses, texts embedded, batches sent, errors."""
-        return self._cache.stats()
-
-    def clear(self, *, all_models: bool = False) -> int:
-        """Remove this model's cached vectors; raises ``BackendError`` if Redis fails."""
-        return self._cache.clear(all_models=all_models)
-
-    async def aclear(self, *, all_models: bool = False) -> int:
-        """Async :meth:`clear`."""
-        return await self._cache.aclear(all_models=all_models)
-
-    def close(self) -> None:
-        self._cache.close()
-
-    async def aclose(self) -> None:
-        await self._cache.aclose()
 
 
 class EmbedderEmbeddings(Embeddings):

@@ -8,13 +8,14 @@ from typing import Any, Literal
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
 
-from .. import Embedder, EmbeddingCache, EmbeddingStatsSnapshot
+from .. import Embedder, EmbeddingCache
 from ..config import DEFAULT_EMBEDDING_NAMESPACE, DEFAULT_EMBEDDING_TIMEOUT_S
 from ..core.embedding.embedder import is_embedder
+from ..embeddings import EmbeddingCacheAdapter
 from .embedder import LlamaIndexEmbedder
 
 
-class CachedEmbedding(BaseEmbedding):
+class CachedEmbedding(EmbeddingCacheAdapter, BaseEmbedding):
     """Embeds each text once with ``inner`` and serves it from Redis afterwards.
 
     On a miss the text is embedded by ``inner`` (only the misses of a batch, each
@@ -92,11 +93,6 @@ class CachedEmbedding(BaseEmbedding):
     def class_name(cls) -> str:
         return "CachedEmbedding"
 
-    @property
-    def core(self) -> EmbeddingCache:
-        """The framework-free cache this adapter delegates to."""
-        return self._cache
-
     def _get_query_embedding(self, query: str) -> Embedding:
         row: Embedding = self._cache.embed([query], role="query")[0].tolist()
         return row
@@ -120,24 +116,6 @@ class CachedEmbedding(BaseEmbedding):
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         rows: list[Embedding] = (await self._cache.aembed(texts, role="document")).tolist()
         return rows
-
-    def stats(self) -> EmbeddingStatsSnapshot:
-        """Hits (memory / Redis), misses, texts embedded, batches sent, errors."""
-        return self._cache.stats()
-
-    def clear(self, *, all_models: bool = False) -> int:
-        """Remove this model's cached vectors; raises ``BackendError`` if Redis fails."""
-        return self._cache.clear(all_models=all_models)
-
-    async def aclear(self, *, all_models: bool = False) -> int:
-        """Async :meth:`clear`."""
-        return await self._cache.aclear(all_models=all_models)
-
-    def close(self) -> None:
-        self._cache.close()
-
-    async def aclose(self) -> None:
-        await self._cache.aclose()
 
 
 class EmbedderEmbedding(BaseEmbedding):
