@@ -11,7 +11,7 @@ the checks they run, public so that code building settings from its own input
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -329,6 +329,10 @@ class CacheSettings(ConnectionSettings):
         return ttl_millis(self.ttl)
 
 
+#: Picks the question out of a templated prompt's text (``None``: no question).
+QuestionOf = Callable[[str], "str | None"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class SemanticSettings:
     """How the semantic tier decides.
@@ -358,6 +362,13 @@ class SemanticSettings:
             built-in names ``"personal"``, ``"time_sensitive"``, ``"tool_calling"``
             (all three by default, see :mod:`redis_llm_cache.core.semantic.eligibility`) or
             callables ``(text, llm_string) -> bool``. ``()`` turns bypassing off.
+        question: Which part of the prompt's text is the question, for prompts
+            built from a template: a callable ``text -> question`` (``None``: the
+            prompt has no question to match semantically). The question is
+            embedded and compared; the rest of the text (instructions, retrieved
+            context) must match exactly, as part of the partition. ``None``
+            (default): the whole text (the last user message) is compared, and the
+            verifier decides on the segments that differ.
     """
 
     threshold: float | None = None
@@ -367,9 +378,14 @@ class SemanticSettings:
     max_text_chars: int = 2000
     verifier: str | Verifier | None = "default"
     bypass: Sequence[str | BypassRule] = DEFAULT_BYPASS
+    question: QuestionOf | None = None
 
     def __post_init__(self) -> None:
         resolve_verifier(self.verifier)  # validates; the tier builds its own
+        if self.question is not None and not callable(self.question):
+            raise ConfigurationError(
+                f"question must be a callable text -> question text, got {self.question!r}"
+            )
         resolve_rules(self.bypass)
         object.__setattr__(self, "bypass", tuple(self.bypass))
         if self.threshold is not None:

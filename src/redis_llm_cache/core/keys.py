@@ -19,7 +19,7 @@ An exact-tier entry key looks like::
 
 Semantic-tier keys (the vector index of each strategy, and per-entry usage) all
 start with :func:`semantic_prefix`, ``<namespace>:sem:v1:``, followed by one of
-the key kinds named below (``h``, ``idx``, ``c``, ``vs``, ``vsk``, ``usage``);
+the key kinds named below (``h``, ``idx``, ``c``, ``vs``, ``vsk``, ``usage``, ``norm``);
 the strategies build their keys from these names and the inventory its scan
 patterns, so the two cannot drift apart. Two digests recur in them:
 
@@ -238,6 +238,9 @@ CLIENT_JOURNAL = "log"  # ... the change journal (a stream)
 VECTOR_SET = "vs"  # vectorset: one set per partition, ``vs:<index16>:<partition32>``
 VECTOR_SET_POINTER = "vsk"  # vectorset: entry -> partition, ``vsk:<index16>:<entry64>``
 USAGE = "usage"  # any strategy: per-entry usage hash, ``usage:<entry64>``
+#: any strategy: a question's normalized text (and partition) -> its entry,
+#: ``norm:<entry64>`` (the normalized-exact step before the vector search)
+NORMALIZED = "norm"
 
 _HEX64 = re.compile(rf"[0-9a-f]{{{ENTRY_HEX}}}")
 
@@ -250,6 +253,18 @@ def semantic_prefix(namespace: str) -> str:
 def usage_prefix(namespace: str) -> str:
     """Prefix of the per-entry usage hashes (created, hits, last hit) of ``namespace``."""
     return f"{semantic_prefix(namespace)}{USAGE}:"
+
+
+def normalized_prefix(namespace: str) -> str:
+    """Prefix of the normalized-question keys of ``namespace``."""
+    return f"{semantic_prefix(namespace)}{NORMALIZED}:"
+
+
+def normalized_key(namespace: str, partition: str, normalized_text: str) -> str:
+    """The key of a normalized question in a partition: SHA-256 of both, so no
+    text appears in the key."""
+    digest = hashlib.sha256(encode_parts(KEY_VERSION, "normalized", partition, normalized_text))
+    return f"{normalized_prefix(namespace)}{digest.hexdigest()}"
 
 
 def index_digest(family: str, model_key: str, dimensions: int, stored_as: str) -> str:

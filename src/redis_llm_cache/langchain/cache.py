@@ -14,6 +14,7 @@ from ..config import (
     DEFAULT_NAMESPACE,
     DEFAULT_TIMEOUT_S,
     CacheSettings,
+    QuestionOf,
     SemanticSettings,
     Strategy,
     refuse_settings_mix,
@@ -61,11 +62,15 @@ class RedisLLMCache(BaseCache):
             ``"default"`` (numbers, negation, word order; shipped weights), ``None``
             (the threshold alone decides) or a ``Verifier`` such as
             ``JudgedVerifier(judge=ChatModelJudge(your_chat_model))``.
+        semantic_text: For prompts built from a template: ``text -> question``,
+            the part of the last user message to compare (e.g.
+            ``lambda text: text.rsplit("Question:", 1)[-1]``); the rest of that
+            message must match exactly. ``None`` from it: exact matching only.
         semantic: A prepared ``SemanticSettings`` (threshold, strategy, the second-stage
             ``verifier`` -- default ``"default"`` -- and ``bypass`` rules for
             personal, time-sensitive and tool-calling prompts); then
-            ``semantic_threshold``, ``semantic_strategy`` and ``semantic_verifier``
-            must not be given (``ConfigurationError`` names them).
+            ``semantic_threshold``, ``semantic_strategy``, ``semantic_verifier`` and
+            ``semantic_text`` must not be given (``ConfigurationError`` names them).
         settings: A prepared :class:`~redis_llm_cache.CacheSettings`; then the
             individual settings arguments (``namespace``, ``ttl``, ``timeout`` ...)
             must not be given (``ConfigurationError`` names them).
@@ -98,6 +103,7 @@ class RedisLLMCache(BaseCache):
         semantic_strategy: Strategy = "auto",
         semantic_context: ContextScope = "conversation",
         semantic_verifier: Any = "default",
+        semantic_text: QuestionOf | None = None,
         semantic: SemanticSettings | None = None,
         settings: CacheSettings | None = None,
         **more_settings: Any,
@@ -119,10 +125,14 @@ class RedisLLMCache(BaseCache):
             "semantic_threshold": semantic_threshold,
             "semantic_strategy": semantic_strategy,
             "semantic_verifier": semantic_verifier,
+            "semantic_text": semantic_text,
         }
         if semantic is None:
             semantic = SemanticSettings(
-                threshold=semantic_threshold, strategy=semantic_strategy, verifier=semantic_verifier
+                threshold=semantic_threshold,
+                strategy=semantic_strategy,
+                verifier=semantic_verifier,
+                question=semantic_text,
             )
         else:
             refuse_settings_mix("semantic", semantic_values, _DEFAULTS)
@@ -136,7 +146,9 @@ class RedisLLMCache(BaseCache):
             async_redis_client=async_redis_client,
             embedder=_as_embedder(embedder, embedder_model),
             semantic=semantic,
-            semantic_query=lambda prompt: semantic_query(prompt, semantic_context),
+            semantic_query=lambda prompt: semantic_query(
+                prompt, semantic_context, semantic.question
+            ),
             usage_of=generations_usage,
         )
 

@@ -16,6 +16,7 @@ The JSON is parsed as data (``orjson``); nothing is deserialized into objects.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import orjson
@@ -57,7 +58,11 @@ def _text_of(message: dict[str, Any]) -> str | None:
     return None
 
 
-def semantic_query(prompt: str, scope: ContextScope = "conversation") -> SemanticQuery | None:
+def semantic_query(
+    prompt: str,
+    scope: ContextScope = "conversation",
+    question: Callable[[str], str | None] | None = None,
+) -> SemanticQuery | None:
     """The user's question and its context in a LangChain cache ``prompt``.
 
     Args:
@@ -65,7 +70,32 @@ def semantic_query(prompt: str, scope: ContextScope = "conversation") -> Semanti
         scope: What must match besides the question: ``"conversation"`` (system
             prompt and all earlier turns; default), ``"system"`` (system prompt
             only) or ``"none"``.
+        question: Picks the question out of the last user message's text (of a
+            template); the rest of that text joins the context. ``None`` from it:
+            no semantic match for this prompt.
     """
+    found = _semantic_query(prompt, scope)
+    if found is None or question is None:
+        return found
+    return _with_question(found, question)
+
+
+def _with_question(
+    found: SemanticQuery, question: Callable[[str], str | None]
+) -> SemanticQuery | None:
+    asked = question(found.text)
+    if asked is None:
+        return None
+    if not isinstance(asked, str):
+        raise TypeError(f"semantic_text must return a str or None, got {type(asked).__name__}")
+    # The text around the question (instructions, retrieved context) must match
+    # exactly: it joins the partition. The unit separator keeps the parts apart.
+    before, found_it, after = found.text.partition(asked)
+    rest = f"{before}\x1f{after}" if found_it else found.text
+    return SemanticQuery(text=asked, context=f"{found.context}\x1e{rest}")
+
+
+def _semantic_query(prompt: str, scope: ContextScope) -> SemanticQuery | None:
     stripped = prompt.lstrip()
     if not stripped.startswith("[{"):
         return SemanticQuery(text=prompt, context="")

@@ -28,6 +28,7 @@ from ..keys import (
     CLIENT_REGISTRY,
     ENTRY_HEX,
     INDEX_HEX,
+    NORMALIZED,
     SCOPE_HEX,
     SEARCH_ENTRY,
     SEARCH_INDEX,
@@ -63,6 +64,7 @@ def _semantic_patterns(namespace: str) -> dict[str, str]:
         "vectorset_sets": f"{p}{VECTOR_SET}:{_ANY_INDEX}:{'?' * PARTITION_HEX}",
         "vectorset_pointers": f"{p}{VECTOR_SET_POINTER}:{_ANY_INDEX}:{_ANY_ENTRY}",
         "usage": f"{p}{USAGE}:{_ANY_ENTRY}",
+        "normalized": f"{p}{NORMALIZED}:{_ANY_ENTRY}",
     }
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
+import orjson
 
 from ...config import CacheSettings
 
@@ -38,7 +39,14 @@ from ..guard import LogLimiter, left_out
 from ..index.base import Candidate, IndexEntry, VectorIndex, partition_id
 from ..index.common import replace_hash
 from ..index.foreign import ForeignIndex, foreign_indexes
-from ..keys import ENTRY_HEX, entry_id, escape_glob, usage_prefix
+from ..keys import (
+    ENTRY_HEX,
+    entry_id,
+    escape_glob,
+    normalized_key,
+    normalized_prefix,
+    usage_prefix,
+)
 from ..ops import Call, Command, Embed, Operation, Pipeline
 from ..replies import int_map
 from ..scan import scan_each, unlink_batch
@@ -46,6 +54,7 @@ from ..stats import CacheStats
 from .eligibility import bypass_reason, resolve_rules
 from .thresholds import default_threshold
 from .verify import CandidatePair, Verdict, resolve_verifier
+from .verify.diff import normalized
 
 T = TypeVar("T")
 
@@ -152,6 +161,7 @@ class _Decisions:
                 "judge_errors",
                 "wrong_hits_reported",
                 "uncalibrated_searches",
+                "normalized_hits",
             )
         }
         out["bypassed"] = {k.removeprefix("bypassed_"): v for k, v in counts.items()}
@@ -260,7 +270,9 @@ class SemanticTier(Generic[T]):
         if reason is not None:
             self._decisions.count(f"bypassed_{reason}")
             return None
-        hit = yield from self._find(llm_string, query)
+        hit = yield from self._normalized_hit(llm_string, query)
+        if hit is None:
+            hit = yield from self._find(llm_string, query)
         if hit is not None:
             usage = self.usage_key(hit.candidate.exact_key)
             # Best effort: a failed count must not cost the hit (errors are per command).
@@ -276,10 +288,46 @@ class SemanticTier(Generic[T]):
                 # while its answer lives on.
                 partition = partition_id(self._tenant, llm_string, query.context)
                 renew_usage = ("PEXPIRE", usage, self._sliding_ms)
+                renew_normalized = (
+                    "PEXPIRE",
+                    self._normalized_key(partition, hit.candidate.text),
+                    self._sliding_ms,
+                )
                 yield from self.index.renew(
-                    hit.candidate, partition, self._sliding_ms, also=(*counts, renew_usage)
+                    hit.candidate,
+                    partition,
+                    self._sliding_ms,
+                    also=(*counts, renew_usage, renew_normalized),
                 )
         return hit
+
+    def _normalized_key(self, partition: str, text: str) -> str:
+        return normalized_key(self._namespace, partition, normalized(text))
+
+    def _normalized_hit(
+        self, llm_string: str, query: SemanticQuery
+    ) -> Operation[SemanticHit[T] | None]:
+        """The normalized-exact step: a stored question of the partition equal to
+        ``query`` after NFKC, case folding, whitespace and trailing punctuation
+        normalization answers it without embedding or searching."""
+        partition = partition_id(self._tenant, llm_string, query.context)
+        key = self._normalized_key(partition, query.text)
+        raw = yield Call(("GET", key))
+        if raw is None:
+            return None
+        try:
+            stored = orjson.loads(raw)
+            exact_key, text = str(stored["key"]), str(stored["text"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            yield Call(("UNLINK", key))  # not ours, or from another version
+            return None
+        details = {"similarity": 1.0, "matched_prompt": text, "normalized": True}
+        value = yield from self.exact.read(exact_key, tier=TIER, details=details)
+        if value is None:  # the answer expired or was removed
+            yield Call(("UNLINK", key))
+            return None
+        self._decisions.count("normalized_hits")
+        return SemanticHit(value, Candidate(exact_key, 1.0, text, 0))
 
     def _find(self, llm_string: str, query: SemanticQuery) -> Operation[SemanticHit[T] | None]:
         yield from self._prepare()
@@ -378,6 +426,9 @@ class SemanticTier(Generic[T]):
         yield from self.index.add(entry)
         usage = {"created_ms": entry.created_ms, "hits": 0}
         yield Call(replace_hash(self.usage_key(exact_key), usage, self._ttl_ms))
+        pointer = orjson.dumps({"key": exact_key, "text": query.text})
+        expiry: tuple[Any, ...] = () if self._ttl_ms is None else ("PX", self._ttl_ms)
+        yield Call(("SET", self._normalized_key(entry.partition, query.text), pointer, *expiry))
 
     def usage(self, exact_key: str) -> Operation[dict[str, int]]:
         """``created_ms``, ``hits`` and ``last_hit_ms`` of the entry answered by
@@ -388,4 +439,6 @@ class SemanticTier(Generic[T]):
     def clear(self) -> Operation[int]:
         removed: int = yield from self.index.clear()
         yield from scan_each(escape_glob(self._usage_prefix) + "?" * ENTRY_HEX, unlink_batch)
+        normalized_keys = escape_glob(normalized_prefix(self._namespace)) + "?" * ENTRY_HEX
+        yield from scan_each(normalized_keys, unlink_batch)
         return removed

@@ -301,3 +301,12 @@ def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
         min(len(query), len(candidate)) / longer if longer else 1.0,
         _key_mismatch(ta, tb),
     ]
+
+
+# Shared with the difference check (:mod:`.diff`): one tokenizer, one list of
+# number words, one negation count.
+CJK = _CJK
+NUMBER = _NUMBER
+EN_NUMBER_WORDS = _EN_NUMBER_WORDS
+tokens = _tokens
+negations = _negations
