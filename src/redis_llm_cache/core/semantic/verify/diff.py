@@ -57,9 +57,9 @@ _SYMBOL_WORDS = {"&": "and", "+": "plus", "@": "at"}
 #: A dash added or dropped is prose ("civil war - Red Cross", "Wal- Mart");
 #: against another operator it is a minus.
 _DASHES = frozenset({"-"})
-#: Segment ends: a line break, or sentence punctuation (followed by a space in
-#: Western text).
-_SEGMENT_END = re.compile(r"\n+|(?<=[.?!;:])\s+|(?<=\u3002)")
+#: Segment ends: a line break, or sentence punctuation followed by a space or a
+#: CJK character (full-width punctuation is ASCII after NFKC), or "。".
+_SEGMENT_END = re.compile(rf"\n+|(?<=[.?!;:])(?:\s+|(?=[{CJK}]))|(?<=\u3002)")
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _CODE_LINE = re.compile(
@@ -205,32 +205,55 @@ _EN_PATTERN = re.compile(
 _ZH_PATTERN = re.compile("|".join(re.escape(t) for t in sorted(_ZH_TERMS, key=len, reverse=True)))
 
 
-def _terms(
-    side: _Side, changed: list[tuple[int, int]]
-) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
-    """(pair sides named anywhere, pair sides named inside a changed range)."""
-    anywhere: set[tuple[int, int]] = set()
-    inside: set[tuple[int, int]] = set()
-    for pattern, index, forms in (
-        (_EN_PATTERN, _EN_TERMS, _EN_FORMS),
-        (_ZH_PATTERN, _ZH_TERMS, None),
-    ):
-        for match in pattern.finditer(side.lowered):
-            term = forms[match.group(1)] if forms is not None else match.group()
-            anywhere |= index[term]
-            if _overlaps(match.span(), changed):
-                inside |= index[term]
-    return anywhere, inside
+#: Characters of context around a changed range in which an opposite is looked
+#: for ("turn on" where only "on" changed, "升序" where only "升" changed).
+_WINDOW = 12
+
+
+def _named_in_changes(side: _Side, changed: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The (pair number, side) of every lexicon term overlapping a changed range
+    (searched only in windows around the changes: a long shared text costs nothing)."""
+    found: set[tuple[int, int]] = set()
+    for start, end in changed:
+        offset = max(0, start - _WINDOW)
+        window = side.lowered[offset : end + _WINDOW]
+        for match in _EN_PATTERN.finditer(window):
+            if _overlaps((match.start() + offset, match.end() + offset), changed):
+                found |= _EN_TERMS[_EN_FORMS[match.group(1)]]
+        for match in _ZH_PATTERN.finditer(window):
+            if _overlaps((match.start() + offset, match.end() + offset), changed):
+                found |= _ZH_TERMS[match.group()]
+    return found
+
+
+@lru_cache(maxsize=4096)
+def _term_pattern(term: str) -> re.Pattern[str]:
+    if re.match(f"[{CJK}]", term):
+        return re.compile(re.escape(term))
+    forms = [re.escape(term)] + ([re.escape(term[:-1])] if term.endswith("e") else [])
+    return re.compile(rf"\b(?:{'|'.join(forms)})(?:s|es|d|ed|ing)?\b")
+
+
+_PAIR_WORDS = [*EN_OPPOSITES, *ZH_OPPOSITES]
+
+
+def _count(side: _Side, number: int, which: int) -> int:
+    """How often ``side`` names a word of that side of opposite pair ``number``."""
+    return sum(len(_term_pattern(w).findall(side.lowered)) for w in _PAIR_WORDS[number][which])
 
 
 def _opposite(
     a: _Side, b: _Side, changed_a: list[tuple[int, int]], changed_b: list[tuple[int, int]]
 ) -> bool:
-    anywhere_a, inside_a = _terms(a, changed_a)
-    anywhere_b, inside_b = _terms(b, changed_b)
-    for number, side in inside_a:
-        other = (number, 1 - side)
-        if other in inside_b and other not in anywhere_a and (number, side) not in anywhere_b:
+    """Whether a changed span of ``a`` names one side of an opposite pair and the
+    aligned change of ``b`` the other, *more often* than the other text does (a
+    shared text naming both, "from 9am to 6pm", "是否", does not hide a swap)."""
+    inside_b = _named_in_changes(b, changed_b)
+    for number, which in _named_in_changes(a, changed_a):
+        if (number, 1 - which) in inside_b and (
+            _count(a, number, which) > _count(b, number, which)
+            and _count(b, number, 1 - which) > _count(a, number, 1 - which)
+        ):
             return True
     return False
 
@@ -248,11 +271,12 @@ def _prefixed_opposite(words_a: set[str], words_b: set[str]) -> bool:
 
 
 def _segments(text: str) -> list[str]:
-    return [s.strip() for s in _SEGMENT_END.split(text) if s.strip()]
+    nfkc = unicodedata.normalize("NFKC", text)
+    return [s.strip() for s in _SEGMENT_END.split(nfkc) if s.strip()]
 
 
 def _segment_key(segment: str) -> str:
-    return " ".join(_side(segment).keys)
+    return normalized(segment)
 
 
 def _narrow(query: str, candidate: str) -> tuple[str, str, bool, bool]:

@@ -42,9 +42,9 @@ _EN_NUMBER_WORDS = frozenset(
 )
 
 
-# Negation cues. Chinese "X不X" / "X没X" (是不是, 能不能, 有没有) ask a yes/no
-# question and are no negation: removed before counting.
-_ZH_A_NOT_A = re.compile(rf"([{_CJK}])[不没]\1")
+# Negation cues. Chinese "X不X" / "X没X" (是不是, 能不能, 有没有) and "是否",
+# "能否", "可否" ask a yes/no question and are no negation: removed before counting.
+_ZH_A_NOT_A = re.compile(rf"([{_CJK}])[不没]\1|[是能可与]否")
 
 
 _ZH_NEGATION = re.compile(r"没有|不|没|非|别|无|未|勿|莫|否")
