@@ -19,6 +19,7 @@ def test_there_are_notebooks() -> None:
         "01_quickstart.ipynb",
         "02_embedding_cache_llamaindex.ipynb",
         "03_threshold_tuning.ipynb",
+        "04_semantic_templates.ipynb",
     ]
 
 

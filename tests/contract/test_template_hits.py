@@ -161,3 +161,15 @@ def test_the_normalized_exact_step(make: Callable[..., RedisLLMCache]) -> None:
     assert cache.stats()["semantic"]["normalized_hits"] == 2
     cache.clear()
     assert not list(redis.scan_iter(match=f"{cache.settings.namespace}:sem:v1:norm:*"))
+
+
+def test_a_failing_semantic_text_hook_fails_open(make: Callable[..., RedisLLMCache]) -> None:
+    def broken(text: str) -> str:
+        raise ValueError("no question marker")
+
+    cache = make(semantic_text=broken)
+    question = prompt(INSTRUCTIONS, question="How do I pay by card?")
+    cache.update(question, LLM, answer("card"))
+    assert cache.lookup(question, LLM) == answer("card")  # the exact tier comes first
+    assert cache.lookup(prompt(INSTRUCTIONS, question="How can I pay by card?"), LLM) is None
+    assert cache.stats()["errors"] >= 1

@@ -173,3 +173,37 @@ def test_normalized_text() -> None:
     assert normalized("快递几天到？") == normalized("快递几天到")
     assert normalized("Straße") == normalized("STRASSE")
     assert normalized("what is 2+2") != normalized("what is 2-2")
+
+
+def test_the_similarity_term_is_tied_to_the_embedder() -> None:
+    from redis_llm_cache.config import CALIBRATED, CONSERVATIVE_DEFAULT
+    from redis_llm_cache.core.semantic.verify import resolve_verifier
+    from redis_llm_cache.core.semantic.verify.pair import FIT_EMBEDDER, FIT_GATE
+
+    assert CALIBRATED[FIT_EMBEDDER].similarity == FIT_GATE
+    fit = resolve_verifier("default", embedder=FIT_EMBEDDER, gate=0.90)
+    assert isinstance(fit, PairVerifier) and fit.gate is None  # its own scale
+    # An embedder nobody calibrated: its conservative gate maps onto the fit gate,
+    # so it needs more similarity than the fit embedder for the same verdict.
+    other = resolve_verifier("default", embedder=("ollama", "bge-m3"), gate=CONSERVATIVE_DEFAULT)
+    assert isinstance(other, PairVerifier) and other.gate == CONSERVATIVE_DEFAULT
+    pair = CandidatePair("how do I pay by card", "how can I pay by card", similarity=0.987)
+    assert fit.verify(pair).accept and not other.verify(pair).accept
+    assert other.verify(CandidatePair(pair.query, pair.candidate, 0.999)).accept
+    # A threshold from `calibrate` plugs straight in as the gate.
+    calibrated = resolve_verifier("default", embedder=("ollama", "bge-m3"), gate=0.80)
+    assert isinstance(calibrated, PairVerifier)
+    assert calibrated.verify(CandidatePair(pair.query, pair.candidate, 0.95)).accept
+
+
+def test_a_segment_added_on_one_side_is_not_a_paraphrase_unless_it_is_one_word() -> None:
+    added = compare(TEMPLATE.format("How do I pay?"), TEMPLATE.format("How do I pay?\nIn French."))
+    assert added.narrowed and added.candidate_part == "In French." and added.query_part == ""
+    verdict = PairVerifier().verify(
+        CandidatePair(
+            TEMPLATE.format("How do I pay?"), TEMPLATE.format("How do I pay? In French."), 0.999
+        )
+    )
+    assert not verdict.accept
+    one_word = compare("Why use a rectifier? Request", "Why use a rectifier?")
+    assert not one_word.narrowed and one_word.veto is None

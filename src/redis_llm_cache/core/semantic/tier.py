@@ -201,7 +201,9 @@ class SemanticTier(Generic[T]):
             self.threshold, self.calibrated = default_threshold(identity)
         self._prepared = False
         self._memo = _VectorMemo()
-        self.verifier = resolve_verifier(settings.verifier)
+        self.verifier = resolve_verifier(
+            settings.verifier, embedder=(identity.provider, identity.model), gate=self.threshold
+        )
         self._bypass = resolve_rules(settings.bypass)
         self._decisions = _Decisions()
         self._verifier_log = LogLimiter()

@@ -197,12 +197,21 @@ for _term in _EN_TERMS:
     _EN_FORMS[_term] = _term
     if _term.endswith("e") and " " not in _term:
         _EN_FORMS[_term[:-1]] = _term  # "enabling"
-_EN_PATTERN = re.compile(
-    r"\b("
-    + "|".join(re.escape(f) for f in sorted(_EN_FORMS, key=len, reverse=True))
-    + r")(?:s|es|d|ed|ing)?\b"
-)
-_ZH_PATTERN = re.compile("|".join(re.escape(t) for t in sorted(_ZH_TERMS, key=len, reverse=True)))
+_EN_WORD = re.compile(r"[a-z]+(?:[-'][a-z]+)*")
+_ZH_LONGEST = max(len(term) for term in _ZH_TERMS)
+#: Where a Chinese term may start: any CJK character.
+_CJK_CHAR = re.compile(f"[{CJK}]")
+_SUFFIXES = ("s", "es", "d", "ed", "ing")
+
+
+def _en_terms(word: str) -> set[tuple[int, int]]:
+    """Pair sides named by an English word or two-word phrase, inflections included."""
+    found: set[tuple[int, int]] = set()
+    for form in (word, *(word[: -len(x)] for x in _SUFFIXES if word.endswith(x))):
+        term = _EN_FORMS.get(form)
+        if term is not None:
+            found |= _EN_TERMS[term]
+    return found
 
 
 #: Characters of context around a changed range in which an opposite is looked
@@ -212,17 +221,26 @@ _WINDOW = 12
 
 def _named_in_changes(side: _Side, changed: list[tuple[int, int]]) -> set[tuple[int, int]]:
     """The (pair number, side) of every lexicon term overlapping a changed range
-    (searched only in windows around the changes: a long shared text costs nothing)."""
+    (looked up only in windows around the changes: a long shared text costs nothing)."""
     found: set[tuple[int, int]] = set()
     for start, end in changed:
-        offset = max(0, start - _WINDOW)
-        window = side.lowered[offset : end + _WINDOW]
-        for match in _EN_PATTERN.finditer(window):
-            if _overlaps((match.start() + offset, match.end() + offset), changed):
-                found |= _EN_TERMS[_EN_FORMS[match.group(1)]]
-        for match in _ZH_PATTERN.finditer(window):
-            if _overlaps((match.start() + offset, match.end() + offset), changed):
-                found |= _ZH_TERMS[match.group()]
+        low = max(0, start - _WINDOW)
+        window = side.lowered[low : end + _WINDOW]
+        words = [(m.start() + low, m.end() + low, m.group()) for m in _EN_WORD.finditer(window)]
+        for index, (first, last, word) in enumerate(words):
+            spans = [((first, last), word)]
+            if index + 1 < len(words):
+                spans.append(((first, words[index + 1][1]), f"{word} {words[index + 1][2]}"))
+            for span, text in spans:
+                if _overlaps(span, changed):
+                    found |= _en_terms(text)
+        for cjk in _CJK_CHAR.finditer(window):
+            offset = cjk.start()
+            for length in range(1, _ZH_LONGEST + 1):
+                piece = window[offset : offset + length]
+                at = (low + offset, low + offset + length)
+                if piece in _ZH_TERMS and _overlaps(at, changed):
+                    found |= _ZH_TERMS[piece]
     return found
 
 
@@ -292,6 +310,10 @@ def _narrow(query: str, candidate: str) -> tuple[str, str, bool, bool]:
     differing = [op for op in opcodes if op[0] != "equal"]
     part_a = "\n".join(s for _, i1, i2, _, _ in differing for s in seg_a[i1:i2])
     part_b = "\n".join(s for _, _, _, j1, j2 in differing for s in seg_b[j1:j2])
+    if not (part_a and part_b) and len(_side(part_a or part_b).keys) <= 1:
+        # One word added as a segment of its own ("... rectifier? Request",
+        # "Thanks."): the whole texts say more than one word alone.
+        return query, candidate, False, False
     return part_a, part_b, True, len(differing) > 1
 
 
@@ -332,7 +354,11 @@ _ZH_UNIT = re.compile(
 
 def _units(side: _Side, keys: list[str], changed: list[tuple[int, int]]) -> set[str]:
     found = {k for k in keys if k in UNITS}
-    found |= {m.group() for m in _ZH_UNIT.finditer(side.text) if _overlaps(m.span(), changed)}
+    for start, end in changed:
+        low = max(0, start - _WINDOW)
+        for match in _ZH_UNIT.finditer(side.text, low, end + _WINDOW):
+            if _overlaps(match.span(), changed):
+                found.add(match.group())
     return found
 
 

@@ -83,6 +83,13 @@ def shipped_model() -> PairModel:
     return _SHIPPED
 
 
+#: The embedder whose similarities the shipped weights were fit on, and its
+#: calibrated cosine gate. Another embedder's similarities are mapped onto this
+#: scale through its own gate (see :class:`PairVerifier`, ``gate``).
+FIT_EMBEDDER = ("local", "multilingual-e5-small")
+FIT_GATE = 0.96
+
+
 class PairVerifier:
     """The default verifier: the difference check (:mod:`.diff`), then pair features
     + the shipped logistic model; never raises on any text (an empty side simply
@@ -101,9 +108,19 @@ class PairVerifier:
        ``Embed`` step, answered by the cache's embedder). :meth:`verify` alone has
        no embedder: it rejects such a pair.
 
+    The model's similarity term was fit on one embedder's similarities
+    (:data:`FIT_EMBEDDER`). For any other embedder the cache passes that embedder's
+    cosine gate -- calibrated, given as ``semantic_threshold`` (e.g. from
+    ``redis-llm-cache calibrate``), or the conservative default for an embedder
+    nobody calibrated -- and similarities are mapped linearly so that the gate
+    lands on :data:`FIT_GATE` and 1 stays 1: the verifier then asks of the other
+    embedder as much above *its* gate as of the fit embedder above its own.
+
     Args:
         model: Weights and decision threshold (default: the shipped ones).
         threshold: Override the model's decision threshold (stricter: higher).
+        gate: The cosine gate of an embedder other than :data:`FIT_EMBEDDER`
+            (``None``: similarities are used as they are).
 
     Example:
         >>> from redis_llm_cache.core.semantic.verify import CandidatePair, PairVerifier
@@ -114,8 +131,17 @@ class PairVerifier:
         'operator'
     """
 
-    def __init__(self, model: PairModel | None = None, *, threshold: float | None = None) -> None:
+    def __init__(
+        self,
+        model: PairModel | None = None,
+        *,
+        threshold: float | None = None,
+        gate: float | None = None,
+    ) -> None:
         self.model = model if model is not None else shipped_model()
+        if gate is not None and not (isinstance(gate, (int, float)) and -1.0 <= gate < 1.0):
+            raise ConfigurationError(f"verifier gate must be in [-1, 1), got {gate!r}")
+        self.gate = None if gate is None else float(gate)
         if threshold is not None and not (
             isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0
         ):
@@ -151,17 +177,20 @@ class PairVerifier:
         if not (difference.query_part and difference.candidate_part):
             # One side only adds or drops whole segments: another request.
             return Verdict(accept=False, score=0.0, veto=difference.veto)
+        raw = pair.similarity if similarity is None else similarity
         score = self.model.score(
-            pair_features(
-                difference.query_part,
-                difference.candidate_part,
-                pair.similarity if similarity is None else similarity,
-            )
+            pair_features(difference.query_part, difference.candidate_part, self._scaled(raw))
         )
         if difference.veto is not None:
             return Verdict(accept=False, score=score, veto=difference.veto)
         # Without the segments' own similarity the shared text's lift is unknown.
         return Verdict(accept=similarity is not None and score >= self.threshold, score=score)
+
+    def _scaled(self, similarity: float) -> float:
+        """``similarity`` on the fit embedder's scale (see the class docstring)."""
+        if self.gate is None:
+            return similarity
+        return FIT_GATE + (similarity - self.gate) * (1.0 - FIT_GATE) / (1.0 - self.gate)
 
 
 def _decided_by_score(difference: Difference) -> bool:
@@ -199,13 +228,20 @@ class _PartVectors:
         return float(np.dot(known[a], known[b]))
 
 
-def resolve_verifier(spec: object) -> Verifier | None:
+def resolve_verifier(
+    spec: object, *, embedder: tuple[str, str] | None = None, gate: float | None = None
+) -> Verifier | None:
     """``"default"`` -> :class:`PairVerifier`, ``None`` -> no verifier, an object with
-    ``verify`` -> itself; anything else is a ``ConfigurationError``."""
+    ``verify`` -> itself; anything else is a ``ConfigurationError``.
+
+    ``embedder`` (provider, model) and its cosine ``gate``: the default verifier
+    maps the similarities of an embedder other than :data:`FIT_EMBEDDER` through
+    that gate."""
     if spec is None:
         return None
     if spec == "default":
-        return PairVerifier()
+        mapped = embedder not in (None, FIT_EMBEDDER) and gate is not None and gate < 1.0
+        return PairVerifier(gate=gate if mapped else None)
     if isinstance(spec, Verifier):
         return spec
     raise ConfigurationError(
