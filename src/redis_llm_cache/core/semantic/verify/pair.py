@@ -106,7 +106,8 @@ class PairVerifier:
        the whole texts. The shared text lifts the similarity of the whole texts,
        so the differing segments are embedded again (:meth:`verdict_op` yields an
        ``Embed`` step, answered by the cache's embedder). :meth:`verify` alone has
-       no embedder: it rejects such a pair.
+       no embedder: it rejects such a pair. An instance remembers the vectors of
+       recent segments: give caches with different embedders instances of their own.
 
     The model's similarity term was fit on one embedder's similarities
     (:data:`FIT_EMBEDDER`). For any other embedder the cache passes that embedder's
