@@ -66,6 +66,31 @@ def embed_cached(name: str, texts: list[str]) -> np.ndarray:
     return vectors
 
 
+_EMBEDDER: Any = None
+
+
+def verdict_of(verifier: Any, a: str, b: str, similarity: float) -> Any:
+    """The cache's verdict on a pair: ``verifier.verdict_op`` driven like the cache
+    drives it, its ``Embed`` steps (segments of templated prompts) answered by the
+    bundled model."""
+    global _EMBEDDER
+    from redis_llm_cache.core.drivers import run_sync
+    from redis_llm_cache.core.ops import Embed
+    from redis_llm_cache.core.semantic.verify import CandidatePair
+
+    def execute(step: object) -> Any:
+        global _EMBEDDER
+        if not isinstance(step, Embed):
+            raise TypeError(f"unexpected step {step!r}")
+        if _EMBEDDER is None:
+            from redis_llm_cache.embedders import LocalEmbedder
+
+            _EMBEDDER = LocalEmbedder()
+        return _EMBEDDER.embed(list(step.texts), role=step.role)
+
+    return run_sync(verifier.verdict_op(CandidatePair(a, b, similarity)), execute)
+
+
 def embedded(
     path: Path, split: str, limit: int | None
 ) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:

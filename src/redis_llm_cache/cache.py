@@ -23,7 +23,7 @@ from .core.exact import ExactTier
 from .core.index.base import make_index
 from .core.ops import NOT_SENT, Operation, Shortcut, embedder_identity
 from .core.semantic.tier import TIER as SEMANTIC_TIER
-from .core.semantic.tier import SemanticQuery, SemanticSettings, SemanticTier
+from .core.semantic.tier import SemanticQuery, SemanticSettings, SemanticTier, narrowed_to_question
 from .core.stampede import Stampede
 from .core.stats import CacheStats, StatsSnapshot, TokenUsage
 from .errors import CacheError, ConfigurationError
@@ -103,8 +103,11 @@ class ResponseCache(Generic[T]):
         self._lookup = Shortcut(self.exact.lookup_request, self.exact.hit, self._lookup_op)
         # How a prompt becomes the text to compare (and its context); adapters know
         # their framework's prompt format. Called only after an exact miss.
-        self._semantic_query = semantic_query or (lambda prompt: SemanticQuery(text=prompt))
         self.semantic_settings = semantic if semantic is not None else SemanticSettings()
+        self._semantic_query = _with_question_hook(
+            semantic_query or (lambda prompt: SemanticQuery(text=prompt)),
+            self.semantic_settings.question,
+        )
         self._semantic: SemanticTier[T] | None = None
         self._semantic_lock = threading.Lock()
         self._recent_hits: deque[dict[str, Any]] = deque(maxlen=RECENT_HITS)
@@ -414,3 +417,19 @@ class ResponseCache(Generic[T]):
 
 
 __all__ = ["CacheError", "ResponseCache"]
+
+
+def _with_question_hook(
+    adapter_query: Callable[[str], SemanticQuery | None],
+    question: Callable[[str], str | None] | None,
+) -> Callable[[str], SemanticQuery | None]:
+    """The adapter's prompt reading, narrowed to the question when the app names
+    it (``semantic_text``): one place for every framework's adapter."""
+    if question is None:
+        return adapter_query
+
+    def query_of(prompt: str) -> SemanticQuery | None:
+        found = adapter_query(prompt)
+        return None if found is None else narrowed_to_question(found, question)
+
+    return query_of

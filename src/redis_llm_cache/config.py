@@ -343,6 +343,10 @@ class CacheSettings(ConnectionSettings):
         return ttl_millis(self.ttl)
 
 
+#: Picks the question out of a templated prompt's text (``None``: no question).
+QuestionOf = Callable[[str], "str | None"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class SemanticSettings:
     """How the semantic tier decides.
@@ -391,6 +395,13 @@ class SemanticSettings:
             hits; the lookup waits for the judge, at most ``judge_timeout``).
             Default ``False``: explored candidates are misses, judged in the
             background.
+        question: Which part of the prompt's text is the question, for prompts
+            built from a template: a callable ``text -> question`` (``None``: the
+            prompt has no question to match semantically). The question is
+            embedded and compared; the rest of the text (instructions, retrieved
+            context) must match exactly, as part of the partition. ``None``
+            (default): the whole text (the last user message) is compared, and the
+            verifier decides on the segments that differ.
     """
 
     threshold: float | None = None
@@ -404,6 +415,7 @@ class SemanticSettings:
     judge: Callable[[str, str], Any] | None = None
     judge_timeout: float = 10.0
     judge_inline: bool = False
+    question: QuestionOf | None = None
 
     def __post_init__(self) -> None:
         resolve_verifier(self.verifier)  # validates; the tier builds its own
@@ -413,6 +425,10 @@ class SemanticSettings:
         validate_positive("judge_timeout", self.judge_timeout, allow_none=False)
         if not isinstance(self.judge_inline, bool):
             raise ConfigurationError(f"judge_inline must be a bool, got {self.judge_inline!r}")
+        if self.question is not None and not callable(self.question):
+            raise ConfigurationError(
+                f"question must be a callable text -> question text, got {self.question!r}"
+            )
         resolve_rules(self.bypass)
         object.__setattr__(self, "bypass", tuple(self.bypass))
         if self.threshold is not None:
@@ -494,7 +510,8 @@ def llm_cache_settings(
         arguments: The constructor's arguments by name: ``settings``, ``semantic``
             (prepared objects or ``None``), :data:`LLM_CACHE_ARGUMENTS`,
             ``semantic_threshold``, ``semantic_strategy``, ``semantic_verifier``,
-            ``semantic_error_budget``, ``semantic_judge`` and ``semantic_context``
+            ``semantic_error_budget``, ``semantic_judge``, ``semantic_text`` and
+            ``semantic_context``
             (validated here, see :data:`ContextScope`).
         more_settings: Further ``CacheSettings`` given as keyword arguments.
         defaults: The constructor's defaults (see :func:`refuse_settings_mix`).
@@ -517,6 +534,7 @@ def llm_cache_settings(
             "semantic_verifier",
             "semantic_error_budget",
             "semantic_judge",
+            "semantic_text",
         )
     }
     semantic = arguments["semantic"]
@@ -527,6 +545,7 @@ def llm_cache_settings(
             verifier=semantic_values["semantic_verifier"],  # type: ignore[arg-type]
             error_budget=semantic_values["semantic_error_budget"],  # type: ignore[arg-type]
             judge=semantic_values["semantic_judge"],  # type: ignore[arg-type]
+            question=semantic_values["semantic_text"],  # type: ignore[arg-type]
         )
     else:
         refuse_settings_mix("semantic", semantic_values, defaults)

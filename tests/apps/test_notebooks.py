@@ -21,6 +21,7 @@ def test_there_are_notebooks() -> None:
         "03_threshold_tuning.ipynb",
         "04_llm_cache_llamaindex.ipynb",
         "05_error_budget.ipynb",
+        "06_semantic_templates.ipynb",
     ]
 
 

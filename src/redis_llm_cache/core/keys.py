@@ -19,7 +19,8 @@ An exact-tier entry key looks like::
 
 Semantic-tier keys (the vector index of each strategy, and per-entry usage) all
 start with :func:`semantic_prefix`, ``<namespace>:sem:v1:``, followed by one of
-the key kinds named below (``h``, ``idx``, ``c``, ``vs``, ``vsk``, ``usage``, ``obs``);
+the key kinds named below (``h``, ``idx``, ``c``, ``vs``, ``vsk``, ``usage``, ``obs``,
+``norm``);
 the strategies build their keys from these names and the inventory its scan
 patterns, so the two cannot drift apart. Two digests recur in them:
 
@@ -243,6 +244,9 @@ USAGE = "usage"  # any strategy: per-entry usage hash, ``usage:<entry64>``
 # The error budget's observation lists (any strategy), ``obs:<model16>:`` then
 # ``e:<entry64>`` (one entry), ``p:<partition32>`` (one partition) or ``g`` (all).
 OBSERVATIONS = "obs"
+#: any strategy: a question's normalized text (and partition) -> its entry,
+#: ``norm:<entry64>`` (the normalized-exact step before the vector search)
+NORMALIZED = "norm"
 
 _HEX64 = re.compile(rf"[0-9a-f]{{{ENTRY_HEX}}}")
 
@@ -255,6 +259,18 @@ def semantic_prefix(namespace: str) -> str:
 def usage_prefix(namespace: str) -> str:
     """Prefix of the per-entry usage hashes (created, hits, last hit) of ``namespace``."""
     return f"{semantic_prefix(namespace)}{USAGE}:"
+
+
+def normalized_prefix(namespace: str) -> str:
+    """Prefix of the normalized-question keys of ``namespace``."""
+    return f"{semantic_prefix(namespace)}{NORMALIZED}:"
+
+
+def normalized_key(namespace: str, partition: str, normalized_text: str) -> str:
+    """The key of a normalized question in a partition: SHA-256 of both, so no
+    text appears in the key."""
+    digest = hashlib.sha256(encode_parts(KEY_VERSION, "normalized", partition, normalized_text))
+    return f"{normalized_prefix(namespace)}{digest.hexdigest()}"
 
 
 def index_digest(family: str, model_key: str, dimensions: int, stored_as: str) -> str:

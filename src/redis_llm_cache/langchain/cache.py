@@ -14,6 +14,7 @@ from ..config import (
     DEFAULT_NAMESPACE,
     DEFAULT_TIMEOUT_S,
     CacheSettings,
+    QuestionOf,
     SemanticSettings,
     Strategy,
     llm_cache_settings,
@@ -66,11 +67,15 @@ class RedisLLMCache(BaseCache):
             :meth:`label_semantic` (README, "Error budget"). ``None``: off.
         semantic_judge: Labels explored candidates in the background (a callable
             ``(query, candidate) -> bool | float``, e.g. ``ChatModelJudge(model)``).
+        semantic_text: For prompts built from a template: ``text -> question``,
+            the part of the last user message to compare (e.g.
+            ``lambda text: text.rsplit("Question:", 1)[-1]``); the rest of that
+            message must match exactly. ``None`` from it: exact matching only.
         semantic: A prepared ``SemanticSettings`` (threshold, strategy, the second-stage
             ``verifier`` -- default ``"default"`` -- and ``bypass`` rules for
             personal, time-sensitive and tool-calling prompts); then
-            ``semantic_threshold``, ``semantic_strategy`` and ``semantic_verifier``
-            must not be given (``ConfigurationError`` names them).
+            ``semantic_threshold``, ``semantic_strategy``, ``semantic_verifier`` and
+            ``semantic_text`` must not be given (``ConfigurationError`` names them).
         settings: A prepared :class:`~redis_llm_cache.CacheSettings`; then the
             individual settings arguments (``namespace``, ``ttl``, ``timeout`` ...)
             must not be given (``ConfigurationError`` names them).
@@ -105,6 +110,7 @@ class RedisLLMCache(BaseCache):
         semantic_verifier: Any = "default",
         semantic_error_budget: float | None = None,
         semantic_judge: Any = None,
+        semantic_text: QuestionOf | None = None,
         semantic: SemanticSettings | None = None,
         settings: CacheSettings | None = None,
         **more_settings: Any,

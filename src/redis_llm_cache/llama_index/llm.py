@@ -119,7 +119,7 @@ class CachedLLM(FunctionCallingLLM):
         redis_url, redis_client, async_redis_client, namespace, tenant, ttl,
             sliding_ttl, max_entries, timeout, fail_open, semantic_threshold,
             semantic_strategy, semantic_context, semantic_verifier,
-            semantic_error_budget, semantic_judge, semantic, settings: As in
+            semantic_error_budget, semantic_judge, semantic_text, semantic, settings: As in
             :class:`~redis_llm_cache.langchain.RedisLLMCache`.
         embedder: Turns on the semantic tier: a core ``Embedder``
             (``redis_llm_cache.embedders.LocalEmbedder()``) or a LlamaIndex
@@ -164,6 +164,7 @@ class CachedLLM(FunctionCallingLLM):
         semantic_verifier: Any = "default",
         semantic_error_budget: float | None = None,
         semantic_judge: Any = None,
+        semantic_text: Callable[[str], str | None] | None = None,
         semantic: SemanticSettings | None = None,
         settings: CacheSettings | None = None,
         **more_settings: Any,

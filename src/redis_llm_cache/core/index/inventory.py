@@ -28,6 +28,7 @@ from ..keys import (
     CLIENT_REGISTRY,
     ENTRY_HEX,
     INDEX_HEX,
+    NORMALIZED,
     SCOPE_HEX,
     SEARCH_ENTRY,
     SEARCH_INDEX,
@@ -66,6 +67,7 @@ def _semantic_patterns(namespace: str) -> dict[str, str]:
         "usage": f"{p}{USAGE}:{_ANY_ENTRY}",
         # The error budget's labels: per entry, per partition, per embedder.
         **observation_patterns(namespace),
+        "normalized": f"{p}{NORMALIZED}:{_ANY_ENTRY}",
     }
 
 

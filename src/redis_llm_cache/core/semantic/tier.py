@@ -22,10 +22,12 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
+import orjson
 
 from ...config import CacheSettings
 
@@ -38,7 +40,14 @@ from ..guard import LogLimiter, left_out
 from ..index.base import Candidate, IndexEntry, VectorIndex, partition_id
 from ..index.common import replace_hash
 from ..index.foreign import ForeignIndex, foreign_indexes
-from ..keys import ENTRY_HEX, entry_id, escape_glob, usage_prefix
+from ..keys import (
+    ENTRY_HEX,
+    entry_id,
+    escape_glob,
+    normalized_key,
+    normalized_prefix,
+    usage_prefix,
+)
 from ..ops import Call, Command, Detach, Embed, Judge, Operation, Pipeline
 from ..replies import int_map
 from ..scan import scan_each, unlink_batch
@@ -47,6 +56,7 @@ from .budget import DEFAULT_GATE, Belief, ErrorBudget, Observation
 from .eligibility import bypass_reason, resolve_rules
 from .thresholds import default_threshold
 from .verify import CandidatePair, JudgedVerifier, Verdict, Verifier, resolve_verifier
+from .verify.diff import normalized
 
 T = TypeVar("T")
 
@@ -67,6 +77,26 @@ class SemanticQuery:
 
     text: str
     context: str = ""
+
+
+def narrowed_to_question(
+    query: SemanticQuery, question: Callable[[str], str | None]
+) -> SemanticQuery | None:
+    """``query`` with only the question compared (``semantic_text`` /
+    ``SemanticSettings.question`` picks it out of the text); ``None`` when the hook
+    says the prompt has no question to match semantically.
+
+    The text around the question (instructions, retrieved context) must match
+    exactly: it joins the context, so it is part of the partition."""
+    asked = question(query.text)
+    if asked is None:
+        return None
+    if not isinstance(asked, str):
+        raise TypeError(f"semantic_text must return a str or None, got {type(asked).__name__}")
+    # The unit and record separators keep the parts apart.
+    before, found_it, after = query.text.partition(asked)
+    rest = f"{before}\x1f{after}" if found_it else query.text
+    return SemanticQuery(text=asked, context=f"{query.context}\x1e{rest}")
 
 
 @dataclass(frozen=True)
@@ -153,6 +183,7 @@ class _Decisions:
                 "judge_errors",
                 "wrong_hits_reported",
                 "uncalibrated_searches",
+                "normalized_hits",
             )
         }
         out["bypassed"] = {k.removeprefix("bypassed_"): v for k, v in counts.items()}
@@ -192,7 +223,9 @@ class SemanticTier(Generic[T]):
             self.threshold, self.calibrated = default_threshold(identity)
         self._prepared = False
         self._memo = _VectorMemo()
-        self.verifier = resolve_verifier(settings.verifier)
+        self.verifier = resolve_verifier(
+            settings.verifier, embedder=(identity.provider, identity.model), gate=self.threshold
+        )
         self._bypass = resolve_rules(settings.bypass)
         self._decisions = _Decisions()
         self._verifier_log = LogLimiter()
@@ -282,7 +315,9 @@ class SemanticTier(Generic[T]):
         if reason is not None:
             self._decisions.count(f"bypassed_{reason}")
             return None
-        hit = yield from self._find(llm_string, query)
+        hit = yield from self._normalized_hit(llm_string, query)
+        if hit is None:
+            hit = yield from self._find(llm_string, query)
         if hit is not None:
             usage = self.usage_key(hit.candidate.exact_key)
             # Best effort: a failed count must not cost the hit (errors are per command).
@@ -298,10 +333,46 @@ class SemanticTier(Generic[T]):
                 # while its answer lives on.
                 partition = partition_id(self._tenant, llm_string, query.context)
                 renew_usage = ("PEXPIRE", usage, self._sliding_ms)
+                renew_normalized = (
+                    "PEXPIRE",
+                    self._normalized_key(partition, hit.candidate.text),
+                    self._sliding_ms,
+                )
                 yield from self.index.renew(
-                    hit.candidate, partition, self._sliding_ms, also=(*counts, renew_usage)
+                    hit.candidate,
+                    partition,
+                    self._sliding_ms,
+                    also=(*counts, renew_usage, renew_normalized),
                 )
         return hit
+
+    def _normalized_key(self, partition: str, text: str) -> str:
+        return normalized_key(self._namespace, partition, normalized(text))
+
+    def _normalized_hit(
+        self, llm_string: str, query: SemanticQuery
+    ) -> Operation[SemanticHit[T] | None]:
+        """The normalized-exact step: a stored question of the partition equal to
+        ``query`` after NFKC, case folding, whitespace and trailing punctuation
+        normalization answers it without embedding or searching."""
+        partition = partition_id(self._tenant, llm_string, query.context)
+        key = self._normalized_key(partition, query.text)
+        raw = yield Call(("GET", key))
+        if raw is None:
+            return None
+        try:
+            stored = orjson.loads(raw)
+            exact_key, text = str(stored["key"]), str(stored["text"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            yield Call(("UNLINK", key))  # not ours, or from another version
+            return None
+        details = {"similarity": 1.0, "matched_prompt": text, "normalized": True}
+        value = yield from self.exact.read(exact_key, tier=TIER, details=details)
+        if value is None:  # the answer expired or was removed
+            yield Call(("UNLINK", key))
+            return None
+        self._decisions.count("normalized_hits")
+        return SemanticHit(value, Candidate(exact_key, 1.0, text, 0))
 
     def _find(
         self, llm_string: str, query: SemanticQuery, *, feedback: bool = False
@@ -519,6 +590,9 @@ class SemanticTier(Generic[T]):
         yield from self.index.add(entry)
         usage = {"created_ms": entry.created_ms, "hits": 0}
         yield Call(replace_hash(self.usage_key(exact_key), usage, self._ttl_ms))
+        pointer = orjson.dumps({"key": exact_key, "text": query.text})
+        expiry: tuple[Any, ...] = () if self._ttl_ms is None else ("PX", self._ttl_ms)
+        yield Call(("SET", self._normalized_key(entry.partition, query.text), pointer, *expiry))
 
     def usage(self, exact_key: str) -> Operation[dict[str, int]]:
         """``created_ms``, ``hits`` and ``last_hit_ms`` of the entry answered by
@@ -531,4 +605,6 @@ class SemanticTier(Generic[T]):
         yield from scan_each(escape_glob(self._usage_prefix) + "?" * ENTRY_HEX, unlink_batch)
         if self.budget is not None:
             yield from self.budget.clear()
+        normalized_keys = escape_glob(normalized_prefix(self._namespace)) + "?" * ENTRY_HEX
+        yield from scan_each(normalized_keys, unlink_batch)
         return removed

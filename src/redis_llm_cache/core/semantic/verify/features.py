@@ -42,9 +42,9 @@ _EN_NUMBER_WORDS = frozenset(
 )
 
 
-# Negation cues. Chinese "X不X" / "X没X" (是不是, 能不能, 有没有) ask a yes/no
-# question and are no negation: removed before counting.
-_ZH_A_NOT_A = re.compile(rf"([{_CJK}])[不没]\1")
+# Negation cues. Chinese "X不X" / "X没X" (是不是, 能不能, 有没有) and "是否",
+# "能否", "可否" ask a yes/no question and are no negation: removed before counting.
+_ZH_A_NOT_A = re.compile(rf"([{_CJK}])[不没]\1|[是能可与]否")
 
 
 _ZH_NEGATION = re.compile(r"没有|不|没|非|别|无|未|勿|莫|否")
@@ -301,3 +301,12 @@ def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
         min(len(query), len(candidate)) / longer if longer else 1.0,
         _key_mismatch(ta, tb),
     ]
+
+
+# Shared with the difference check (:mod:`.diff`): one tokenizer, one list of
+# number words, one negation count.
+CJK = _CJK
+NUMBER = _NUMBER
+EN_NUMBER_WORDS = _EN_NUMBER_WORDS
+tokens = _tokens
+negations = _negations

@@ -9,6 +9,7 @@ from typing import Any
 
 from ....errors import ConfigurationError
 from ...drivers import run_local
+from ...ops import Embed
 from ...ops import Judge as JudgeStep
 from .base import CandidatePair, Verdict
 from .pair import PairVerifier
@@ -97,12 +98,20 @@ class JudgedVerifier:
 
     def verify(self, pair: CandidatePair) -> Verdict:
         """The verdict, asking the judge with a blocking call when borderline."""
-        return run_local(self.verdict_op(pair))
+        return run_local(self._judged(pair, self.base.verify(pair)))
 
-    def verdict_op(self, pair: CandidatePair) -> Generator[JudgeStep, Any, Verdict]:
-        """The verdict as an operation: a borderline pair yields one ``Judge`` step."""
-        verdict = self.base.verify(pair)
-        if abs(verdict.score - self.base.threshold) > self.band:
+    def verdict_op(self, pair: CandidatePair) -> Generator[Embed | JudgeStep, Any, Verdict]:
+        """The verdict as an operation: the base verifier's steps (an ``Embed`` of
+        differing segments), then one ``Judge`` step for a borderline pair."""
+        verdict = yield from self.base.verdict_op(pair)
+        return (yield from self._judged(pair, verdict))
+
+    def _judged(self, pair: CandidatePair, verdict: Verdict) -> Generator[JudgeStep, Any, Verdict]:
+        # A vetoed pair the model would have served is borderline too: the judge
+        # may overrule the veto (it reads the texts, not the lexicon).
+        distance = self.base.threshold - verdict.score if verdict.veto else None
+        borderline = abs(verdict.score - self.base.threshold) <= self.band
+        if not borderline and not (distance is not None and distance <= self.band):
             return verdict
         started = time.perf_counter()
         judged_by = "judge"
@@ -112,4 +121,10 @@ class JudgedVerifier:
         except Exception:
             accept, judged_by = False, "judge_error"
         elapsed = (time.perf_counter() - started) * 1000
-        return Verdict(accept=accept, score=verdict.score, judged_by=judged_by, judge_ms=elapsed)
+        return Verdict(
+            accept=accept,
+            score=verdict.score,
+            judged_by=judged_by,
+            judge_ms=elapsed,
+            veto=verdict.veto,
+        )
