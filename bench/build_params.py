@@ -4,10 +4,11 @@ Vectors: the bench's cached 384-d embeddings of the labelled pairs (the bundled
 model; ``~/.cache/redis-llm-cache-bench/*.test.500.*.npz``, written by
 ``bench/verifier/common.py``): stored = every pair's first side plus the second side
 of pairs 150..499 of each set (distractors that are paraphrases of stored ones);
-queries = the second side of pairs 0..149, whose truth is the exact (float64)
-nearest stored vector. ``--tile K`` repeats the stored set K times with a small
-random rotation per copy, to reach larger N with the same neighbourhood structure
-(queries still find their own copy-0 truth; said in the output).
+queries = the second side of pairs 0..149. A result is right when its exact (float64)
+cosine equals the best stored one's (within 1e-6): the sets repeat questions, so a
+query often has several equally near stored vectors. ``--tile K`` repeats the
+stored set K times with a small random perturbation per copy, to reach a larger N
+with the same neighbourhood structure (said in the output).
 
 Contenders (one Redis 8.2 + RediSearch, started by the script):
 
@@ -129,7 +130,9 @@ def main() -> int:
     parser.add_argument("--url")
     args = parser.parse_args()
     stored, queries = real_vectors(args.tile)
-    truth = np.argmax(queries.astype(np.float64) @ stored.astype(np.float64).T, axis=1)
+    sims = queries.astype(np.float64) @ stored.astype(np.float64).T
+    best = sims.max(axis=1)
+    rows_index = np.arange(len(queries))
     tiled = f" (tiled x{args.tile})" if args.tile > 1 else ""
     print(
         f"{len(stored):,} stored x {stored.shape[1]}-d real embeddings{tiled}, "
@@ -146,7 +149,9 @@ def main() -> int:
     rows = []
 
     def report(name: str, r: dict[str, Any], key: str = "found") -> None:
-        recall = float(np.mean(np.asarray(r[key]) == truth))
+        # A result as similar as the best (1e-6) is right: the pair files repeat
+        # questions, so many queries have several stored vectors at the same cosine.
+        recall = float(np.mean(sims[rows_index, np.asarray(r[key])] >= best - 1e-6))
         rows.append((name, r["insert_p50_ms"], r["inserts_per_s"], recall))
         print(rows[-1], flush=True)
 
