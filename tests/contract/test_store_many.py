@@ -157,3 +157,31 @@ def test_answers_are_stored_when_their_questions_cannot_be_embedded(
     for prompt, llm_string, value in items(3):
         assert reader.lookup(prompt, llm_string) == value
     assert reader.stats()["hits_exact"] == 3
+
+
+@pytest.mark.redis_kinds("stack", "plain")
+def test_a_store_after_a_miss_is_one_round_trip(
+    semantic_cache: Callable[..., RedisLLMCache],
+    semantic_target: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The answer, the lease release, the index entry and the usage hash in one
+    # pipeline; the client index's journal event follows in a second one.
+    cache = semantic_cache()
+    prompt, llm_string, value = items(1)[0]
+    assert cache.lookup(prompt, llm_string) is None  # embeds the question (memo)
+    connector = cache.core.connector
+    sent: list[Any] = []
+    execute = connector.execute
+
+    def counting(request: Any) -> Any:
+        sent.append(request)
+        return execute(request)
+
+    monkeypatch.setattr(connector, "execute", counting)
+    assert cache.core.update(prompt, llm_string, value) is True
+    assert len(sent) == (2 if semantic_target[0] == "client" else 1)
+    commands = [command[0] for command in sent[0].commands]
+    assert commands[:2] == ["SET", "UNLINK"]  # the answer, then its stampede lease
+    monkeypatch.undo()
+    assert cache.lookup(chat(HumanMessage(PARAPHRASES[0])), LLM) == value
