@@ -8,11 +8,12 @@ stats. Every public ``x`` / ``ax`` pair is one line each over the runtime.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 from .config import SEARCH_ON_CLUSTER, CacheSettings
@@ -20,8 +21,9 @@ from .core.codec import ValueCodec
 from .core.embedding.embedder import Embedder, EmbedderIdentity, is_embedder, known_identity
 from .core.exact import TIER as EXACT_TIER
 from .core.exact import ExactTier
-from .core.index.base import make_index
-from .core.ops import NOT_SENT, Operation, Shortcut, embedder_identity
+from .core.index.base import IndexWrites, make_index
+from .core.ops import NOT_SENT, Command, Operation, Pipeline, Shortcut, embedder_identity
+from .core.replies import raise_if_error
 from .core.semantic.tier import TIER as SEMANTIC_TIER
 from .core.semantic.tier import SemanticQuery, SemanticSettings, SemanticTier, narrowed_to_question
 from .core.stampede import Stampede
@@ -44,6 +46,10 @@ NOT_FOUND: Found[Any] = (None, None, None)
 #: Semantic hits remembered for ``stats()["recent_semantic_hits"]`` (auditing).
 RECENT_HITS = 20
 
+
+#: Entries per round trip of :meth:`ResponseCache.store_many` (each: the answer, and
+#: with an embedder its index entry and usage hash -- ~4 KB at 1024-d).
+STORE_BATCH = 256
 
 #: A failed lookup is a miss: no value, no tier.
 _LOOKUP: dict[str, Any] = {"during": "lookup", "fallback": NOT_FOUND}
@@ -214,15 +220,83 @@ class ResponseCache(Generic[T]):
         return hit.value
 
     def _update_op(self, prompt: str, llm_string: str, value: T) -> Operation[bool]:
-        stored = yield from self.exact.update(prompt, llm_string, value)
-        if self._stampede is not None:
-            yield from self._stampede.settle(self.exact.key(prompt, llm_string), stored=stored)
-        if stored and self.embedder is not None:
-            query = self._semantic_query(prompt)
-            semantic = yield from self._semantic_tier()
-            if query is not None and semantic.eligible(query):
-                yield from semantic.add(self.exact.key(prompt, llm_string), llm_string, query)
+        return (yield from self._store_batch_op(((prompt, llm_string, value),))) == 1
+
+    def _store_many_op(
+        self, items: Iterable[tuple[str, str, T]], progress: Callable[[int, int], None] | None
+    ) -> Operation[int]:
+        """Store ``items`` in batches of :data:`STORE_BATCH`, one round trip each (see
+        :meth:`_store_batch_op`); ``progress(done, stored)`` after each batch."""
+        done = stored = 0
+        iterator = iter(items)
+        while batch := tuple(itertools.islice(iterator, STORE_BATCH)):
+            stored += yield from self._store_batch_op(batch)
+            done += len(batch)
+            if progress is not None:
+                progress(done, stored)
         return stored
+
+    def _store_batch_op(self, items: Sequence[tuple[str, str, T]]) -> Operation[int]:
+        """Store answers -- with an embedder, index their questions -- in one round
+        trip: the answers' writes, the stampede leases' release, the index entries
+        and usage hashes, in that order (a waiter or a search that sees a later
+        command's effect finds the answer). On Redis Cluster, whose pipeline runs
+        on several nodes at once, the answers go first in a round trip of their own.
+        Returns how many answers were stored (the others were skipped and counted)."""
+        writes: list[Command] = []
+        settles: list[Command] = []
+        queued: list[tuple[str, str, SemanticQuery]] = []
+        for prompt, llm_string, value in items:
+            write = self.exact.write_command(prompt, llm_string, value)
+            if self._stampede is not None:
+                key = self.exact.key(prompt, llm_string)
+                settles.append(self._stampede.settle_command(key, stored=write is not None))
+            if write is None:
+                continue
+            writes.append(write)
+            if self.embedder is not None:
+                query = self._semantic_query(prompt)
+                if query is not None:
+                    queued.append((write[1], llm_string, query))
+        exact = self.exact.write_commands(writes)
+        try:
+            semantic = yield from self._semantic_writes(queued)
+        except Exception:
+            # The answers are stored even when indexing them cannot be (embedder
+            # down, index unusable): their exact prompts still hit.
+            yield from self._send_writes(len(writes), exact, (*settles,), None)
+            raise
+        yield from self._send_writes(len(writes), exact, (*settles,), semantic)
+        return len(writes)
+
+    def _semantic_writes(
+        self, queued: list[tuple[str, str, SemanticQuery]]
+    ) -> Operation[IndexWrites | None]:
+        if not queued:
+            return None
+        semantic = yield from self._semantic_tier()
+        eligible = [item for item in queued if semantic.eligible(item[2])]
+        return (yield from semantic.writes(eligible)) if eligible else None
+
+    def _send_writes(
+        self,
+        count: int,
+        exact: tuple[Command, ...],
+        settles: tuple[Command, ...],
+        semantic: IndexWrites | None,
+    ) -> Operation[None]:
+        after = settles + (semantic.commands if semantic is not None else ())
+        if self.connector.is_cluster is False:
+            replies = (yield Pipeline(exact + after)) if exact or after else []
+            first, rest = replies[: len(exact)], replies[len(exact) :]
+        else:
+            first = (yield Pipeline(exact)) if exact else []
+            rest = (yield Pipeline(after)) if after else []
+        yield from self.exact.finish_writes(count, first)
+        for reply in rest[: len(settles)]:
+            raise_if_error(reply)
+        if semantic is not None:
+            yield from semantic.finish(list(rest[len(settles) :]))
 
     def _clear_op(self, tenant: str | None, llm_string: str | None) -> Operation[int]:
         removed = yield from self.exact.clear(tenant=tenant, llm_string=llm_string)
@@ -291,6 +365,31 @@ class ResponseCache(Generic[T]):
         return await self.runtime.arun(
             self._update_op(prompt, llm_string, value), during="update", fallback=False
         )
+
+    def store_many(
+        self,
+        items: Iterable[tuple[str, str, T]],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Store many ``(prompt, llm_string, value)`` at once (warming a cache): like
+        :meth:`update` each, in pipelined batches of :data:`STORE_BATCH` with their
+        questions embedded one batch at a time. ``progress(done, stored)`` is called
+        after each batch. Returns how many were stored (skipped ones are counted in
+        :meth:`stats`); on failure, fail-open, 0 -- batches already sent stay stored.
+        """
+        op = self._store_many_op(items, progress)
+        return self.runtime.run(op, during="store_many", fallback=0)
+
+    async def astore_many(
+        self,
+        items: Iterable[tuple[str, str, T]],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Async :meth:`store_many`."""
+        op = self._store_many_op(items, progress)
+        return await self.runtime.arun(op, during="store_many", fallback=0)
 
     def clear(self, *, tenant: str | None = None, llm_string: str | None = None) -> int:
         """Remove this namespace's entries (all tenants unless ``tenant`` is given).

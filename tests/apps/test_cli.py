@@ -17,6 +17,7 @@ import redis
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
+import redis_llm_cache.cache as cache_module
 from redis_llm_cache import cli
 from redis_llm_cache.core.keys import scope_digest
 from redis_llm_cache.core.semantic.calibration import calibrate, load_pairs, pair_similarities
@@ -125,6 +126,31 @@ def test_warm_then_the_app_is_served_from_the_cache(
         }
     ]
     assert stats["names"][scope_digest("tenant", "acme")] == "tenant 'acme'"
+
+
+def test_warm_reports_progress_on_stderr_and_the_result_on_stdout(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+    namespace: str,
+    tmp_path: Path,
+    cleanup: None,
+) -> None:
+    monkeypatch.setattr(cache_module, "STORE_BATCH", 2)  # progress after every 2 entries
+    path = tmp_path / "qa.jsonl"
+    # The fourth answer is over the default max_entry_bytes (8 MiB): skipped.
+    rows = [{"question": f"question {i}?", "answer": "x" * (9 << 20 if i == 3 else 10)}
+            for i in range(5)]  # fmt: skip
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    code = cli.main(["warm", str(path), "--url", redis_url, "--namespace", namespace,
+                     "--llm-string", "m", "--json"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"stored": 4, "skipped": 1} and code == 1
+    assert err.splitlines() == [
+        "warm: 2/5 read, 2 stored",
+        "warm: 4/5 read, 3 stored",
+        "warm: 5/5 read, 4 stored",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -383,6 +383,36 @@ class VectorIndexContract:
         assert run(index.remove([first.exact_key])) == 1
         assert run(index.search(v, PART_B, k=5, min_similarity=-1.0)) == []
 
+    def test_writes_of_a_batch_store_every_entry_after_one_pipeline(
+        self, index: VectorIndex, run: Run, make: Callable[..., VectorIndex],
+        rng: np.random.Generator,
+    ) -> None:  # fmt: skip
+        vectors = [unit(rng) for _ in range(5)]
+        moved_first = entry("m", vectors[4], PART_A)
+        run(index.add(moved_first))
+        batch = [entry(f"b{i}", vectors[i], PART_A if i < 2 else PART_B) for i in range(4)]
+        batch.append(IndexEntry(moved_first.exact_key, PART_B, vectors[4], "moved",
+                                moved_first.created_ms, 60_000))  # fmt: skip
+
+        def write_batch() -> Operation[None]:
+            writes = index.writes(batch)
+            # The caller sends the commands in its own round trip (a pipeline of
+            # anything it likes around them), then hands back their replies.
+            replies = yield Pipeline(writes.commands)
+            assert len(replies) == len(writes.commands)
+            yield from writes.finish(list(replies))
+
+        run(write_batch())
+        for i, item in enumerate(batch):
+            found = run(index.search(vectors[i], item.partition, k=1, min_similarity=0.5))
+            assert keys_of(found) == [item.exact_key]
+            assert found[0].similarity == pytest.approx(1.0, abs=self.tolerance)
+        # The moved entry left its old partition; another process sees the batch.
+        assert run(index.search(vectors[4], PART_A, k=5, min_similarity=0.5)) == []
+        reader = make()
+        found = run(reader.search(vectors[2], PART_B, k=5, min_similarity=0.5))
+        assert keys_of(found) == [batch[2].exact_key]
+
     # -- several writers ----------------------------------------------------------------------
 
     def test_concurrent_writers_are_all_visible(

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from ..config import CacheSettings
 from ..errors import CorruptEntryError, UnsupportedValueError
 from .codec import MAGIC, ValueCodec, frame, unframe
 from .keys import KeySpace
-from .ops import NOT_SENT, Call, Operation, Pipeline, RedisOperation
+from .ops import NOT_SENT, Call, Command, Operation, Pipeline, RedisOperation
 from .replies import is_wrong_type, popped_members, raise_if_error
 from .scan import scan_each, unlink_batch
 from .stats import CacheStats, TokenUsage
@@ -193,6 +193,21 @@ class ExactTier(Generic[T]):
     def update(self, prompt: str, llm_string: str, value: T) -> Operation[bool]:
         """Store ``value``. Returns ``False`` (and counts why) when it is skipped:
         a value that would not round-trip, or one over ``max_entry_bytes``."""
+        write = self.write_command(prompt, llm_string, value)
+        if write is None:
+            return False
+        commands = self.write_commands((write,))
+        if len(commands) == 1:
+            yield Call(commands[0])
+            self.stats.incr("writes")
+        else:
+            yield from self.finish_writes(1, (yield Pipeline(commands)))
+        return True
+
+    def write_command(self, prompt: str, llm_string: str, value: T) -> Command | None:
+        """The ``SET`` that stores ``value`` with its TTL (no I/O), or ``None`` (counted
+        and logged) when it is skipped: a value that would not round-trip, or one
+        over ``max_entry_bytes``. Send it with :meth:`write_commands`."""
         settings = self.settings
         try:
             raw = frame(self.codec.encode(value))
@@ -201,7 +216,7 @@ class ExactTier(Generic[T]):
             # The reason may quote the answer's content: only at DEBUG.
             logger.info("redis-llm-cache: a value was not cached (it would not round-trip)")
             logger.debug("redis-llm-cache: value not cached: %s", exc)
-            return False
+            return None
         if len(raw) > settings.max_entry_bytes:
             self.stats.record_skipped_write("too_large")
             logger.info(
@@ -209,39 +224,43 @@ class ExactTier(Generic[T]):
                 len(raw),
                 settings.max_entry_bytes,
             )
-            return False
-
-        key = self.key(prompt, llm_string)
-        write: tuple[Any, ...] = ("SET", key, raw)
+            return None
+        write: Command = ("SET", self.key(prompt, llm_string), raw)
         if settings.ttl_ms is not None:
             write += ("PX", settings.ttl_ms)
-        if settings.max_entries is None:
-            yield Call(write)
-        else:
-            yield from self._write_bounded(key, write)
-        self.stats.incr("writes")
-        return True
+        return write
 
-    def _write_bounded(self, key: str, write: tuple[Any, ...]) -> Operation[None]:
-        settings = self.settings
+    def write_commands(self, writes: Sequence[Command]) -> tuple[Command, ...]:
+        """``writes`` (from :meth:`write_command`) and, with ``max_entries``, the LRU
+        bookkeeping after them; send them in one round trip (alone or in a
+        caller's pipeline), then pass their replies to :meth:`finish_writes`."""
+        if self.settings.max_entries is None or not writes:
+            return tuple(writes)
         lru = self.keys.lru_key
         now = _now_ms()
-        commands: list[tuple[Any, ...]] = [write, ("ZADD", lru, now, key)]
-        if settings.ttl_ms is not None:
+        scored = [item for write in writes for item in (now, write[1])]
+        commands: list[Command] = [*writes, ("ZADD", lru, *scored)]
+        if self.settings.ttl_ms is not None:
             # Members last used more than a TTL ago are expired entries: drop them so
             # they do not count against the bound. (Last use >= creation, so this
             # holds with and without sliding TTL.)
-            commands.append(("ZREMRANGEBYSCORE", lru, "-inf", f"({now - settings.ttl_ms}"))
+            commands.append(("ZREMRANGEBYSCORE", lru, "-inf", f"({now - self.settings.ttl_ms}"))
         commands.append(("ZCARD", lru))
-        replies = yield Pipeline(tuple(commands))
-        raise_if_error(replies[0])
-        size = raise_if_error(replies[-1])
-        assert settings.max_entries is not None
-        excess = int(size) - settings.max_entries
+        return tuple(commands)
+
+    def finish_writes(self, count: int, replies: Sequence[Any]) -> Operation[None]:
+        """Check the replies of :meth:`write_commands` for ``count`` writes (raise the
+        first error), count the writes and evict past ``max_entries``."""
+        for reply in replies[:count]:
+            raise_if_error(reply)
+        self.stats.incr("writes", count)
+        if self.settings.max_entries is None or count == 0:
+            return
+        excess = int(raise_if_error(replies[-1])) - self.settings.max_entries
         if excess <= 0:
             return
         # ZPOPMIN is atomic: concurrent writers evict different entries.
-        popped = yield Call(("ZPOPMIN", lru, excess))
+        popped = yield Call(("ZPOPMIN", self.keys.lru_key, excess))
         victims = popped_members(popped)
         if victims:
             yield Call(("UNLINK", *victims))

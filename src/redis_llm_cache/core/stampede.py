@@ -30,7 +30,7 @@ from typing import Generic, TypeVar
 
 from ..config import CacheSettings
 from .exact import ExactTier
-from .ops import Call, Operation, Pipeline, Sleep
+from .ops import Call, Command, Operation, Pipeline, Sleep
 from .stats import CacheStats
 
 T = TypeVar("T")
@@ -129,10 +129,14 @@ class Stampede(Generic[T]):
     def settle(self, key: str, *, stored: bool) -> Operation[None]:
         """After an update of ``key``: free the lease (waiters now read the value),
         or mark it ``skip`` if the value was not stored (waiters stop waiting)."""
+        yield Call(self.settle_command(key, stored=stored))
+
+    def settle_command(self, key: str, *, stored: bool) -> Command:
+        """:meth:`settle` as a command, for a caller's own pipeline (sent after the
+        value's write: a waiter that finds the lease gone must find the value)."""
         lease = self._exact.keys.lease_key(key)
         with self._lock:
             self._held.pop(lease, None)
         if stored:
-            yield Call(("UNLINK", lease))
-        else:
-            yield Call(("SET", lease, SKIP, "XX", "PX", self._lease_ms))
+            return ("UNLINK", lease)
+        return ("SET", lease, SKIP, "XX", "PX", self._lease_ms)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.caches import BaseCache
@@ -150,6 +150,26 @@ class RedisLLMCache(BaseCache):
     async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         await self._cache.aupdate(prompt, llm_string, return_val)  # type: ignore[arg-type]
 
+    def store_many(
+        self,
+        items: Iterable[tuple[str, str, Sequence[Generation]]],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Store many ``(prompt, llm_string, generations)`` in pipelined batches
+        (warming the cache; see ``ResponseCache.store_many``). Returns how many
+        were stored; ``progress(done, stored)`` after each batch."""
+        return self._cache.store_many(_as_lists(items), progress=progress)
+
+    async def astore_many(
+        self,
+        items: Iterable[tuple[str, str, Sequence[Generation]]],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Async :meth:`store_many`."""
+        return await self._cache.astore_many(_as_lists(items), progress=progress)
+
     def clear(self, **kwargs: Any) -> None:
         """Remove this namespace's entries (all tenants). ``tenant=...`` and/or
         ``llm_string=...`` narrow it. Never ``FLUSHDB``. Raises ``BackendError``
@@ -221,3 +241,11 @@ def _as_embedder(embedder: Any, model: str | None) -> Embedder | None:
         "embedder must be a redis_llm_cache Embedder or LangChain Embeddings, "
         f"got {type(embedder).__name__}"
     )
+
+
+def _as_lists(
+    items: Iterable[tuple[str, str, Sequence[Generation]]],
+) -> Iterator[tuple[str, str, list[Generation]]]:
+    """The core stores ``list[Generation]`` (the codec's type); read lazily."""
+    for prompt, llm_string, generations in items:
+        yield prompt, llm_string, list(generations)

@@ -8,7 +8,7 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,11 +121,17 @@ def resolve_llm_string(args: argparse.Namespace) -> str:
 def cmd_warm(args: argparse.Namespace, session: Session) -> int:
     with requires_extra("langchain", feature="redis-llm-cache warm"):
         from langchain_core.load import dumps
-        from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+        from langchain_core.messages import AIMessage
         from langchain_core.outputs import ChatGeneration
 
         from ...langchain import RedisLLMCache
     llm_string = resolve_llm_string(args)
+    # The whole file is read (and checked) before anything is written.
+    items = [
+        (dumps(_messages(question, args.system)), llm_string,
+         [ChatGeneration(message=AIMessage(content=answer))])
+        for question, answer in read_qa_pairs(Path(args.file))
+    ]  # fmt: skip
     cache = RedisLLMCache(
         redis_url=session.url,
         namespace=session.namespace,
@@ -137,23 +143,38 @@ def cmd_warm(args: argparse.Namespace, session: Session) -> int:
         embedder=make_embedder(args.embedder) if args.embedder else None,
         semantic_strategy=args.semantic_strategy,
     )
-    stored = skipped = 0
     try:
-        for question, answer in read_qa_pairs(Path(args.file)):
-            # The prompt string LangChain's chat models look up: dumps() of the
-            # messages (ids cleared), here an optional system prompt and the question.
-            messages: list[BaseMessage] = [HumanMessage(content=question)]
-            if args.system is not None:
-                messages.insert(0, SystemMessage(content=args.system))
-            generation = ChatGeneration(message=AIMessage(content=answer))
-            if cache.core.update(dumps(messages), llm_string, [generation]):
-                stored += 1
-            else:
-                skipped += 1
+        stored = cache.store_many(items, progress=_progress_printer(len(items)))
     finally:
         cache.close()
+    skipped = len(items) - stored
     emit(
         args, {"stored": stored, "skipped": skipped},
         lambda r: f"stored {r['stored']} answers, skipped {r['skipped']}",
     )  # fmt: skip
     return 0 if skipped == 0 else 1
+
+
+def _messages(question: str, system: str | None) -> list[Any]:
+    """The messages whose ``dumps()`` (ids cleared) is the prompt string LangChain's
+    chat models look up: an optional system prompt and the question."""
+    from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+    messages: list[BaseMessage] = [HumanMessage(content=question)]
+    if system is not None:
+        messages.insert(0, SystemMessage(content=system))
+    return messages
+
+
+def _progress_printer(total: int) -> Callable[[int, int], None]:
+    """Progress on stderr after each stored batch (one updating line on a terminal);
+    stdout keeps only the result."""
+    stream = sys.stderr
+    end = "\r" if stream.isatty() else "\n"
+
+    def show(done: int, stored: int) -> None:
+        print(f"warm: {done}/{total} read, {stored} stored", end=end, file=stream, flush=True)
+        if done == total and end == "\r":
+            print(file=stream)
+
+    return show

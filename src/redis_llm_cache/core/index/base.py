@@ -24,15 +24,16 @@ under ``entry.exact_key``; deleting or expiring that value ends the hit too.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ...config import DEFAULT_DTYPES
 from ...errors import ConfigurationError
 from ..embedding.embedder import Matrix
 from ..keys import KEY_VERSION, encode_parts
 from ..keys import PARTITION_HEX as PARTITION_HEX
-from ..ops import Command, Operation
+from ..ops import Command, Operation, Pipeline
 
 
 def partition_id(tenant: str, llm_string: str, context: str) -> str:
@@ -73,6 +74,34 @@ class Candidate:
     created_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class IndexWrites:
+    """How a strategy stores entries, split so a caller can send the commands in its
+    own round trip (beside the answers they index): ``commands`` first, then
+    ``finish`` with their replies (in order), which checks them and sends whatever
+    must come after them (a journal event, a repair)."""
+
+    commands: tuple[Command, ...]
+    finish: Callable[[list[Any]], Operation[None]]
+
+
+def nothing_after(replies: list[Any]) -> Operation[None]:
+    """``finish`` of writes that need no second step: raise the first error."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return
+    yield  # a generator, like every operation
+
+
+def run_writes(writes: IndexWrites) -> Operation[None]:
+    """Send ``writes`` on their own: one round trip, then their ``finish``."""
+    replies: list[Any] = []
+    if writes.commands:
+        replies = yield Pipeline(writes.commands)
+    yield from writes.finish(list(replies))
+
+
 class VectorIndex(Protocol):
     """The contract every strategy meets (checked by one shared contract test suite).
 
@@ -90,6 +119,12 @@ class VectorIndex(Protocol):
 
     def add(self, entry: IndexEntry) -> Operation[None]:
         """Store ``entry`` (replacing an entry with the same ``exact_key``)."""
+        ...
+
+    def writes(self, entries: Sequence[IndexEntry]) -> IndexWrites:
+        """What storing ``entries`` takes (no I/O): the caller sends
+        ``commands`` -- alone or in its own pipeline -- then runs ``finish``.
+        ``add(e)`` is ``run_writes(writes([e]))``."""
         ...
 
     def search(

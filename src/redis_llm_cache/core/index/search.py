@@ -32,6 +32,7 @@ M=16 links, doc table, tag index and hash overhead; FLOAT16 halves the vector pa
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -59,7 +60,7 @@ from ..replies import (
     unreachable,
 )
 from ..scan import scan_each, unlink_batch
-from .base import Candidate, IndexEntry
+from .base import Candidate, IndexEntry, IndexWrites, nothing_after, run_writes
 from .common import check_args, replace_hash
 
 #: HNSW parameters (bench/index_recall.py: 5k clustered 384-d vectors, queries whose
@@ -176,12 +177,18 @@ class SearchIndex:
         return True
 
     def add(self, entry: IndexEntry) -> Operation[None]:
-        key = self.entry_key(entry.exact_key)
+        yield from run_writes(self.writes((entry,)))
+
+    def writes(self, entries: Sequence[IndexEntry]) -> IndexWrites:
+        """One command per entry (the hash with its TTL); nothing after it."""
+        return IndexWrites(tuple(self._replace(entry) for entry in entries), nothing_after)
+
+    def _replace(self, entry: IndexEntry) -> Command:
         fields = {
             "v": self._blob(entry.vector), "p": entry.partition, "q": entry.text,
             "k": entry.exact_key, "c": int(entry.created_ms),
         }  # fmt: skip
-        yield Call(replace_hash(key, fields, entry.ttl_ms))
+        return replace_hash(self.entry_key(entry.exact_key), fields, entry.ttl_ms)
 
     def search(
         self, vector: Matrix, partition: str, *, k: int, min_similarity: float

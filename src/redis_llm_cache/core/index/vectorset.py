@@ -60,6 +60,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import orjson
@@ -87,7 +88,7 @@ from ..replies import (
     vsim_rows,
 )
 from ..scan import scan_each, unlink_batch
-from .base import PARTITION_HEX, Candidate, IndexEntry
+from .base import PARTITION_HEX, Candidate, IndexEntry, IndexWrites, run_writes
 from .common import check_args
 
 Quantization = Literal["NOQUANT", "Q8", "BIN"]
@@ -232,35 +233,59 @@ class VectorSetIndex:
         yield from ()
 
     def add(self, entry: IndexEntry) -> Operation[None]:
-        blob = self._blob(entry.vector)
+        yield from run_writes(self.writes((entry,)))
+
+    def writes(self, entries: Sequence[IndexEntry]) -> IndexWrites:
+        """Two commands per entry: swap the partition pointer (its previous value
+        says where the entry was) and insert into the partition's set. ``finish``
+        repairs a foreign set and removes an entry from the set of the partition
+        it left."""
         now = _now_ms()
-        segment = _partition_segment(entry.partition)
-        set_key = self.set_prefix + segment
-        element = entry_id(entry.exact_key)
-        pointer = self.pointer_prefix + element
-        ttl = None if entry.ttl_ms is None else max(1, int(entry.ttl_ms))
-        expires = NEVER_MS if ttl is None else now + ttl
-        attributes = _attributes(expires, entry.exact_key, entry.text, entry.created_ms)
-        # SET ... GET (in a script: redis-py turns a plain SET's reply into a bool):
-        # the partition this entry was in before, if any.
-        point: tuple[Any, ...] = ("EVAL", _SWAP_POINTER, 1, pointer, segment, "GET")
-        if ttl is not None:
-            point += ("PX", ttl)
-        insert = (
-            "EVAL", _ADD_SCRIPT, 1, set_key,
-            blob, element, self.quantization, attributes, -1 if ttl is None else ttl, now,
-            SWEEP_SAMPLE,
-        )  # fmt: skip
-        replies = yield Pipeline((point, insert))
-        previous = raise_if_error(replies[0])
-        if isinstance(replies[1], Exception) and error_says(replies[1], FOREIGN_VECTOR_SET):
-            # Our key holds something else: remove it and insert once more.
-            yield from self._remove_foreign(set_key)
-            replies = [previous, (yield Call(insert))]
-        raise_if_error(replies[1])
-        if previous is not None and text(previous) != segment:
-            # Same exact key, new partition: the old element must not answer there.
-            yield Call(("VREM", self.set_prefix + text(previous), element))
+        commands: list[Command] = []
+        inserts: list[tuple[str, str, str, Command]] = []
+        for entry in entries:
+            segment = _partition_segment(entry.partition)
+            set_key = self.set_prefix + segment
+            element = entry_id(entry.exact_key)
+            ttl = None if entry.ttl_ms is None else max(1, int(entry.ttl_ms))
+            expires = NEVER_MS if ttl is None else now + ttl
+            attributes = _attributes(expires, entry.exact_key, entry.text, entry.created_ms)
+            # SET ... GET (in a script: redis-py turns a plain SET's reply into a
+            # bool): the partition this entry was in before, if any.
+            point: Command = ("EVAL", _SWAP_POINTER, 1, self.pointer_prefix + element, segment,
+                              "GET")  # fmt: skip
+            if ttl is not None:
+                point += ("PX", ttl)
+            insert = (
+                "EVAL", _ADD_SCRIPT, 1, set_key,
+                self._blob(entry.vector), element, self.quantization, attributes,
+                -1 if ttl is None else ttl, now, SWEEP_SAMPLE,
+            )  # fmt: skip
+            commands += (point, insert)
+            inserts.append((segment, set_key, element, insert))
+
+        def finish(replies: list[Any]) -> Operation[None]:
+            repaired: set[str] = set()
+            moved: list[Command] = []
+            for (segment, set_key, element, insert), previous, inserted in zip(
+                inserts, replies[0::2], replies[1::2], strict=True
+            ):
+                previous = raise_if_error(previous)
+                if isinstance(inserted, Exception) and error_says(inserted, FOREIGN_VECTOR_SET):
+                    # Our key holds something else: remove it and insert once more.
+                    if set_key not in repaired:
+                        yield from self._remove_foreign(set_key)
+                        repaired.add(set_key)
+                    inserted = yield Call(insert)
+                raise_if_error(inserted)
+                if previous is not None and text(previous) != segment:
+                    # Same exact key, new partition: the old element must not answer there.
+                    moved.append(("VREM", self.set_prefix + text(previous), element))
+            if moved:
+                for reply in (yield Pipeline(tuple(moved))):
+                    raise_if_error(reply)
+
+        return IndexWrites(tuple(commands), finish)
 
     def renew(
         self, candidate: Candidate, partition: str, ttl_ms: int, *, also: tuple[Command, ...] = ()

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -37,7 +37,15 @@ from ...config import Strategy as Strategy
 from ..embedding.embedder import EmbedderIdentity, Matrix, check_vectors
 from ..exact import ExactTier
 from ..guard import LogLimiter, left_out
-from ..index.base import Candidate, IndexEntry, VectorIndex, partition_id
+from ..index.base import (
+    Candidate,
+    IndexEntry,
+    IndexWrites,
+    VectorIndex,
+    nothing_after,
+    partition_id,
+    run_writes,
+)
 from ..index.common import replace_hash
 from ..index.foreign import ForeignIndex, foreign_indexes
 from ..keys import (
@@ -49,7 +57,7 @@ from ..keys import (
     usage_prefix,
 )
 from ..ops import Call, Command, Detach, Embed, Judge, Operation, Pipeline
-from ..replies import int_map
+from ..replies import int_map, raise_if_error
 from ..scan import scan_each, unlink_batch
 from ..stats import CacheStats
 from .budget import DEFAULT_GATE, Belief, ErrorBudget, Observation
@@ -575,24 +583,69 @@ class SemanticTier(Generic[T]):
     def add(self, exact_key: str, llm_string: str, query: SemanticQuery) -> Operation[None]:
         """Index ``query`` as answered by the value under ``exact_key`` (not done for a
         prompt a bypass rule matches: it must not answer others either)."""
-        if bypass_reason(self._bypass, query.text, llm_string) is not None:
-            return
+        writes = yield from self.writes(((exact_key, llm_string, query),))
+        yield from run_writes(writes)
+
+    def writes(self, items: Sequence[tuple[str, str, SemanticQuery]]) -> Operation[IndexWrites]:
+        """What indexing ``items`` -- (exact key, llm_string, query) -- takes: their
+        index entries and usage hashes, for the caller to send beside the answers'
+        writes (see :class:`~.index.base.IndexWrites`). Embeds the texts not just
+        embedded by a lookup in one ``Embed`` step; skips bypassed prompts."""
+        bypass = self._bypass
+        items = [item for item in items if bypass_reason(bypass, item[2].text, item[1]) is None]
+        if not items:
+            return IndexWrites((), nothing_after)
         yield from self._prepare()
-        vector = yield from self._vector(query.text)
-        entry = IndexEntry(
-            exact_key=exact_key,
-            partition=partition_id(self._tenant, llm_string, query.context),
-            vector=np.ascontiguousarray(vector, dtype=np.float32),
-            text=query.text,
-            created_ms=int(time.time() * 1000),
-            ttl_ms=self._ttl_ms,
+        vectors = yield from self._vectors([query.text for _, _, query in items])
+        created_ms = int(time.time() * 1000)
+        entries = [
+            IndexEntry(
+                exact_key=exact_key,
+                partition=partition_id(self._tenant, llm_string, query.context),
+                vector=vector,
+                text=query.text,
+                created_ms=created_ms,
+                ttl_ms=self._ttl_ms,
+            )
+            for (exact_key, llm_string, query), vector in zip(items, vectors, strict=True)
+        ]
+        index_writes = self.index.writes(entries)
+        usage = {"created_ms": created_ms, "hits": 0}
+        usage_commands = tuple(
+            replace_hash(self.usage_key(entry.exact_key), usage, self._ttl_ms) for entry in entries
         )
-        yield from self.index.add(entry)
-        usage = {"created_ms": entry.created_ms, "hits": 0}
-        yield Call(replace_hash(self.usage_key(exact_key), usage, self._ttl_ms))
-        pointer = orjson.dumps({"key": exact_key, "text": query.text})
         expiry: tuple[Any, ...] = () if self._ttl_ms is None else ("PX", self._ttl_ms)
-        yield Call(("SET", self._normalized_key(entry.partition, query.text), pointer, *expiry))
+        # The normalized-exact step's pointers: normalized text -> entry.
+        pointers = tuple(
+            (
+                "SET",
+                self._normalized_key(entry.partition, entry.text),
+                orjson.dumps({"key": entry.exact_key, "text": entry.text}),
+                *expiry,
+            )
+            for entry in entries
+        )
+        indexed = len(index_writes.commands)
+
+        def finish(replies: list[Any]) -> Operation[None]:
+            yield from index_writes.finish(replies[:indexed])
+            for reply in replies[indexed:]:
+                raise_if_error(reply)
+
+        return IndexWrites(index_writes.commands + usage_commands + pointers, finish)
+
+    def _vectors(self, texts: list[str]) -> Operation[list[Matrix]]:
+        """Vectors of ``texts`` (float32, contiguous): the memo's (a lookup that missed
+        embedded them), the rest in one ``Embed`` step (not memoized: a bulk
+        store must not push out the vectors of lookups in flight)."""
+        found: list[Matrix | None] = [self._memo.get(text) for text in texts]
+        missing = [i for i, vector in enumerate(found) if vector is None]
+        if missing:
+            reply = yield Embed(tuple(texts[i] for i in missing), "query")
+            matrix = check_vectors(reply, count=len(missing), dimensions=self.identity.dimensions)
+            for i, row in zip(missing, matrix, strict=True):
+                found[i] = row
+        return [np.ascontiguousarray(v, dtype=np.float32) for v in found if v is not None]
 
     def usage(self, exact_key: str) -> Operation[dict[str, int]]:
         """``created_ms``, ``hits`` and ``last_hit_ms`` of the entry answered by

@@ -113,7 +113,7 @@ from ...keys import (
 from ...ops import Call, Command, Operation, Pipeline, RedisOperation
 from ...replies import format_stream_id, parse_stream_id, raise_if_error, scored_members, text
 from ...scan import scan_each
-from ..base import Candidate, IndexEntry
+from ..base import Candidate, IndexEntry, IndexWrites, run_writes
 from ..common import check_args, replace_hash
 from .journal import StreamId, journal_events
 from .kernels import _coarse_rows, _dot_rows
@@ -246,40 +246,56 @@ class ClientIndex:
 
     def add(self, entry: IndexEntry) -> Operation[None]:
         """Store ``entry`` in Redis and journal it (two round trips: see module docs)."""
-        vector = self._as_vector(entry.vector)
-        ttl = entry.ttl_ms
-        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1):
-            raise ValueError(f"ttl_ms must be a positive int or None, got {ttl!r}")
-        eid = entry_id(entry.exact_key)
-        key = self._key(eid)
-        expires = _NEVER if ttl is None else entry.created_ms + ttl
+        yield from run_writes(self.writes((entry,)))
+
+    def writes(self, entries: Sequence[IndexEntry]) -> IndexWrites:
+        """The hashes and registry members first; ``finish`` journals the adds only
+        once their replies arrived (see *Journal* in the module docs)."""
         now = _now_ms()
-        stored = vector.astype(self._stored)
-        # Remember what others will read back (float16 rounds), so every process
-        # holds the same vector.
-        vector = stored.astype(np.float32)
-        fields = {
-            "v": stored.tobytes(),
-            "p": entry.partition,
-            "k": entry.exact_key,
-            "t": entry.text,
-            "c": entry.created_ms,
-            "x": "inf" if ttl is None else expires,
-        }
-        commands: list[tuple[Any, ...]] = [
-            replace_hash(key, fields, ttl),  # with its TTL, atomically
-            ("ZADD", self.ids_key, "+inf" if ttl is None else expires, eid),
+        commands: list[Command] = []
+        rows: list[tuple[str, str, Matrix, int]] = []
+        expiries: list[Any] = []
+        for entry in entries:
+            vector = self._as_vector(entry.vector)
+            ttl = entry.ttl_ms
+            if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1):
+                raise ValueError(f"ttl_ms must be a positive int or None, got {ttl!r}")
+            eid = entry_id(entry.exact_key)
+            expires = _NEVER if ttl is None else entry.created_ms + ttl
+            stored = vector.astype(self._stored)
+            fields = {
+                "v": stored.tobytes(),
+                "p": entry.partition,
+                "k": entry.exact_key,
+                "t": entry.text,
+                "c": entry.created_ms,
+                "x": "inf" if ttl is None else expires,
+            }
+            commands.append(replace_hash(self._key(eid), fields, ttl))  # with its TTL, atomically
+            expiries += ("+inf" if ttl is None else expires, eid)
+            # Remember what others will read back (float16 rounds), so every process
+            # holds the same vector.
+            rows.append((eid, entry.partition, stored.astype(np.float32), expires))
+        if rows:
+            commands.append(("ZADD", self.ids_key, *expiries))
             # Registry members of expired entries: pruned here, so a resync reads
             # only live ids and the registry does not grow without bound.
-            ("ZREMRANGEBYSCORE", self.ids_key, "-inf", now),
-        ]
-        for reply in (yield Pipeline(tuple(commands))):
-            raise_if_error(reply)
-        sid = parse_stream_id((yield Call(self._journal("a", eid))))
-        with self._lock:
-            if len(self._pending) >= _MAX_PENDING:
-                del self._pending[next(iter(self._pending))]  # read back instead
-            self._pending[sid] = (eid, entry.partition, vector, expires)
+            commands.append(("ZREMRANGEBYSCORE", self.ids_key, "-inf", now))
+
+        def finish(replies: list[Any]) -> Operation[None]:
+            for reply in replies:
+                raise_if_error(reply)
+            if not rows:
+                return
+            journaled = yield Pipeline(tuple(self._journal("a", row[0]) for row in rows))
+            with self._lock:
+                for row, reply in zip(rows, journaled, strict=True):
+                    sid = parse_stream_id(raise_if_error(reply))
+                    if len(self._pending) >= _MAX_PENDING:
+                        del self._pending[next(iter(self._pending))]  # read back instead
+                    self._pending[sid] = row
+
+        return IndexWrites(tuple(commands), finish)
 
     def search(
         self, vector: Matrix, partition: str, *, k: int, min_similarity: float
