@@ -245,7 +245,7 @@ class ResponseCache(Generic[T]):
         Returns how many answers were stored (the others were skipped and counted)."""
         writes: list[Command] = []
         settles: list[Command] = []
-        queued: list[tuple[str, str, SemanticQuery]] = []
+        queued: list[tuple[str, str, str]] = []  # (exact key, llm_string, prompt)
         for prompt, llm_string, value in items:
             write = self.exact.write_command(prompt, llm_string, value)
             if self._stampede is not None:
@@ -255,9 +255,7 @@ class ResponseCache(Generic[T]):
                 continue
             writes.append(write)
             if self.embedder is not None:
-                query = self._semantic_query(prompt)
-                if query is not None:
-                    queued.append((write[1], llm_string, query))
+                queued.append((write[1], llm_string, prompt))
         exact = self.exact.write_commands(writes)
         try:
             semantic = yield from self._semantic_writes(queued)
@@ -270,12 +268,18 @@ class ResponseCache(Generic[T]):
         return len(writes)
 
     def _semantic_writes(
-        self, queued: list[tuple[str, str, SemanticQuery]]
+        self, queued: list[tuple[str, str, str]]
     ) -> Operation[IndexWrites | None]:
         if not queued:
             return None
         semantic = yield from self._semantic_tier()
-        eligible = [item for item in queued if semantic.eligible(item[2])]
+        # Read here, under the caller's try: a failing prompt reader (an app's
+        # ``semantic_text`` hook) costs the indexing, never the answers' writes.
+        eligible = []
+        for exact_key, llm_string, prompt in queued:
+            query = self._semantic_query(prompt)
+            if query is not None and semantic.eligible(query):
+                eligible.append((exact_key, llm_string, query))
         return (yield from semantic.writes(eligible)) if eligible else None
 
     def _send_writes(
