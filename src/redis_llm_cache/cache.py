@@ -29,7 +29,7 @@ from .core.stats import CacheStats, StatsSnapshot, TokenUsage
 from .errors import CacheError, ConfigurationError
 from .redis.capabilities import detect_strategy
 from .redis.connection import AsyncClient, RedisConnector, SyncClient
-from .runtime import Runtime
+from .runtime import EmbedderFailed, ModelDeadlines, Runtime
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -87,17 +87,25 @@ class ResponseCache(Generic[T]):
             async_client=async_redis_client,
         )
         self.exact = ExactTier(self.settings, codec, self.stats_counter, usage_of)
-        self._stampede: Stampede[T] | None = (
-            Stampede(self.settings, self.exact, self.stats_counter)
-            if self.settings.stampede_protection
-            else None
-        )
         if embedder is not None and not is_embedder(embedder):
             raise ConfigurationError(
                 f"embedder must implement the Embedder protocol, got {type(embedder).__name__}"
             )
         self.embedder = embedder
-        self.runtime = Runtime(self.connector, self.settings, self.stats_counter, embedder=embedder)
+        self.runtime = Runtime(
+            self.connector,
+            self.settings,
+            self.stats_counter,
+            embedder=embedder,
+            deadlines=(
+                ModelDeadlines(self.settings, self.stats_counter) if embedder is not None else None
+            ),
+        )
+        self._stampede: Stampede[T] | None = (
+            Stampede(self.settings, self.exact, self.stats_counter, self.runtime.keep_renewing)
+            if self.settings.stampede_protection
+            else None
+        )
         # How a prompt becomes the text to compare (and its context); adapters know
         # their framework's prompt format. Called only after an exact miss.
         self._semantic_query = semantic_query or (lambda prompt: SemanticQuery(text=prompt))
@@ -173,7 +181,9 @@ class ResponseCache(Generic[T]):
         if found is not None:
             return found[0], EXACT_TIER, found[1]
         if self.embedder is not None:
-            value = yield from self._semantic_lookup_op(prompt, llm_string)
+            value = yield from self._without_failed_embedder(
+                self._semantic_lookup_op(prompt, llm_string), None
+            )
             if value is not None:
                 return value, SEMANTIC_TIER, self._usage(value)
         if self._stampede is None:
@@ -185,6 +195,17 @@ class ResponseCache(Generic[T]):
         """Tokens ``value`` cost when it was made, read from the value (hits that did
         not come through :meth:`ExactTier.read_hit`, which has it from the codec)."""
         return self._usage_of(value) if self._usage_of is not None else None
+
+    def _without_failed_embedder(self, op: Operation[R], otherwise: R) -> Operation[R]:
+        """``op``'s result, or ``otherwise`` when the embedder failed, missed its
+        deadline or is skipped by its breaker (counted by the runtime): the exact
+        tier and the stampede lease go on without the semantic tier."""
+        try:
+            return (yield from op)
+        except EmbedderFailed:
+            if not self.settings.fail_open:
+                raise
+            return otherwise
 
     def _semantic_lookup_op(self, prompt: str, llm_string: str) -> Operation[T | None]:
         query = self._semantic_query(prompt)
@@ -207,15 +228,27 @@ class ResponseCache(Generic[T]):
         return hit.value
 
     def _update_op(self, prompt: str, llm_string: str, value: T) -> Operation[bool]:
-        stored = yield from self.exact.update(prompt, llm_string, value)
+        try:
+            stored = yield from self.exact.update(prompt, llm_string, value)
+        except Exception:
+            # A refused write (out of memory under noeviction, ...): free the lease
+            # now, so the next caller does not wait for a value that never comes.
+            if self._stampede is not None:
+                lease = self._stampede.lease_of(self.exact.key(prompt, llm_string))
+                yield from self._stampede.release([lease])
+            raise
         if self._stampede is not None:
             yield from self._stampede.settle(self.exact.key(prompt, llm_string), stored=stored)
         if stored and self.embedder is not None:
-            query = self._semantic_query(prompt)
-            semantic = yield from self._semantic_tier()
-            if query is not None and semantic.eligible(query):
-                yield from semantic.add(self.exact.key(prompt, llm_string), llm_string, query)
+            add = self._semantic_add_op(prompt, llm_string)
+            yield from self._without_failed_embedder(add, None)
         return stored
+
+    def _semantic_add_op(self, prompt: str, llm_string: str) -> Operation[None]:
+        query = self._semantic_query(prompt)
+        semantic = yield from self._semantic_tier()
+        if query is not None and semantic.eligible(query):
+            yield from semantic.add(self.exact.key(prompt, llm_string), llm_string, query)
 
     def _clear_op(self, tenant: str | None, llm_string: str | None) -> Operation[int]:
         removed = yield from self.exact.clear(tenant=tenant, llm_string=llm_string)
@@ -324,6 +357,22 @@ class ResponseCache(Generic[T]):
             fail_open=False,
         )
 
+    def release_leases(self) -> None:
+        """This caller will not store what it was computing (its LLM call failed, its
+        stream was abandoned): free the stampede leases it holds, so a caller
+        waiting for the same prompt computes now instead of after the lease's term.
+        Fails open (counted); a no-op without stampede protection."""
+        self.runtime.run(self._release_leases_op(), during="lease release")
+
+    async def arelease_leases(self) -> None:
+        """Async :meth:`release_leases` (for a failed call of this thread's finished
+        tasks, as LangChain reports an async call's failure after its task ended)."""
+        await self.runtime.arun(self._release_leases_op(), during="lease release")
+
+    def _release_leases_op(self) -> Operation[None]:
+        if self._stampede is not None:
+            yield from self._stampede.release(self._stampede.abandoned_by_caller())
+
     def report_wrong_hit(self, prompt: str, llm_string: str) -> bool:
         """Feedback: the semantic hit served for ``prompt`` answered another question.
 
@@ -375,10 +424,14 @@ class ResponseCache(Generic[T]):
 
     def close(self) -> None:
         """Close the sync Redis client this object created."""
+        if self._stampede is not None:
+            self._stampede.forget()
         self.connector.close()
 
     async def aclose(self) -> None:
         """Close the asyncio Redis client this object created for the running loop."""
+        if self._stampede is not None:
+            self._stampede.forget()
         await self.connector.aclose()
 
 
