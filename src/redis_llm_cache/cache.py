@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from .config import SEARCH_ON_CLUSTER, CacheSettings
@@ -362,16 +362,21 @@ class ResponseCache(Generic[T]):
         stream was abandoned): free the stampede leases it holds, so a caller
         waiting for the same prompt computes now instead of after the lease's term.
         Fails open (counted); a no-op without stampede protection."""
-        self.runtime.run(self._release_leases_op(), during="lease release")
+        self.runtime.run(self._release_leases_op(self._abandoned_leases()), during="lease release")
 
-    async def arelease_leases(self) -> None:
-        """Async :meth:`release_leases` (for a failed call of this thread's finished
-        tasks, as LangChain reports an async call's failure after its task ended)."""
-        await self.runtime.arun(self._release_leases_op(), during="lease release")
+    def arelease_leases(self) -> Awaitable[None]:
+        """Async :meth:`release_leases`. The leases are chosen when it is called, in
+        the calling task (and its finished ones: LangChain reports an async call's
+        failure after the task that made it ended); awaiting frees them."""
+        op = self._release_leases_op(self._abandoned_leases())
+        return self.runtime.arun(op, during="lease release")
 
-    def _release_leases_op(self) -> Operation[None]:
+    def _abandoned_leases(self) -> list[str]:
+        return self._stampede.abandoned_by_caller() if self._stampede is not None else []
+
+    def _release_leases_op(self, leases: list[str]) -> Operation[None]:
         if self._stampede is not None:
-            yield from self._stampede.release(self._stampede.abandoned_by_caller())
+            yield from self._stampede.release(leases)
 
     def report_wrong_hit(self, prompt: str, llm_string: str) -> bool:
         """Feedback: the semantic hit served for ``prompt`` answered another question.

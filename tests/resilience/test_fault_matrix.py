@@ -406,3 +406,128 @@ def test_failing_models_messages_quoting_the_prompt_stay_out_of_logs(
         assert MARKER not in logging.Formatter().format(record)
     # The details stay available at DEBUG (the control: the marker was in the errors).
     assert any(MARKER in logging.Formatter().format(r) for r in caplog.records)
+
+
+# -- concurrent identical misses: exactly one LLM call ---------------------------------------
+
+ROUNDS = 12
+CONCURRENT = 8
+
+
+@pytest.mark.parametrize("semantic", [False, True], ids=["exact", "semantic"])
+@pytest.mark.parametrize("mode", ["batch", "abatch", "gather"])
+def test_concurrent_identical_misses_make_exactly_one_llm_call(
+    mode: str,
+    semantic: bool,
+    make_cache: Callable[..., RedisLLMCache],
+    embedding_server: Callable[[], InstantOllama],
+) -> None:
+    from langchain_core.prompts import ChatPromptTemplate
+
+    extra: dict[str, Any] = {}
+    if semantic:
+        extra = {
+            "embedder": ollama_at(embedding_server()),
+            "semantic_strategy": "client",
+            "semantic_threshold": 0.99,
+            # This test counts LLM calls, not deadlines: a healthy embedder must
+            # never miss its deadline here, even on a loaded machine.
+            "embed_timeout": 10.0,
+        }
+    cache = make_cache(stampede_wait=60.0, **extra)
+    model = CountingChatModel(cache=cache, numbered=True)  # instant, sync only
+    chain = ChatPromptTemplate.from_messages([("human", "{question}")]) | model
+
+    for round_number in range(ROUNDS):
+        inputs = [{"question": f"round {round_number}: what is the tallest tree?"}] * CONCURRENT
+        calls_before = model.calls
+        if mode == "batch":
+            replies = chain.batch(inputs)
+        elif mode == "abatch":
+            replies = asyncio.run(chain.abatch(inputs))
+        else:
+
+            async def gathered(batch: list[dict[str, str]]) -> list[Any]:
+                return list(await asyncio.gather(*(chain.ainvoke(i) for i in batch)))
+
+            replies = asyncio.run(gathered(inputs))
+        assert model.calls == calls_before + 1, f"round {round_number}"
+        assert {r.content for r in replies} == {f"answer {calls_before + 1}"}  # one answer
+    assert cache.stats()["errors"] == 0
+
+
+# -- leases that nobody will settle ---------------------------------------------------------
+
+
+def waits_of_next_caller(cache: RedisLLMCache) -> int:
+    """The stampede waits of a lookup of ``q`` from another thread (0: no lease to wait for)."""
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(cache.lookup, "q", "m").result(timeout=60) is None
+    return int(cache.stats()["stampede_waits"])
+
+
+def test_a_write_refused_under_noeviction_frees_its_lease(
+    private_redis: Any, namespace: str, build_cache: Callable[..., Any]
+) -> None:
+    import redis as redis_py
+    from langchain_core.outputs import Generation
+
+    cache = build_cache(RedisLLMCache, redis_url=private_redis.url, stampede_wait=60.0)
+    admin = redis_py.Redis.from_url(private_redis.url)
+    try:
+        assert cache.lookup("q", "m") is None  # this caller holds the lease
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1)  # every write is refused from now on
+        cache.update("q", "m", [Generation(text="x" * 1000)])  # refused: counted
+        assert any("OutOfMemory" in k or "OOM" in k for k in cache.stats()["errors_by_kind"])
+        admin.config_set("maxmemory", 0)
+        assert waits_of_next_caller(cache) == 0  # the lease did not linger
+    finally:
+        admin.config_set("maxmemory", 0)
+        admin.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_abandoned_stream_frees_its_lease(
+    mode: str, make_cache: Callable[..., RedisLLMCache]
+) -> None:
+    from langchain_core.messages import AIMessage
+
+    from redis_llm_cache.langchain import CachedStreamingChatModel
+    from support.chat_models import EchoChatModel
+
+    cache = make_cache(stampede_wait=60.0)
+    long_answer = AIMessage(content=" ".join(f"word{i}" for i in range(200)))
+    chat = CachedStreamingChatModel(
+        model=EchoChatModel(messages=iter([long_answer]), cache=cache), replay_chunk_chars=8
+    )
+    prompt = "q"
+    if mode == "sync":
+        stream = chat.stream(prompt)
+        next(stream)  # the lookup took the lease; the model is streaming
+        stream.close()  # the reader leaves
+    else:
+
+        async def leave_early() -> None:
+            stream = chat.astream(prompt)
+            await stream.__anext__()
+            await stream.aclose()
+            # The app's loop goes on: let the tasks the failure started finish.
+            others = asyncio.all_tasks() - {asyncio.current_task()}
+            await asyncio.gather(*others)
+
+        asyncio.run(leave_early())
+    llm_string = chat.model._get_llm_string()
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        assert pool.submit(cache.lookup, prompt_key(prompt), llm_string).result(60) is None
+    assert time.monotonic() - started < DEFAULTS.stampede_lease
+    assert cache.stats()["stampede_waits"] == 0  # no lease left to wait for
+
+
+def prompt_key(text: str) -> str:
+    """The prompt LangChain's cache sees for one human message ``text``."""
+    from langchain_core.load import dumps
+    from langchain_core.messages import HumanMessage
+
+    return dumps([HumanMessage(content=text)])

@@ -39,6 +39,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Generic, NamedTuple, TypeVar
 
 from ..config import CacheSettings
@@ -91,6 +92,12 @@ class _Holding(NamedTuple):
     task: weakref.ref[asyncio.Task[object]] | None
 
 
+#: The leases taken in this context (the latest few). A task LangChain creates to
+#: report a failure copies the failing call's context, so it can name them.
+_taken_here: ContextVar[tuple[str, ...]] = ContextVar("redis_llm_cache_leases", default=())
+TAKEN_HERE_MAX = 8
+
+
 def _abandoned_by(holding: _Holding, thread: int, task: asyncio.Task[object] | None) -> bool:
     """Whether a caller in ``thread`` / ``task`` whose LLM call just failed speaks
     for ``holding``: its own thread without a task, its own task, or -- LangChain
@@ -141,6 +148,7 @@ class Stampede(Generic[T]):
                 weakref.ref(task) if task is not None else None,
             )
             self._held[lease] = held
+        _taken_here.set((*_taken_here.get()[-TAKEN_HERE_MAX + 1 :], lease))
         if self._renewer is not None:
             self._renewer(
                 lambda: self._renew(lease),
@@ -165,14 +173,16 @@ class Stampede(Generic[T]):
             self._held.clear()
 
     def abandoned_by_caller(self) -> list[str]:
-        """The leases this caller's failed LLM call leaves behind: held by this
-        thread (and task, see :func:`_abandoned_by`); to :meth:`release`."""
+        """The leases this caller's failed LLM call leaves behind: taken in this
+        context, or held by this thread (and task, see :func:`_abandoned_by`);
+        to :meth:`release`."""
         thread, task, now = threading.get_ident(), _current_task(), time.monotonic()
+        here = _taken_here.get()
         with self._lock:
             return [
                 lease
                 for lease, holding in self._held.items()
-                if holding.until > now and _abandoned_by(holding, thread, task)
+                if holding.until > now and (lease in here or _abandoned_by(holding, thread, task))
             ]
 
     def release(self, leases: list[str]) -> Operation[None]:

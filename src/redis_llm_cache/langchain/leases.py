@@ -15,6 +15,7 @@ import asyncio
 import logging
 import threading
 import weakref
+from collections.abc import Awaitable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,8 @@ class LeaseReleaser(BaseCallbackHandler):
             loop = None
         for cache in list(_caches):
             if loop is not None:
-                task = loop.create_task(_arelease(cache))
+                # Chosen now, in the failing call's task; freed by the task.
+                task = loop.create_task(_arelease(cache.core.arelease_leases()))
                 _releases.add(task)
                 task.add_done_callback(_releases.discard)
                 continue
@@ -61,9 +63,9 @@ class LeaseReleaser(BaseCallbackHandler):
                 logger.debug("redis-llm-cache: leases not released (%s)", type(exc).__name__)
 
 
-async def _arelease(cache: RedisLLMCache) -> None:
+async def _arelease(release: Awaitable[None]) -> None:
     try:
-        await cache.arelease_leases()
+        await release
     except Exception as exc:
         logger.debug("redis-llm-cache: leases not released (%s)", type(exc).__name__)
 

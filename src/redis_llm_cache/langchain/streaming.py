@@ -261,7 +261,8 @@ def _release_leases(cache: BaseCache) -> None:
 
 
 async def _arelease_leases(cache: BaseCache) -> None:
-    release = getattr(cache, "arelease_leases", None)
+    core = getattr(cache, "core", None)
+    release = getattr(core, "arelease_leases", None)
     if release is not None:
         try:
             await release()
