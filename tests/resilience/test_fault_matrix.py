@@ -531,3 +531,54 @@ def prompt_key(text: str) -> str:
     from langchain_core.messages import HumanMessage
 
     return dumps([HumanMessage(content=text)])
+
+
+# -- a value over max_entry_bytes at an entry's key ------------------------------------------
+
+
+@pytest.mark.parametrize(("bound", "size"), [(1000, 5000), (None, 30 * 1024 * 1024)])
+def test_an_oversized_foreign_value_is_a_miss_removed_unread(
+    bound: int | None, size: int, make_cache: Callable[..., RedisLLMCache], redis_client: Any
+) -> None:
+    from langchain_core.outputs import Generation
+
+    cache = make_cache(**({"max_entry_bytes": bound} if bound else {}))
+    limit = cache.settings.max_entry_bytes
+    key = cache.core.exact.key("q", "m")
+    redis_client.set(key, b"x" * size)  # not written by us: over the bound
+    assert cache.lookup("q", "m") is None
+    assert redis_client.exists(key) == 0
+    assert cache.stats()["oversized_removed"] == 1
+    cache.update("q", "m", [Generation(text="a" * (limit // 4))])  # within the bound
+    assert cache.lookup("q", "m") == [Generation(text="a" * (limit // 4))]
+    assert cache.stats()["oversized_removed"] == 1
+
+
+def test_a_langchain_embedder_that_is_down_does_not_stop_construction_or_calls(
+    redis_url: str, namespace: str
+) -> None:
+    from langchain_core.embeddings import Embeddings
+
+    class Unreachable(Embeddings):
+        model = "unreachable-1"
+        calls = 0
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            Unreachable.calls += 1
+            raise ConnectionRefusedError("embedding service is down")
+
+        def embed_query(self, text: str) -> list[float]:
+            return self.embed_documents([text])[0]
+
+    cache = RedisLLMCache(  # no probe of the vector length here: no I/O at all
+        redis_url=redis_url, namespace=namespace, embedder=Unreachable(), timeout=5.0
+    )
+    try:
+        assert Unreachable.calls == 0
+        model = CountingChatModel(cache=cache)
+        assert ask(model, ["q", "q"], "sync")[0] == ["answer to q", "answer to q"]
+        assert model.calls == 1  # the exact tier served the repeat
+        assert cache.stats()["errors_by_kind"].get("embedder:ConnectionRefusedError", 0) >= 1
+    finally:  # (clear() needs the semantic tier, so the embedder: the exact tier alone)
+        cache.core.runtime.run(cache.core.exact.clear(), during="clear", fail_open=False)
+        cache.close()

@@ -21,7 +21,7 @@ from ..errors import CorruptEntryError, UnsupportedValueError
 from .codec import ValueCodec, frame, unframe
 from .keys import KeySpace
 from .ops import Call, Operation, Pipeline, RedisOperation
-from .replies import is_wrong_type, popped_members, raise_if_error
+from .replies import is_wrong_type, popped_members, raise_if_error, timed_out
 from .scan import scan_each, unlink_batch
 from .stats import CacheStats, TokenUsage
 
@@ -46,6 +46,16 @@ return 0
 _DELETE_IF_NOT_STRING = """
 if redis.call('TYPE', KEYS[1]).ok ~= 'string' then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+#: Remove a value over the size bound only if it still is (a value of ours
+#: written meanwhile is kept). One key: cluster-safe.
+_DELETE_IF_OVERSIZED = """
+if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then
+  return redis.call('UNLINK', KEYS[1])
 end
 return 0
 """
@@ -122,21 +132,32 @@ class ExactTier(Generic[T]):
         """:meth:`read`, with the tokens the stored answer cost when it was made
         (``None``: unknown): ``(value, usage)``, or ``None`` on a miss."""
         settings = self.settings
-        read: tuple[Any, ...] = (
-            ("GETEX", key, "PX", settings.ttl_ms) if settings.sliding_ttl else ("GET", key)
-        )
+        # A bounded read: a value over max_entry_bytes (not written by us) is never
+        # transferred whole -- it would time out every lookup, never to be removed.
+        read: tuple[Any, ...] = ("GETRANGE", key, 0, settings.max_entry_bytes)
         try:
-            if settings.max_entries is None:
+            if settings.max_entries is None and not settings.sliding_ttl:
                 # ``Call(read)`` without the NamedTuple's Python-level ``__new__``:
                 # one frame less on every hit.
                 raw = yield _make_tuple(Call, (read,))
             else:
-                # Refresh recency in the same round trip; XX: never re-add a removed key.
-                replies = yield Pipeline((read, ("ZADD", self.keys.lru_key, "XX", _now_ms(), key)))
+                # Renew a sliding TTL and refresh recency in the same round trip
+                # (XX: never re-add a removed key).
+                commands = [read]
+                if settings.sliding_ttl:
+                    commands.append(("PEXPIRE", key, settings.ttl_ms))
+                if settings.max_entries is not None:
+                    commands.append(("ZADD", self.keys.lru_key, "XX", _now_ms(), key))
+                replies = yield Pipeline(tuple(commands))
                 raw = raise_if_error(replies[0])
-                if isinstance(replies[1], Exception):
-                    self.stats.record_error(f"lru_touch:{type(replies[1]).__name__}")
+                if settings.max_entries is not None and isinstance(replies[-1], Exception):
+                    self.stats.record_error(f"lru_touch:{type(replies[-1]).__name__}")
         except Exception as exc:
+            if timed_out(exc):
+                # Perhaps a value too large to read in time, up to the bound: check
+                # its size alone, so that the next lookups do not time out too.
+                yield from self._remove_if_oversized(key)
+                raise
             if not is_wrong_type(exc):
                 raise
             # Our key holds a list, hash, ... (written by someone else): not a Redis
@@ -145,7 +166,13 @@ class ExactTier(Generic[T]):
             self.stats.incr("corrupt_removed")
             yield Call(("EVAL", _DELETE_IF_NOT_STRING, 1, key))
             return None
-        if raw is None:
+        if not raw:
+            # GETRANGE answers "" for a missing key and for an empty value (never
+            # ours: a corrupt entry, removed below); only a miss pays to tell them apart.
+            if not (yield Call(("EXISTS", key))):
+                return None
+        elif len(raw) > settings.max_entry_bytes:
+            yield from self._remove_if_oversized(key)
             return None
         try:
             return self._decode_hit(unframe(raw), tier=tier, details=details)
@@ -154,6 +181,14 @@ class ExactTier(Generic[T]):
         self.stats.incr("corrupt_removed")
         yield Call(("EVAL", _DELETE_IF_UNCHANGED, 1, key, raw))
         return None
+
+    def _remove_if_oversized(self, key: str) -> Operation[None]:
+        """Remove the value at ``key`` if it is over ``max_entry_bytes`` (never ours:
+        such values are not written), counted as ``oversized_removed``."""
+        removed = yield Call(("EVAL", _DELETE_IF_OVERSIZED, 1, key, self.settings.max_entry_bytes))
+        if removed:
+            logger.debug("oversized entry %s removed", key)
+            self.stats.incr("oversized_removed")
 
     # -- update --------------------------------------------------------------------------
 
