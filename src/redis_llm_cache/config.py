@@ -287,9 +287,12 @@ class CacheSettings(ConnectionSettings):
         stampede_protection: On a miss, only one caller (across threads, tasks and
             processes) gets the miss and computes the value; concurrent callers of
             the same prompt wait for its answer instead of calling the LLM too.
-        stampede_lease: Seconds the first caller holds the right to compute; if it
-            never stores a value (its LLM call failed), another caller proceeds
-            after this long. Set it to about your LLM's slowest answer.
+        stampede_lease: Seconds the first caller holds the right to compute at
+            most: it renews its lease (2 s in Redis) while it computes, up to this
+            long. If its LLM call fails (a LangChain model raising, a stream left
+            early) it frees the lease at once; if it dies, the lease lapses within
+            2 s; otherwise another caller proceeds after this long. Set it to about
+            your LLM's slowest answer.
         stampede_wait: Seconds a waiting caller waits at most before it gives up and
             gets a miss (then calls the LLM itself).
         embed_timeout: Seconds a lookup or an update waits for the embedder before

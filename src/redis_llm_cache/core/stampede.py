@@ -1,7 +1,8 @@
 """Stampede protection: many concurrent identical misses cost one LLM call.
 
 After a full miss (no exact, no semantic hit), the caller tries to take a short
-lease on the entry with ``SET <lease> held NX PX <stampede_lease>``:
+lease on the entry with ``SET <lease> held NX PX <heartbeat>`` (and checks the
+entry in the same round trip):
 
 * the **winner** gets the miss; the application calls the LLM and the following
   ``update`` stores the value and deletes the lease (or, if the value cannot be
@@ -9,8 +10,9 @@ lease on the entry with ``SET <lease> held NX PX <stampede_lease>``:
 * every **waiter** polls the entry with backoff (5 ms doubling to 100 ms) for at
   most ``stampede_wait`` seconds and returns the winner's value when it appears.
   In the same round trip it tries to take the lease itself, so if the winner never
-  stores anything (its LLM call failed) the lease expires and one waiter proceeds:
-  there is no deadlock, only a bounded wait. A waiter that times out gets a miss.
+  stores anything (its LLM call failed, it died) the lease is freed or lapses and
+  one waiter proceeds: there is no deadlock, only a bounded wait. A waiter that
+  times out gets a miss.
 
 The lease lives in Redis for a short heartbeat (:data:`HEARTBEAT_S`, at most
 ``stampede_lease``) and its holder renews it while it computes -- a thread, or a
