@@ -152,6 +152,10 @@ def build_cache(namespace: str) -> Iterator[Callable[..., Any]]:
         # budgets (50 ms per LLM-cache round trip, 0.5 s per embedding-cache one)
         # are exercised by the fail-open tests, which set them themselves.
         kwargs.setdefault("timeout", TEST_TIMEOUT_S)
+        if cls is RedisLLMCache:  # likewise the embedder's and judge's deadlines (0.25 s,
+            # 0.5 s), exercised by the fault-matrix tests, which set them themselves
+            kwargs.setdefault("embed_timeout", TEST_TIMEOUT_S)
+            kwargs.setdefault("judge_timeout", TEST_TIMEOUT_S)
         if cls is not CachedEmbedding:  # its pydantic fields have no connect_timeout
             kwargs.setdefault("connect_timeout", TEST_TIMEOUT_S)
         cache = cls(*args, **kwargs)

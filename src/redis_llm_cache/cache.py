@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 from .config import SEARCH_ON_CLUSTER, CacheSettings
@@ -31,7 +31,7 @@ from .core.stats import CacheStats, StatsSnapshot, TokenUsage
 from .errors import CacheError, ConfigurationError
 from .redis.capabilities import detect_strategy
 from .redis.connection import AsyncClient, RedisConnector, SyncClient
-from .runtime import Runtime
+from .runtime import EmbedderFailed, ModelDeadlines, Runtime
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -93,18 +93,26 @@ class ResponseCache(Generic[T]):
             async_client=async_redis_client,
         )
         self.exact = ExactTier(self.settings, codec, self.stats_counter, usage_of)
-        self._stampede: Stampede[T] | None = (
-            Stampede(self.settings, self.exact, self.stats_counter)
-            if self.settings.stampede_protection
-            else None
-        )
         if embedder is not None and not is_embedder(embedder):
             raise ConfigurationError(
                 f"embedder must implement the Embedder protocol, got {type(embedder).__name__}"
             )
         self.embedder = embedder
-        self.runtime = Runtime(self.connector, self.settings, self.stats_counter, embedder=embedder)
-        # A lookup's usual course, an exact hit, is one GET and decoding: the runtime
+        self.runtime = Runtime(
+            self.connector,
+            self.settings,
+            self.stats_counter,
+            embedder=embedder,
+            deadlines=(
+                ModelDeadlines(self.settings, self.stats_counter) if embedder is not None else None
+            ),
+        )
+        self._stampede: Stampede[T] | None = (
+            Stampede(self.settings, self.exact, self.stats_counter, self.runtime.keep_renewing)
+            if self.settings.stampede_protection
+            else None
+        )
+        # A lookup's usual course, an exact hit, is one read and decoding: the runtime
         # runs it without the operation's generators (everything else runs them).
         self._lookup = Shortcut(self.exact.lookup_request, self.exact.hit, self._lookup_op)
         # How a prompt becomes the text to compare (and its context); adapters know
@@ -186,7 +194,9 @@ class ResponseCache(Generic[T]):
         if found is not None:
             return found[0], EXACT_TIER, found[1]
         if self.embedder is not None:
-            value = yield from self._semantic_lookup_op(prompt, llm_string)
+            value = yield from self._without_failed_embedder(
+                self._semantic_lookup_op(prompt, llm_string), None
+            )
             if value is not None:
                 return value, SEMANTIC_TIER, self._usage(value)
         if self._stampede is None:
@@ -198,6 +208,17 @@ class ResponseCache(Generic[T]):
         """Tokens ``value`` cost when it was made, read from the value (hits that did
         not come through :meth:`ExactTier.read_hit`, which has it from the codec)."""
         return self._usage_of(value) if self._usage_of is not None else None
+
+    def _without_failed_embedder(self, op: Operation[R], otherwise: R) -> Operation[R]:
+        """``op``'s result, or ``otherwise`` when the embedder failed, missed its
+        deadline or is skipped by its breaker (counted by the runtime): the exact
+        tier and the stampede lease go on without the semantic tier."""
+        try:
+            return (yield from op)
+        except EmbedderFailed:
+            if not self.settings.fail_open:
+                raise
+            return otherwise
 
     def _semantic_lookup_op(self, prompt: str, llm_string: str) -> Operation[T | None]:
         query = self._semantic_query(prompt)
@@ -258,7 +279,7 @@ class ResponseCache(Generic[T]):
                 queued.append((write[1], llm_string, prompt))
         exact = self.exact.write_commands(writes)
         try:
-            semantic = yield from self._semantic_writes(queued)
+            semantic = yield from self._without_failed_embedder(self._semantic_writes(queued), None)
         except Exception:
             # The answers are stored even when indexing them cannot be (embedder
             # down, index unusable): their exact prompts still hit.
@@ -267,9 +288,7 @@ class ResponseCache(Generic[T]):
         yield from self._send_writes(len(writes), exact, (*settles,), semantic)
         return len(writes)
 
-    def _semantic_writes(
-        self, queued: list[tuple[str, str, str]]
-    ) -> Operation[IndexWrites | None]:
+    def _semantic_writes(self, queued: list[tuple[str, str, str]]) -> Operation[IndexWrites | None]:
         if not queued:
             return None
         semantic = yield from self._semantic_tier()
@@ -444,6 +463,27 @@ class ResponseCache(Generic[T]):
             fail_open=False,
         )
 
+    def release_leases(self) -> None:
+        """This caller will not store what it was computing (its LLM call failed, its
+        stream was abandoned): free the stampede leases it holds, so a caller
+        waiting for the same prompt computes now instead of after the lease's term.
+        Fails open (counted); a no-op without stampede protection."""
+        self.runtime.run(self._release_leases_op(self._abandoned_leases()), during="lease release")
+
+    def arelease_leases(self) -> Awaitable[None]:
+        """Async :meth:`release_leases`. The leases are chosen when it is called, in
+        the calling task (and its finished ones: LangChain reports an async call's
+        failure after the task that made it ended); awaiting frees them."""
+        op = self._release_leases_op(self._abandoned_leases())
+        return self.runtime.arun(op, during="lease release")
+
+    def _abandoned_leases(self) -> list[str]:
+        return self._stampede.abandoned_by_caller() if self._stampede is not None else []
+
+    def _release_leases_op(self, leases: list[str]) -> Operation[None]:
+        if self._stampede is not None:
+            yield from self._stampede.release(leases)
+
     def report_wrong_hit(self, prompt: str, llm_string: str) -> bool:
         """Feedback: the semantic hit served for ``prompt`` answered another question.
 
@@ -509,12 +549,16 @@ class ResponseCache(Generic[T]):
 
     def close(self) -> None:
         """Stop background judging and close the sync Redis client this object created."""
+        if self._stampede is not None:
+            self._stampede.forget()
         self.runtime.background.close()
         self.connector.close()
 
     async def aclose(self) -> None:
         """Cancel this loop's background judging and close the asyncio Redis client
         this object created for the running loop."""
+        if self._stampede is not None:
+            self._stampede.forget()
         await self.runtime.background.aclose()
         await self.connector.aclose()
 

@@ -301,11 +301,26 @@ class CacheSettings(ConnectionSettings):
         stampede_protection: On a miss, only one caller (across threads, tasks and
             processes) gets the miss and computes the value; concurrent callers of
             the same prompt wait for its answer instead of calling the LLM too.
-        stampede_lease: Seconds the first caller holds the right to compute; if it
-            never stores a value (its LLM call failed), another caller proceeds
-            after this long. Set it to about your LLM's slowest answer.
+        stampede_lease: Seconds the first caller holds the right to compute at
+            most: it renews its lease (2 s in Redis) while it computes, up to this
+            long. If its LLM call fails (a LangChain model raising, a stream left
+            early) it frees the lease at once; if it dies, the lease lapses within
+            2 s; otherwise another caller proceeds after this long. Set it to about
+            your LLM's slowest answer.
         stampede_wait: Seconds a waiting caller waits at most before it gives up and
             gets a miss (then calls the LLM itself).
+        embed_timeout: Seconds a lookup or an update waits for the embedder before
+            it goes on without the semantic tier (the exact tier still answers); the
+            abandoned call finishes in the background, bounded by the embedder's
+            own timeout. Embedding caches do not use it: their callers need the
+            vectors and wait for the embedder's own timeout.
+        judge_timeout: Seconds a lookup waits for the judge of a borderline
+            candidate (a judged verifier) before rejecting the candidate.
+        model_breaker_failures: Consecutive failures (errors or missed deadlines) of
+            the embedder, or of the judge, after which the cache stops calling it for
+            ``model_breaker_cooldown`` seconds (semantic lookups and updates are then
+            skipped, exact ones go on); then one call probes it again.
+        model_breaker_cooldown: Seconds the embedder's (judge's) breaker stays open.
 
     Plus the connection and failure fields of :class:`ConnectionSettings`
     (``timeout``, ``connect_timeout``, ``fail_open``, ``breaker_failures``,
@@ -321,6 +336,10 @@ class CacheSettings(ConnectionSettings):
     stampede_protection: bool = True
     stampede_lease: float = 10.0
     stampede_wait: float = 10.0
+    embed_timeout: float = 0.25
+    judge_timeout: float = 0.5
+    model_breaker_failures: int = 3
+    model_breaker_cooldown: float = 10.0
 
     def __post_init__(self) -> None:
         validate_namespace(self.namespace)
@@ -330,6 +349,10 @@ class CacheSettings(ConnectionSettings):
         super().__post_init__()
         validate_positive("stampede_lease", self.stampede_lease, allow_none=False)
         validate_positive("stampede_wait", self.stampede_wait, allow_none=False)
+        validate_positive("embed_timeout", self.embed_timeout, allow_none=False)
+        validate_positive("judge_timeout", self.judge_timeout, allow_none=False)
+        validate_positive("model_breaker_cooldown", self.model_breaker_cooldown, allow_none=False)
+        validate_count("model_breaker_failures", self.model_breaker_failures)
         if not isinstance(self.stampede_protection, bool):
             raise ConfigurationError("stampede_protection must be a bool")
         if self.sliding_ttl and self.ttl is None:

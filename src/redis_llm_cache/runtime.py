@@ -31,15 +31,18 @@ A runtime applies the policy at one of three grains (``failures=``):
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 import time
 from collections.abc import Awaitable, Callable, Generator
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from .background import Background, call_with_timeout
-from .config import ConnectionSettings
+from .config import CacheSettings, ConnectionSettings
 from .core.drivers import run_async, run_local, run_sync
 from .core.embedding.store import RedisUnavailable
-from .core.guard import FailureGuard
+from .core.guard import DependencyBreaker, FailureGuard
 from .core.ops import NOT_SENT, Call, Detach, Embed, Judge, Pipeline, Request, Shortcut, Sleep
 from .core.stats import CacheStats
 from .errors import BackendError
@@ -60,7 +63,18 @@ Failures = Literal["miss", "thrown", "raise"]
 class EmbedderFailed(Exception):
     """The embedder raised while serving a lookup or update (the cause is chained).
 
-    Counted as ``embedder:<kind>``; it does not trip the Redis circuit breaker."""
+    Counted as ``embedder:<kind>``; it does not trip the Redis circuit breaker.
+    ``counted``: the runtime already counted it (a missed deadline, an error, or
+    the embedder's breaker being open); operations catch it to go on without
+    the semantic tier."""
+
+    def __init__(self, message: str, *, counted: bool = False) -> None:
+        super().__init__(message)
+        self.counted = counted
+
+
+class ModelTimeout(Exception):
+    """The embedder or the judge did not answer within its deadline."""
 
 
 class FailurePolicy:
@@ -97,7 +111,9 @@ class FailurePolicy:
         """
         embedder_error = exc.__cause__ if isinstance(exc, EmbedderFailed) else None
         internal = not isinstance(exc, BACKEND_ERRORS)
-        if embedder_error is not None:
+        if isinstance(exc, EmbedderFailed) and exc.counted:
+            pass
+        elif embedder_error is not None:
             self.guard.failure(embedder_error, during=during, internal=True, label="embedder")
         else:
             self.guard.failure(exc, during=during, internal=internal)
@@ -105,9 +121,85 @@ class FailurePolicy:
             return
         if embedder_error is not None:
             raise embedder_error
+        if isinstance(exc, EmbedderFailed):
+            raise exc
         if internal:
             raise exc
         raise BackendError(f"{during} failed: {type(exc).__name__}: {exc}") from exc
+
+
+#: Threads per cache that run sync embedder and judge calls under a deadline.
+MODEL_WORKERS = 8
+
+
+class WorkerPool:
+    """Daemon threads running calls whose callers wait with a timeout.
+
+    Unlike ``concurrent.futures.ThreadPoolExecutor``, a call stuck in a hung
+    server does not delay the interpreter's exit, and a call whose caller
+    stopped waiting before it started is dropped instead of run late.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._started = 0
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
+
+    def _work(self) -> None:
+        while True:
+            future, call = self._jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue  # its caller stopped waiting before it started
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # handed to the waiting caller
+                future.set_exception(exc)
+
+    def submit(self, call: Callable[[], Any]) -> Future[Any]:
+        """Queue ``call``; cancel the future to drop it if it has not started."""
+        with self._lock:
+            if self._started < self._size:
+                self._started += 1
+                threading.Thread(target=self._work, name="rlc-model", daemon=True).start()
+        future: Future[Any] = Future()
+        self._jobs.put((future, call))
+        return future
+
+    def run(self, call: Callable[[], Any], timeout: float) -> Any:
+        """``call()``'s result; :class:`ModelTimeout` if it takes over ``timeout``
+        seconds, waiting for a free worker included (it goes on in the background,
+        or is dropped if it has not started)."""
+        future = self.submit(call)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise ModelTimeout(f"no answer within {timeout:g} s") from None
+
+
+class ModelDeadlines:
+    """The deadline and breaker of the embedder and the judge on the cache path.
+
+    A lookup or update does not wait longer than ``embed_timeout`` for the
+    embedder or ``judge_timeout`` for a judge; each has a breaker that skips it
+    after ``model_breaker_failures`` consecutive failures. Sync calls run on a
+    small pool of daemon threads and are waited for with a timeout (an
+    abandoned call finishes in the background, bounded by the model's own
+    timeout; while every worker is busy, a new call is not queued behind them
+    but counted as missing its deadline); async calls run under
+    ``asyncio.wait_for``.
+    """
+
+    def __init__(self, settings: CacheSettings, stats: CacheStats) -> None:
+        self.embed_timeout = settings.embed_timeout
+        self.judge_timeout = settings.judge_timeout
+        failures, cooldown = settings.model_breaker_failures, settings.model_breaker_cooldown
+        self.embedder = DependencyBreaker(
+            "embedder", failures=failures, cooldown=cooldown, stats=stats
+        )
+        self.judge = DependencyBreaker("judge", failures=failures, cooldown=cooldown, stats=stats)
+        self.workers = WorkerPool(MODEL_WORKERS)
 
 
 # -- the runtime -----------------------------------------------------------------------------
@@ -122,6 +214,9 @@ class Runtime:
         embedder: What ``Embed`` steps call (``embed`` sync, ``aembed`` async);
             ``None``: an ``Embed`` step is a ``TypeError`` (a Redis-only runtime).
         failures: The grain of the failure policy (see the module docstring).
+        deadlines: Bound the embedder's and the judge's calls (the response
+            cache: see :class:`ModelDeadlines`); ``None``: wait for them as long
+            as they take (the embedding cache, whose callers need the vectors).
     """
 
     def __init__(
@@ -132,10 +227,12 @@ class Runtime:
         *,
         embedder: Any = None,
         failures: Failures = "miss",
+        deadlines: ModelDeadlines | None = None,
     ) -> None:
         self.connector = connector
         self.embedder = embedder
         self.failures = failures
+        self.deadlines = deadlines
         self.policy = FailurePolicy(settings, stats)
         # Per operation, the embedder's error must reach the policy as such (it is
         # counted apart and does not trip the breaker); per request it reaches the
@@ -266,6 +363,56 @@ class Runtime:
         self.policy.succeeded()
         return result
 
+    def keep_renewing(
+        self,
+        renew: Callable[[], Generator[Any, Any, bool]],
+        still_held: Callable[[], bool],
+        interval: float,
+    ) -> None:
+        """Run ``renew()`` every ``interval`` seconds while ``still_held()``: on the
+        caller's event loop (a task) when there is one, else in a daemon thread.
+        Renewals fail open like any write (counted); they end with the holding,
+        or when one fails or finds the lease gone (it then expires by itself)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+
+        if loop is not None:
+
+            async def renew_async() -> None:
+                while True:
+                    await asyncio.sleep(interval)
+                    if not still_held() or not await self._arenewed(renew()):
+                        return
+
+            task = loop.create_task(renew_async())
+            _RENEWALS.add(task)  # a task only weakly referenced by the loop could vanish
+            task.add_done_callback(_RENEWALS.discard)
+            return
+
+        def renew_sync() -> None:
+            while True:
+                time.sleep(interval)
+                if not still_held() or not self._renewed(renew()):
+                    return
+
+        threading.Thread(target=renew_sync, name="rlc-lease", daemon=True).start()
+
+    def _renewed(self, renewal: Generator[Any, Any, bool]) -> bool:
+        # Never raises (not even with fail_open=False): nobody is there to catch it,
+        # and a lease that is not renewed simply expires.
+        try:
+            return self.run(renewal, during="lease renewal", fallback=False)
+        except Exception:
+            return False
+
+    async def _arenewed(self, renewal: Generator[Any, Any, bool]) -> bool:
+        try:
+            return await self.arun(renewal, during="lease renewal", fallback=False)
+        except Exception:
+            return False
+
     # -- executing one step (sync and async: each step kind has both, by nature) --------------
 
     def _execute(self, step: Any, redis: Callable[[Request], Any] | None = None) -> Any:
@@ -274,17 +421,46 @@ class Runtime:
             return (redis or self.connector.execute)(step)
         if kind is Embed:
             embedder = self._embedder()
+            deadlines = self.deadlines
+            if deadlines is None:
+                try:
+                    return embedder.embed(step.texts, role=step.role)
+                except Exception as exc:
+                    raise self._embedder_failed(exc) from exc
+            self._admit_embedder(deadlines)
             try:
-                return embedder.embed(step.texts, role=step.role)
+                if getattr(embedder, "in_process", False):
+                    vectors = embedder.embed(step.texts, role=step.role)
+                else:
+                    vectors = deadlines.workers.run(
+                        lambda: embedder.embed(step.texts, role=step.role), deadlines.embed_timeout
+                    )
             except Exception as exc:
-                raise self._embedder_failed(exc) from exc
+                raise self._embedder_missed(deadlines, exc) from exc
+            deadlines.embedder.success()
+            return vectors
         if kind is Sleep:
             time.sleep(step.seconds)
             return None
         if kind is Judge:
-            if step.timeout is None:
+            if step.timeout is not None:
+                # A judge with its own bound (the error budget's): bounded and
+                # counted by the budget, not by the lookup's judge breaker.
+                return call_with_timeout(
+                    step.judge, step.query, step.candidate, timeout=step.timeout
+                )
+            deadlines = self.deadlines
+            if deadlines is None:
                 return step.judge(step.query, step.candidate)
-            return call_with_timeout(step.judge, step.query, step.candidate, timeout=step.timeout)
+            self._admit_judge(deadlines)
+            try:
+                answer = deadlines.workers.run(
+                    lambda: step.judge(step.query, step.candidate), deadlines.judge_timeout
+                )
+            except Exception as exc:
+                raise self._judge_missed(deadlines, exc) from exc
+            deadlines.judge.success()
+            return answer
         if kind is Detach:
             operation, during = step.operation, step.during
             accepted = self.background.submit(lambda: self.run(operation, during=during))
@@ -307,9 +483,9 @@ class Runtime:
         if kind is Sleep:
             return asyncio.sleep(step.seconds)
         if kind is Judge:
-            if step.timeout is None:
-                return _ajudge(step)
-            return asyncio.wait_for(_ajudge(step), step.timeout)
+            if step.timeout is not None:
+                return asyncio.wait_for(_ajudge(step), step.timeout)
+            return _ajudge(step) if self.deadlines is None else self._ajudge_bounded(step)
         if kind is Detach:
             return self._adetach(step)
         raise TypeError(f"not a step: {step!r}")
@@ -323,10 +499,68 @@ class Runtime:
 
     async def _aembed(self, step: Embed) -> Any:
         embedder = self._embedder()
+        deadlines = self.deadlines
+        if deadlines is None:
+            try:
+                return await embedder.aembed(step.texts, role=step.role)
+            except Exception as exc:
+                raise self._embedder_failed(exc) from exc
+        self._admit_embedder(deadlines)
         try:
-            return await embedder.aembed(step.texts, role=step.role)
+            vectors = await _within(
+                embedder.aembed(step.texts, role=step.role),
+                None if getattr(embedder, "in_process", False) else deadlines.embed_timeout,
+            )
         except Exception as exc:
-            raise self._embedder_failed(exc) from exc
+            raise self._embedder_missed(deadlines, exc) from exc
+        deadlines.embedder.success()
+        return vectors
+
+    async def _ajudge_bounded(self, step: Judge) -> Any:
+        deadlines = self.deadlines
+        assert deadlines is not None
+        self._admit_judge(deadlines)
+        ajudge = getattr(step.judge, "ajudge", None)
+        # A blocking judge runs on this cache's workers, not the loop's default
+        # executor: abandoned calls of a hung judge must not starve the app's own
+        # ``to_thread`` work (LangChain runs sync-only models there).
+        call = (
+            ajudge(step.query, step.candidate)
+            if ajudge is not None
+            else asyncio.wrap_future(
+                deadlines.workers.submit(lambda: step.judge(step.query, step.candidate))
+            )
+        )
+        try:
+            answer = await _within(call, deadlines.judge_timeout)
+        except Exception as exc:
+            raise self._judge_missed(deadlines, exc) from exc
+        deadlines.judge.success()
+        return answer
+
+    # -- the embedder's and the judge's deadline and breaker ----------------------------------
+
+    def _admit_embedder(self, deadlines: ModelDeadlines) -> None:
+        if not deadlines.embedder.allow():
+            raise EmbedderFailed("skipped: the embedder's breaker is open", counted=True)
+
+    def _embedder_missed(self, deadlines: ModelDeadlines, exc: Exception) -> Exception:
+        """Count the embedder's failure (error or missed deadline) once, here; the
+        operation gets an :class:`EmbedderFailed` it may catch to go on without
+        the semantic tier."""
+        deadlines.embedder.failure()
+        self.policy.guard.failure(exc, during="embedding", internal=True, label="embedder")
+        return EmbedderFailed(f"the embedder failed ({type(exc).__name__})", counted=True)
+
+    def _admit_judge(self, deadlines: ModelDeadlines) -> None:
+        if not deadlines.judge.allow():
+            raise ModelTimeout("skipped: the judge's breaker is open")
+
+    def _judge_missed(self, deadlines: ModelDeadlines, exc: Exception) -> Exception:
+        """Count the judge's failure; the verifier rejects the candidate."""
+        deadlines.judge.failure()
+        self.policy.guard.failure(exc, during="judging", internal=True, label="judge")
+        return exc
 
     def _embedder(self) -> Any:
         if self.embedder is None:
@@ -375,6 +609,21 @@ class Runtime:
         return RedisUnavailable(f"{during} failed: {type(exc).__name__}")
 
 
+#: Lease renewal tasks running (strong references, see ``keep_renewing``).
+_RENEWALS: set[asyncio.Task[None]] = set()
+
+
+async def _within(call: Awaitable[Any], timeout: float | None) -> Any:
+    """``await call``, or :class:`ModelTimeout` after ``timeout`` seconds (``None``:
+    no deadline)."""
+    if timeout is None:
+        return await call
+    try:
+        return await asyncio.wait_for(call, timeout)
+    except TimeoutError:
+        raise ModelTimeout(f"no answer within {timeout:g} s") from None
+
+
 async def _ajudge(step: Judge) -> Any:
     """The judge's answer without blocking the loop: its ``ajudge`` coroutine if it
     has one, else its blocking call in a worker thread."""
@@ -388,6 +637,8 @@ __all__ = [
     "EmbedderFailed",
     "FailurePolicy",
     "Failures",
+    "ModelDeadlines",
+    "ModelTimeout",
     "Runtime",
     "run_async",
     "run_local",

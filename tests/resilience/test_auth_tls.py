@@ -303,3 +303,39 @@ def test_certificate_of_an_unknown_ca_is_refused(
     assert cache.stats()["errors"] == 1
     assert re.search("Connection|SSL", " ".join(cache.stats()["errors_by_kind"]))
     cache.close()
+
+
+def test_the_documented_rule_as_written_covers_the_default_namespaces() -> None:
+    # The rule exactly as the README writes it (only the password filled in), and
+    # every cache at its default namespace: the LLM cache (exact tier, stampede
+    # leases and their renewal, the client index) and both embedding caches.
+    from redis_llm_cache.llama_index import CachedEmbedding, EmbedderEmbedding
+
+    lines = [line for line in README.read_text().splitlines() if line.startswith("ACL SETUSER")]
+    lines = [line for line in lines if "+ft." not in line]  # no RediSearch on this server
+    with EmbeddedRedis() as server:
+        admin = redis.Redis.from_url(server.url)
+        for line in lines:
+            admin.execute_command(*shlex.split(line.replace(">CHANGE-ME", f">{PASSWORD}")))
+        admin.close()
+        url = f"redis://{USER}:{PASSWORD}@127.0.0.1:{server.port}/0"
+        cache = RedisLLMCache(
+            redis_url=url, embedder=TwoDimensional(), semantic_strategy="client", timeout=5.0
+        )
+        embeddings = CachedEmbeddings(
+            TwoDimensional(),  # type: ignore[arg-type]
+            redis_url=url,
+            timeout=5.0,
+        )
+        llama = CachedEmbedding(EmbedderEmbedding(TwoDimensional()), redis_url=url, timeout=5.0)
+        try:
+            assert cache.lookup("q", LLM) is None
+            cache.update("q", LLM, [Generation(text="a")])
+            assert cache.lookup("q", LLM) == [Generation(text="a")]
+            assert embeddings.embed_query("a") == embeddings.embed_query("a")
+            assert llama.get_text_embedding("b") == llama.get_text_embedding("b")
+            assert cache.stats()["errors"] == 0, cache.stats()["errors_by_kind"]
+            assert embeddings.stats()["errors"] == 0, embeddings.stats()["errors_by_kind"]
+            assert embeddings.stats()["hits"] == 1
+        finally:
+            cache.close()

@@ -20,6 +20,7 @@ from langchain_core.outputs import Generation
 
 from redis_llm_cache.langchain import RedisLLMCache
 from support.chat_models import CountingChatModel
+from support.chat_models import answers_from_threads as threads_answers
 
 CALLERS = 50
 #: Lease of the tests whose first caller fails: the others wait this long before
@@ -40,17 +41,7 @@ def slow_model(**kwargs: Any) -> CountingChatModel:
 
 def answers_from_threads(call: Callable[[], Any]) -> list[Any]:
     """``call()`` from ``CALLERS`` threads released together; exceptions are returned."""
-    barrier = threading.Barrier(CALLERS)
-
-    def one() -> Any:
-        barrier.wait(timeout=30)
-        try:
-            return call().content
-        except Exception as exc:
-            return exc
-
-    with ThreadPoolExecutor(CALLERS) as pool:
-        return list(pool.map(lambda _: one(), range(CALLERS)))
+    return threads_answers(call, CALLERS)
 
 
 async def answers_from_tasks(call: Callable[[], Any]) -> list[Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -70,3 +72,19 @@ class EchoChatModel(GenericFakeChatModel):
         self.calls += 1
         self.messages = iter([AIMessage(content=f"answer {self.calls}")])
         return super()._generate(messages, *args, **kwargs)
+
+
+def answers_from_threads(call: Callable[[], Any], count: int) -> list[Any]:
+    """``call().content`` from ``count`` threads released together; exceptions are
+    returned in place of answers."""
+    barrier = threading.Barrier(count)
+
+    def one() -> Any:
+        barrier.wait(timeout=30)
+        try:
+            return call().content
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: one(), range(count)))

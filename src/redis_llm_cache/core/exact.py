@@ -21,7 +21,7 @@ from ..errors import CorruptEntryError, UnsupportedValueError
 from .codec import MAGIC, ValueCodec, frame, unframe
 from .keys import KeySpace
 from .ops import NOT_SENT, Call, Command, Operation, Pipeline, RedisOperation
-from .replies import is_wrong_type, popped_members, raise_if_error
+from .replies import is_wrong_type, popped_members, raise_if_error, timed_out
 from .scan import scan_each, unlink_batch
 from .stats import CacheStats, TokenUsage
 
@@ -46,6 +46,16 @@ return 0
 _DELETE_IF_NOT_STRING = """
 if redis.call('TYPE', KEYS[1]).ok ~= 'string' then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+#: Remove a value over the size bound only if it still is (a value of ours
+#: written meanwhile is kept). One key: cluster-safe.
+_DELETE_IF_OVERSIZED = """
+if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then
+  return redis.call('UNLINK', KEYS[1])
 end
 return 0
 """
@@ -117,14 +127,18 @@ class ExactTier(Generic[T]):
         value = self.codec.decode(body, tier=tier, details=details)
         return value, (self._usage_of(value) if self._usage_of is not None else None)
 
-    def lookup_request(self, prompt: str, llm_string: str) -> Call | None:
-        """The one command a lookup sends when one is all it needs; its reply goes to
-        :meth:`hit` (``None`` with ``max_entries``: a hit also refreshes recency)."""
+    def lookup_request(self, prompt: str, llm_string: str) -> Call | Pipeline | None:
+        """The request a lookup sends when it is all a hit needs; its reply goes to
+        :meth:`hit` (``None`` with ``max_entries``: a hit also refreshes recency).
+        The read is bounded (see :meth:`read_hit`); a sliding TTL is renewed in the
+        same round trip."""
         settings = self.settings
         if settings.max_entries is not None:
             return None
         key = self.key(prompt, llm_string)
-        read = ("GETEX", key, "PX", settings.ttl_ms) if settings.sliding_ttl else ("GET", key)
+        read = ("GETRANGE", key, 0, settings.max_entry_bytes)
+        if settings.sliding_ttl:
+            return Pipeline((read, ("PEXPIRE", key, settings.ttl_ms)))
         # ``Call(read)`` without the NamedTuple's Python-level ``__new__``: one frame
         # less on every hit.
         return _make_tuple(Call, (read,))
@@ -132,8 +146,15 @@ class ExactTier(Generic[T]):
     def hit(self, reply: Any) -> tuple[T, str, TokenUsage | None] | None:
         """``(value, "exact", usage)`` decoded from the reply to :meth:`lookup_request`,
         or ``None`` when the reply is not a sound entry (a miss, a failure, a value not
-        ours or corrupt): :meth:`read_hit` given the same reply deals with those."""
-        if type(reply) is not bytes or not reply.startswith(MAGIC):
+        ours, corrupt or over the size bound): :meth:`read_hit` given the same reply
+        deals with those."""
+        if type(reply) is list:  # the sliding TTL's pipeline: the read comes first
+            reply = reply[0]
+        if (
+            type(reply) is not bytes
+            or not reply.startswith(MAGIC)
+            or len(reply) > self.settings.max_entry_bytes
+        ):
             return None
         try:
             value, usage = self._decode_hit(reply[_MAGIC_LEN:], tier=TIER)
@@ -153,23 +174,36 @@ class ExactTier(Generic[T]):
         (``None``: unknown): ``(value, usage)``, or ``None`` on a miss. ``reply``:
         the reply (or the exception) :meth:`lookup_request`'s command already got."""
         settings = self.settings
-        read: tuple[Any, ...] = (
-            ("GETEX", key, "PX", settings.ttl_ms) if settings.sliding_ttl else ("GET", key)
-        )
+        # A bounded read: a value over max_entry_bytes (not written by us) is never
+        # transferred whole -- it would time out every lookup, never to be removed.
+        read: tuple[Any, ...] = ("GETRANGE", key, 0, settings.max_entry_bytes)
         try:
-            if reply is not NOT_SENT:
+            if reply is not NOT_SENT:  # what lookup_request's read already got
                 if isinstance(reply, Exception):
                     raise reply
-                raw = reply
-            elif settings.max_entries is None:
-                raw = yield Call(read)
+                raw = raise_if_error(reply[0]) if isinstance(reply, list) else reply
+            elif settings.max_entries is None and not settings.sliding_ttl:
+                # ``Call(read)`` without the NamedTuple's Python-level ``__new__``:
+                # one frame less on every hit.
+                raw = yield _make_tuple(Call, (read,))
             else:
-                # Refresh recency in the same round trip; XX: never re-add a removed key.
-                replies = yield Pipeline((read, ("ZADD", self.keys.lru_key, "XX", _now_ms(), key)))
+                # Renew a sliding TTL and refresh recency in the same round trip
+                # (XX: never re-add a removed key).
+                commands = [read]
+                if settings.sliding_ttl:
+                    commands.append(("PEXPIRE", key, settings.ttl_ms))
+                if settings.max_entries is not None:
+                    commands.append(("ZADD", self.keys.lru_key, "XX", _now_ms(), key))
+                replies = yield Pipeline(tuple(commands))
                 raw = raise_if_error(replies[0])
-                if isinstance(replies[1], Exception):
-                    self.stats.record_error(f"lru_touch:{type(replies[1]).__name__}")
+                if settings.max_entries is not None and isinstance(replies[-1], Exception):
+                    self.stats.record_error(f"lru_touch:{type(replies[-1]).__name__}")
         except Exception as exc:
+            if timed_out(exc):
+                # Perhaps a value too large to read in time, up to the bound: check
+                # its size alone, so that the next lookups do not time out too.
+                yield from self._remove_if_oversized(key)
+                raise
             if not is_wrong_type(exc):
                 raise
             # Our key holds a list, hash, ... (written by someone else): not a Redis
@@ -178,7 +212,13 @@ class ExactTier(Generic[T]):
             self.stats.incr("corrupt_removed")
             yield Call(("EVAL", _DELETE_IF_NOT_STRING, 1, key))
             return None
-        if raw is None:
+        if not raw:
+            # GETRANGE answers "" for a missing key and for an empty value (never
+            # ours: a corrupt entry, removed below); only a miss pays to tell them apart.
+            if not (yield Call(("EXISTS", key))):
+                return None
+        elif len(raw) > settings.max_entry_bytes:
+            yield from self._remove_if_oversized(key)
             return None
         try:
             return self._decode_hit(unframe(raw), tier=tier, details=details)
@@ -187,6 +227,14 @@ class ExactTier(Generic[T]):
         self.stats.incr("corrupt_removed")
         yield Call(("EVAL", _DELETE_IF_UNCHANGED, 1, key, raw))
         return None
+
+    def _remove_if_oversized(self, key: str) -> Operation[None]:
+        """Remove the value at ``key`` if it is over ``max_entry_bytes`` (never ours:
+        such values are not written), counted as ``oversized_removed``."""
+        removed = yield Call(("EVAL", _DELETE_IF_OVERSIZED, 1, key, self.settings.max_entry_bytes))
+        if removed:
+            logger.debug("oversized entry %s removed", key)
+            self.stats.incr("oversized_removed")
 
     # -- update --------------------------------------------------------------------------
 

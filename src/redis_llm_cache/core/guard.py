@@ -23,6 +23,10 @@ logger = logging.getLogger("redis_llm_cache")
 #: At most one warning per error kind in this many seconds; the rest are counted.
 LOG_INTERVAL_S = 30.0
 
+#: Failure labels whose exception messages may quote prompt text: above DEBUG
+#: only their type is logged.
+SCRUBBED_LABELS = frozenset({"embedder", "judge"})
+
 
 class LogLimiter:
     """Says which events of a kind to log: the first, then at most one per
@@ -120,13 +124,14 @@ class FailureGuard:
         suppressed = self._log_limiter.admit(kind)
         if suppressed is None:
             return
-        if label == "embedder":
-            # An embedder's message (and its traceback's locals) can quote the
-            # input text: only the kind at WARNING, the details at DEBUG.
+        if label in SCRUBBED_LABELS:
+            # An embedder's or a judge's message (and its traceback's locals) can
+            # quote the input text: only the kind at WARNING, the details at DEBUG.
             logger.warning(
-                "redis-llm-cache: %s failed (%s); serving without the cache%s",
+                "redis-llm-cache: %s failed (%s, message of %d chars); going on without it%s",
                 during,
                 kind,
+                len(str(exc)),
                 left_out(suppressed),
             )
             logger.debug("redis-llm-cache: %s: embedder error", during, exc_info=exc)
@@ -141,3 +146,57 @@ class FailureGuard:
             left_out(suppressed),
             exc_info=exc if internal else None,
         )
+
+
+class DependencyBreaker:
+    """A circuit breaker for one dependency of the cache path other than Redis
+    (the embedder, the judge): after ``failures`` consecutive failures (errors or
+    missed deadlines) it opens for ``cooldown`` seconds, during which the cache
+    skips the dependency at no cost; then one caller probes it again.
+
+    Args:
+        name: The dependency, in counters: ``<name>_skips``, ``<name>_breaker_opens``.
+        failures / cooldown: When it opens, and for how long.
+        stats: Where the counters go.
+    """
+
+    def __init__(self, name: str, *, failures: int, cooldown: float, stats: CacheStats) -> None:
+        self._skips = f"{name}_skips"
+        self._opens = f"{name}_breaker_opens"
+        self._threshold = failures
+        self._cooldown = cooldown
+        self._stats = stats
+        self._lock = threading.Lock()
+        self._consecutive_failures = 0
+        self._open_until = 0.0  # monotonic time; 0 = closed
+
+    @property
+    def is_open(self) -> bool:
+        return self._open_until != 0.0
+
+    def allow(self) -> bool:
+        """Whether the dependency may be called now (``False``: skip it, counted)."""
+        if self._open_until == 0.0:
+            return True
+        with self._lock:
+            now = time.monotonic()
+            if self._open_until and now < self._open_until:
+                self._stats.incr(self._skips)
+                return False
+            if self._open_until:  # half-open: this caller probes, the others skip
+                self._open_until = now + self._cooldown
+            return True
+
+    def success(self) -> None:
+        if self._consecutive_failures or self._open_until:
+            with self._lock:
+                self._consecutive_failures = 0
+                self._open_until = 0.0
+
+    def failure(self) -> None:
+        with self._lock:
+            self._consecutive_failures += 1
+            if self._consecutive_failures >= self._threshold:
+                if not self._open_until:
+                    self._stats.incr(self._opens)
+                self._open_until = time.monotonic() + self._cooldown

@@ -236,3 +236,8 @@ def unreachable(exc: BaseException) -> bool:
     """A connection failure or timeout (by class name): the server did not answer,
     so asking it anything more would only cost another timeout."""
     return not _class_names(exc).isdisjoint(("ConnectionError", "TimeoutError"))
+
+
+def timed_out(exc: BaseException) -> bool:
+    """A timeout (by class name): the server may be slow, or the reply too large."""
+    return "TimeoutError" in _class_names(exc)

@@ -37,6 +37,11 @@ COUNTER_NAMES = (
     "stampede_served",
     "stampede_takeovers",
     "stampede_timeouts",
+    "embedder_skips",
+    "embedder_breaker_opens",
+    "judge_skips",
+    "judge_breaker_opens",
+    "oversized_removed",
 )
 
 
@@ -85,7 +90,11 @@ class CacheStats:
     touch Redis because the circuit breaker was open), ``breaker_opens``,
     ``stampede_waits`` (misses that waited for a concurrent caller's answer),
     ``stampede_served`` (... and got it), ``stampede_takeovers`` (... whose holder
-    never answered, so this caller computed), ``stampede_timeouts`` (gave up).
+    never answered, so this caller computed), ``stampede_timeouts`` (gave up),
+    ``embedder_skips`` / ``judge_skips`` (semantic work done without the model
+    because its breaker was open), ``embedder_breaker_opens`` /
+    ``judge_breaker_opens``, ``oversized_removed`` (entries over
+    ``max_entry_bytes`` found at lookup: a miss, removed unread).
 
     Also kept: a cumulative lookup-latency histogram per outcome (for Prometheus),
     the tokens our hits saved (:meth:`record_lookup`) and the provider's own

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -69,6 +69,11 @@ class LocalEmbedder:
         >>> embedder.embed(["how much protein per day"], role="query").shape
         (1, 384)
     """
+
+    #: Computes in this process: a cache waits for it instead of bounding it with
+    #: ``embed_timeout`` (an abandoned computation would go on using the CPU, and
+    #: the model cannot hang the way a server can).
+    in_process: ClassVar[bool] = True
 
     def __init__(self, *, batch_size: int = 32) -> None:
         # Checked now (imported at the first embed) so that a missing extra is a

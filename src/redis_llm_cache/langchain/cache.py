@@ -22,6 +22,7 @@ from ..config import (
 from ..core.embedding.embedder import is_embedder
 from ..redis.connection import AsyncClient, SyncClient
 from .codec import GenerationCodec
+from .leases import watch_failed_calls
 from .prompt import ContextScope, semantic_query
 from .usage import generations_usage
 
@@ -128,6 +129,8 @@ class RedisLLMCache(BaseCache):
             semantic_query=lambda prompt: semantic_query(prompt, semantic_context),
             usage_of=generations_usage,
         )
+        if settings.stampede_protection:
+            watch_failed_calls(self)
 
     @property
     def settings(self) -> CacheSettings:
@@ -179,6 +182,15 @@ class RedisLLMCache(BaseCache):
     async def aclear(self, **kwargs: Any) -> None:
         """Async :meth:`clear`."""
         await self._cache.aclear(**_clear_scope(kwargs))
+
+    def release_leases(self) -> None:
+        """Free the stampede leases of this caller's failed model call (done for
+        you when a LangChain model raises); see :meth:`ResponseCache.release_leases`."""
+        self._cache.release_leases()
+
+    async def arelease_leases(self) -> None:
+        """Async :meth:`release_leases`."""
+        await self._cache.arelease_leases()
 
     def report_wrong_hit(self, prompt: str, llm_string: str) -> bool:
         """Feedback: the semantic hit for ``prompt`` answered another question; that

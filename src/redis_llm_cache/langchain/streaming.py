@@ -156,9 +156,15 @@ class CachedStreamingChatModel(BaseChatModel):
         if self.model.rate_limiter:
             self.model.rate_limiter.acquire(blocking=True)
         chunks: list[ChatGenerationChunk] = []
-        for chunk in self._model_stream(messages, stop, kwargs):
-            chunks.append(chunk)
-            yield chunk
+        ended = False
+        try:
+            for chunk in self._model_stream(messages, stop, kwargs):
+                chunks.append(chunk)
+                yield chunk
+            ended = True
+        finally:
+            if not ended and cache is not None:  # failed or abandoned: nothing to wait for
+                _release_leases(cache)
         # Reached only when the model's stream ended normally and the consumer
         # asked for more after the last chunk: nothing partial is ever stored.
         if cache is not None and chunks:
@@ -184,9 +190,15 @@ class CachedStreamingChatModel(BaseChatModel):
         if self.model.rate_limiter:
             await self.model.rate_limiter.aacquire(blocking=True)
         chunks: list[ChatGenerationChunk] = []
-        async for chunk in self._model_astream(messages, stop, kwargs):
-            chunks.append(chunk)
-            yield chunk
+        ended = False
+        try:
+            async for chunk in self._model_astream(messages, stop, kwargs):
+                chunks.append(chunk)
+                yield chunk
+            ended = True
+        finally:
+            if not ended and cache is not None:
+                await _arelease_leases(cache)
         if cache is not None and chunks:
             try:
                 await cache.aupdate(prompt, llm_string, assembled(chunks))
@@ -234,6 +246,28 @@ class CachedStreamingChatModel(BaseChatModel):
             return
         async for chunk in self.model._astream(messages, stop=stop, **kwargs):
             yield chunk
+
+
+def _release_leases(cache: BaseCache) -> None:
+    """Free the stampede leases a stream that will store nothing holds (a
+    ``RedisLLMCache``'s; other caches have none). Never raises: the stream's own
+    outcome (its error, or its consumer leaving) is what the reader sees."""
+    release = getattr(cache, "release_leases", None)
+    if release is not None:
+        try:
+            release()
+        except Exception as exc:  # with fail_open=False; the lease then expires
+            _log_store_failure(exc)
+
+
+async def _arelease_leases(cache: BaseCache) -> None:
+    core = getattr(cache, "core", None)
+    release = getattr(core, "arelease_leases", None)
+    if release is not None:
+        try:
+            await release()
+        except Exception as exc:
+            _log_store_failure(exc)
 
 
 def _log_store_failure(exc: Exception) -> None:

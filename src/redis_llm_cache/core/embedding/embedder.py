@@ -308,6 +308,12 @@ class FrameworkEmbedder:
         return identity_text(self._provider, self._model, None, self._options)
 
     @property
+    def in_process(self) -> bool:
+        """Whether the model computes in this process (the core embedder behind it
+        says so): caches then wait for it instead of bounding it with a deadline."""
+        return bool(getattr(self._delegate, "in_process", False))
+
+    @property
     def identity_pending(self) -> bool:
         """Whether the vector length is still unknown (reading :attr:`identity`
         would call the model)."""
