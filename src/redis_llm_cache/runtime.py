@@ -365,14 +365,14 @@ class Runtime:
 
     def keep_renewing(
         self,
-        renew: Callable[[], Generator[Any, Any, bool]],
-        still_held: Callable[[], bool],
+        tick: Callable[[], Generator[Any, Any, bool]],
         interval: float,
+        stopped: Callable[[], None],
     ) -> None:
-        """Run ``renew()`` every ``interval`` seconds while ``still_held()``: on the
-        caller's event loop (a task) when there is one, else in a daemon thread.
-        Renewals fail open like any write (counted); they end with the holding,
-        or when one fails or finds the lease gone (it then expires by itself)."""
+        """Run ``tick()`` every ``interval`` seconds until it returns ``False``: on the
+        caller's event loop (a task) when there is one, else in a daemon thread; then
+        call ``stopped()``. Ticks fail open like any write (counted); a failed one
+        ends the ticker (what it renewed then expires by itself)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -381,10 +381,13 @@ class Runtime:
         if loop is not None:
 
             async def renew_async() -> None:
-                while True:
-                    await asyncio.sleep(interval)
-                    if not still_held() or not await self._arenewed(renew()):
-                        return
+                try:
+                    while True:
+                        await asyncio.sleep(interval)
+                        if not await self._arenewed(tick()):
+                            return
+                finally:
+                    stopped()
 
             task = loop.create_task(renew_async())
             _RENEWALS.add(task)  # a task only weakly referenced by the loop could vanish
@@ -392,10 +395,13 @@ class Runtime:
             return
 
         def renew_sync() -> None:
-            while True:
-                time.sleep(interval)
-                if not still_held() or not self._renewed(renew()):
-                    return
+            try:
+                while True:
+                    time.sleep(interval)
+                    if not self._renewed(tick()):
+                        return
+            finally:
+                stopped()
 
         threading.Thread(target=renew_sync, name="rlc-lease", daemon=True).start()
 

@@ -48,7 +48,7 @@ from redis_llm_cache.llama_index import (
 
 LLM = "model=fake;temperature=0"
 QUESTION = "How do I reset the password of my account?"
-PARAPHRASE = "How do I reset the password of my account??"
+PARAPHRASE = "How can I reset the password of my account?"
 DIMENSIONS = 64
 # A blocking call longer than any pause the loop may see on a loaded machine.
 BLOCK_S = 1.0

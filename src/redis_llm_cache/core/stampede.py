@@ -68,10 +68,17 @@ HEARTBEAT_S = 2.0
 #: Renewals per heartbeat: one missed renewal (a slow round trip) does not lose it.
 RENEWALS_PER_HEARTBEAT = 3
 
-#: Starts renewing a lease just taken: ``(renew_op, still_held, interval)``; the
-#: cache runs ``renew_op()`` every ``interval`` seconds while ``still_held()`` and
-#: the renewal succeeds (``True``: the lease was still there).
-Renewer = Callable[[Callable[[], Operation[bool]], Callable[[], bool], float], None]
+#: Starts a renewal ticker in the caller's context (its event loop, or a thread):
+#: ``(tick, interval, stopped)``; the cache runs ``tick()`` every ``interval``
+#: seconds until it returns ``False`` (or fails), then calls ``stopped()``.
+Renewer = Callable[[Callable[[], Operation[bool]], float, Callable[[], None]], None]
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _current_task() -> asyncio.Task[object] | None:
@@ -135,6 +142,8 @@ class Stampede(Generic[T]):
         self._lock = threading.Lock()
         # lease key -> its holding, for leases taken in this process.
         self._held: dict[str, _Holding] = {}
+        # context (id of its event loop, or of None: threads) -> its ticker's token.
+        self._tickers: dict[int, object] = {}
 
     def _remember(self, lease: str) -> None:
         now = time.monotonic()
@@ -152,22 +161,43 @@ class Stampede(Generic[T]):
             self._held[lease] = held
         _taken_here.set((*_taken_here.get()[-TAKEN_HERE_MAX + 1 :], lease))
         if self._renewer is not None:
-            self._renewer(
-                lambda: self._renew(lease),
-                lambda: self._still_held(lease, held),
-                self.renewal_interval,
-            )
+            self._start_ticker()
 
-    def _still_held(self, lease: str, held: _Holding) -> bool:
-        """Whether this holding of ``lease`` is still on (not settled, not released,
-        not past ``stampede_lease``): its renewal goes on while it is."""
+    def _start_ticker(self) -> None:
+        """One renewal ticker per context (a thread, or each event loop) renews every
+        lease this process holds, in one round trip per tick: a lease per thread or
+        task would cost a connection each under load."""
+        context = id(_running_loop())
         with self._lock:
-            current = self._held.get(lease)
-        return current is held and held.until > time.monotonic()
+            if context in self._tickers:
+                return
+            token = object()
+            self._tickers[context] = token
 
-    def _renew(self, lease: str) -> Operation[bool]:
+        def stopped() -> None:
+            with self._lock:
+                if self._tickers.get(context) is token:
+                    del self._tickers[context]
+
+        assert self._renewer is not None
+        self._renewer(lambda: self._renew_held(context, token), self.renewal_interval, stopped)
+
+    def _renew_held(self, context: int, token: object) -> Operation[bool]:
+        """Renew every lease still held (not settled, released, or past
+        ``stampede_lease``); ``False`` -- the ticker stops -- when none is, decided
+        under the lock that :meth:`_remember` takes, so no lease is left unrenewed."""
+        now = time.monotonic()
+        with self._lock:
+            leases = [lease for lease, held in self._held.items() if held.until > now]
+            if not leases:
+                if self._tickers.get(context) is token:
+                    del self._tickers[context]
+                return False
         # XX: a lease freed meanwhile is not brought back.
-        return bool((yield Call(("SET", lease, HELD, "XX", "PX", self._heartbeat_ms))))
+        yield Pipeline(
+            tuple(("SET", lease, HELD, "XX", "PX", self._heartbeat_ms) for lease in leases)
+        )
+        return True
 
     def forget(self) -> None:
         """Stop renewing every lease (the cache is closing; they expire by themselves)."""
