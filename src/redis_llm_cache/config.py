@@ -411,11 +411,12 @@ class SemanticSettings:
             ``(query, candidate) -> bool | float`` (e.g. ``ChatModelJudge``). ``None``:
             the judge of a ``JudgedVerifier`` given as ``verifier``, if any; without
             one only labels and reports teach the budget.
-        judge_timeout: Seconds a judge may take; a later answer is dropped and
-            counted.
+        label_timeout: Seconds the error budget's judge may take to label a pair;
+            a later answer is dropped and counted. (A judge asked inside a lookup
+            by a ``JudgedVerifier`` is bounded by ``CacheSettings.judge_timeout``.)
         judge_inline: Ask the judge *during* the lookup about a candidate the
             budget would explore, and serve it when the judge says "same" (more
-            hits; the lookup waits for the judge, at most ``judge_timeout``).
+            hits; the lookup waits for the judge, at most ``label_timeout``).
             Default ``False``: explored candidates are misses, judged in the
             background.
         question: Which part of the prompt's text is the question, for prompts
@@ -436,7 +437,7 @@ class SemanticSettings:
     bypass: Sequence[str | BypassRule] = DEFAULT_BYPASS
     error_budget: float | None = None
     judge: Callable[[str, str], Any] | None = None
-    judge_timeout: float = 10.0
+    label_timeout: float = 10.0
     judge_inline: bool = False
     question: QuestionOf | None = None
 
@@ -445,7 +446,7 @@ class SemanticSettings:
         validate_error_budget(self.error_budget)
         if self.judge is not None and not callable(self.judge):
             raise ConfigurationError("judge must be callable (query, candidate) -> bool | float")
-        validate_positive("judge_timeout", self.judge_timeout, allow_none=False)
+        validate_positive("label_timeout", self.label_timeout, allow_none=False)
         if not isinstance(self.judge_inline, bool):
             raise ConfigurationError(f"judge_inline must be a bool, got {self.judge_inline!r}")
         if self.question is not None and not callable(self.question):

@@ -207,7 +207,7 @@ def test_a_hanging_judge_is_bounded_in_time_and_counted(
         release.wait(60)
         return True
 
-    cache = answered(make, judge=hanging, judge_timeout=0.05)
+    cache = answered(make, judge=hanging, label_timeout=0.05)
     try:
         assert cache.lookup(chat(PARAPHRASE), LLM) is None
         settled(cache)

@@ -476,12 +476,12 @@ class SemanticTier(Generic[T]):
             yield from self._record(candidate, verdict, partition, same)
 
     def _judge(self, text: str, candidate: Candidate) -> Operation[bool | None]:
-        """The judge's verdict on a pair, bounded by ``judge_timeout``; ``None`` when
+        """The judge's verdict on a pair, bounded by ``label_timeout``; ``None`` when
         it fails or is late (counted, warned about once: it costs only the label)."""
         assert self.budget is not None
         started = time.perf_counter()
         try:
-            answer = yield Judge(self.judge, text, candidate.text, self.settings.judge_timeout)
+            answer = yield Judge(self.judge, text, candidate.text, self.settings.label_timeout)
             same = bool(answer) if isinstance(answer, bool) else float(answer) >= 0.5
         except Exception as exc:
             kind = "judge_timeouts" if isinstance(exc, TimeoutError) else "judge_errors"
