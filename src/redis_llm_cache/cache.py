@@ -342,23 +342,27 @@ class ResponseCache(Generic[T]):
         return (yield from semantic.usage(self.exact.key(prompt, llm_string)))
 
     def _report_wrong_hit_op(self, prompt: str, llm_string: str) -> Operation[bool]:
-        if self.embedder is None:
-            return False
-        query = self._semantic_query(prompt)
-        semantic = yield from self._semantic_tier()
-        if query is None or not semantic.eligible(query):
-            return False
-        matched = yield from semantic.report_wrong_hit(llm_string, query)
-        return matched is not None
+        return (
+            yield from self._feedback_op(prompt, lambda s, q: s.report_wrong_hit(llm_string, q))
+        )
 
     def _label_op(self, prompt: str, llm_string: str, same: bool) -> Operation[bool]:
+        return (yield from self._feedback_op(prompt, lambda s, q: s.label(llm_string, q, same)))
+
+    def _feedback_op(
+        self,
+        prompt: str,
+        feedback: Callable[[SemanticTier[T], SemanticQuery], Operation[str | None]],
+    ) -> Operation[bool]:
+        """Feedback about the semantic answer to ``prompt`` (a report, a label):
+        whether a stored question took it."""
         if self.embedder is None:
             return False
         query = self._semantic_query(prompt)
         semantic = yield from self._semantic_tier()
         if query is None or not semantic.eligible(query):
             return False
-        matched = yield from semantic.label(llm_string, query, same)
+        matched = yield from feedback(semantic, query)
         return matched is not None
 
     # -- public API: each x / ax pair is one statement over the runtime ---------------------

@@ -50,6 +50,15 @@ class LogLimiter:
             self._last_logged[kind] = now
             return self._suppressed.pop(kind, 0)
 
+    def warn_failure(self, log: logging.Logger, exc: BaseException, what: str) -> None:
+        """Warn ``"redis-llm-cache: <what> (<exception type>)"`` for the first failure
+        of each type, then rate-limited (the exception's message may quote a prompt:
+        only its type is shown)."""
+        kind = type(exc).__name__
+        left_out_before = self.admit(kind)
+        if left_out_before is not None:
+            log.warning("redis-llm-cache: %s (%s)%s", what, kind, left_out(left_out_before))
+
 
 def left_out(count: int) -> str:
     """The suffix of a rate-limited message: ``" (3 similar errors not logged)"``."""

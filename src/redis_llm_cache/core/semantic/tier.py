@@ -36,7 +36,7 @@ from ...config import SemanticSettings as SemanticSettings
 from ...config import Strategy as Strategy
 from ..embedding.embedder import EmbedderIdentity, Matrix, check_vectors
 from ..exact import ExactTier
-from ..guard import LogLimiter, left_out
+from ..guard import LogLimiter
 from ..index.base import (
     Candidate,
     IndexEntry,
@@ -486,13 +486,9 @@ class SemanticTier(Generic[T]):
         except Exception as exc:
             kind = "judge_timeouts" if isinstance(exc, TimeoutError) else "judge_errors"
             self.budget.stats.count(kind)
-            left_out_before = self._judge_log.admit(type(exc).__name__)
-            if left_out_before is not None:  # the first of its kind, then rate-limited
-                logger.warning(
-                    "redis-llm-cache: the error budget's judge failed (%s); no label recorded%s",
-                    type(exc).__name__,
-                    left_out(left_out_before),
-                )
+            self._judge_log.warn_failure(
+                logger, exc, "the error budget's judge failed; no label recorded"
+            )
             return None
         self.budget.stats.judged((time.perf_counter() - started) * 1000)
         if same:
@@ -544,13 +540,7 @@ class SemanticTier(Generic[T]):
                 verdict = self._scorer.verify(pair)
         except Exception as exc:
             self._decisions.count("verifier_errors")
-            left_out_before = self._verifier_log.admit(type(exc).__name__)
-            if left_out_before is not None:  # the first of its kind, then rate-limited
-                logger.warning(
-                    "redis-llm-cache: verifier failed (%s); candidate rejected%s",
-                    type(exc).__name__,
-                    left_out(left_out_before),
-                )
+            self._verifier_log.warn_failure(logger, exc, "verifier failed; candidate rejected")
             return Verdict(accept=False, score=0.0, judged_by="error")
         self._decisions.verified(verdict, time.perf_counter() - started)
         return verdict
