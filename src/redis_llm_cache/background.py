@@ -10,9 +10,11 @@ that is slow or down can never pile up threads or tasks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 #: Detached operations pending at most (per cache; sync and async together).
@@ -111,28 +113,45 @@ MAX_OVERDUE = 16
 _overdue = threading.BoundedSemaphore(MAX_OVERDUE)
 
 
-def call_with_timeout(function: Callable[..., Any], *args: Any, timeout: float) -> Any:
-    """``function(*args)``, or ``TimeoutError`` after ``timeout`` seconds (the call
-    then goes on in its daemon thread -- Python cannot stop a thread -- and holds
-    one of :data:`MAX_OVERDUE` slots until it returns)."""
+def _start_bounded(function: Callable[..., Any], args: tuple[Any, ...]) -> Future[Any]:
+    """``function(*args)`` started in a daemon thread of its own, its outcome in the
+    returned future. The thread holds one of :data:`MAX_OVERDUE` slots until the
+    call returns (Python cannot stop a thread); with none free, ``TimeoutError``
+    at once."""
     if not _overdue.acquire(blocking=False):
         raise TimeoutError(f"{MAX_OVERDUE} earlier calls are still running past their timeout")
-    outcome: list[Any] = []
+    future: Future[Any] = Future()
 
     def run() -> None:
-        try:
-            outcome.append((True, function(*args)))
-        except BaseException as exc:  # handed to the caller as it is
-            outcome.append((False, exc))
-        finally:
-            _overdue.release()
+        # A caller that gave up cancels the future: nobody reads the outcome then.
+        with contextlib.suppress(InvalidStateError):
+            try:
+                value = function(*args)
+            except BaseException as exc:  # handed to the caller as it is
+                future.set_exception(exc)
+            else:
+                future.set_result(value)
+            finally:
+                _overdue.release()
 
-    thread = threading.Thread(target=run, name="rlc-judge", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if not outcome:
-        raise TimeoutError(f"no answer within {timeout:g} s")
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value
+    threading.Thread(target=run, name="rlc-judge", daemon=True).start()
+    return future
+
+
+def call_with_timeout(function: Callable[..., Any], *args: Any, timeout: float) -> Any:
+    """``function(*args)``, or ``TimeoutError`` after ``timeout`` seconds (the call
+    then goes on in its daemon thread, see :func:`_start_bounded`)."""
+    try:
+        return _start_bounded(function, args).result(timeout)
+    except FutureTimeout:
+        raise TimeoutError(f"no answer within {timeout:g} s") from None
+
+
+async def acall_with_timeout(function: Callable[..., Any], *args: Any, timeout: float) -> Any:
+    """:func:`call_with_timeout` awaited: the blocking call runs in its own bounded
+    thread, not in the loop's default executor, so calls a hung judge abandons
+    cannot starve the app's own ``to_thread`` work."""
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(_start_bounded(function, args)), timeout)
+    except TimeoutError:
+        raise TimeoutError(f"no answer within {timeout:g} s") from None

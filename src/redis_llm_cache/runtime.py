@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Generator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from .background import Background, call_with_timeout
+from .background import Background, acall_with_timeout, call_with_timeout
 from .config import CacheSettings, ConnectionSettings
 from .core.drivers import run_async, run_local, run_sync
 from .core.embedding.store import RedisUnavailable
@@ -490,7 +490,7 @@ class Runtime:
             return asyncio.sleep(step.seconds)
         if kind is Judge:
             if step.timeout is not None:
-                return asyncio.wait_for(_ajudge(step), step.timeout)
+                return _ajudge_within(step, step.timeout)
             return _ajudge(step) if self.deadlines is None else self._ajudge_bounded(step)
         if kind is Detach:
             return self._adetach(step)
@@ -637,6 +637,16 @@ async def _ajudge(step: Judge) -> Any:
     if ajudge is not None:
         return await ajudge(step.query, step.candidate)
     return await asyncio.to_thread(step.judge, step.query, step.candidate)
+
+
+async def _ajudge_within(step: Judge, timeout: float) -> Any:
+    """The answer of a judge with its own bound (the error budget's), as the sync
+    path's :func:`~.background.call_with_timeout`: a blocking judge runs in its own
+    bounded thread, not the loop's default executor."""
+    ajudge = getattr(step.judge, "ajudge", None)
+    if ajudge is not None:
+        return await asyncio.wait_for(ajudge(step.query, step.candidate), timeout)
+    return await acall_with_timeout(step.judge, step.query, step.candidate, timeout=timeout)
 
 
 __all__ = [
