@@ -33,6 +33,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 import shape_pairs as sp
 from common import embed_cached, verdict_of
 from redis_llm_cache.core.semantic.thresholds import CALIBRATED
+from redis_llm_cache.core.semantic.tier import narrowed_to_question
 from redis_llm_cache.core.semantic.verify import CandidatePair, PairVerifier
 from redis_llm_cache.core.semantic.verify.diff import normalized
 from redis_llm_cache.langchain.prompt import semantic_query
@@ -77,14 +78,13 @@ def _case(
     """The pair as the LangChain adapter sees it: one human message (or a chat)."""
     prompt_a = a if a.startswith('[{"lc"') else dumps([HumanMessage(a)])
     prompt_b = b if b.startswith('[{"lc"') else dumps([HumanMessage(b)])
-    qa, qb = (
-        semantic_query(prompt_a, question=question),
-        semantic_query(prompt_b, question=question),
-    )
-    assert qa is not None and qb is not None
     whole_a = semantic_query(prompt_a)
     whole_b = semantic_query(prompt_b)
     assert whole_a is not None and whole_b is not None
+    # What the cache compares: narrowed to the question when a hook names it.
+    qa = whole_a if question is None else narrowed_to_question(whole_a, question)
+    qb = whole_b if question is None else narrowed_to_question(whole_b, question)
+    assert qa is not None and qb is not None
     return Case(
         shape,
         language,
